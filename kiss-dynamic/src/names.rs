@@ -1,0 +1,285 @@
+//! The one place where schema names become wire keys and Rust identifiers.
+//!
+//! The API's schema documents report each name with only its first character lower-cased
+//! (`sKU` for the data key `SKU`, `hSCode` for `HSCode`). The data key is therefore the schema
+//! name with its first character upper-cased and nothing else touched. A word-aware converter
+//! (heck's `UpperCamelCase`, Json.NET's policies) gets this wrong (`SKu`, `ImageId`,
+//! `PackagedLengthInCm`), so heck is used here only to make Rust identifiers, and only from the
+//! wire key (`"SKU"` → `sku`, where `"sKU"` would give `s_ku`).
+
+use heck::ToSnakeCase;
+use thiserror::Error;
+
+/// The data (wire) key for a schema name: its first character upper-cased, the rest untouched.
+///
+/// ```
+/// use kiss_dynamic::wire_key;
+/// assert_eq!(wire_key("sKU"), "SKU");
+/// assert_eq!(wire_key("hSCode"), "HSCode");
+/// assert_eq!(wire_key("packagedLength_in_cm"), "PackagedLength_in_cm");
+/// // Already upper-case (a later profile may fix the quirk): unchanged.
+/// assert_eq!(wire_key("SKU"), "SKU");
+/// ```
+pub fn wire_key(schema_name: &str) -> String {
+    let mut chars = schema_name.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// Why a wire key cannot become a Rust identifier.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum RustIdentError {
+    /// Nothing of the key survives as an identifier character (for example `"€/%"`).
+    #[error(
+        "the field {wire_key:?} has no character usable in a Rust identifier; \
+         rename it in the schema document or map it by hand"
+    )]
+    NoIdentifierCharacters {
+        /// The offending wire key, verbatim.
+        wire_key: String,
+    },
+}
+
+/// Words Rust reserves: a field named like one gets a trailing underscore (`type_`). Raw
+/// identifiers (`r#type`) would not do, since `self`, `super`, `crate` and `Self` cannot be raw.
+const RUST_KEYWORDS: &[&str] = &[
+    "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern",
+    "false", "fn", "for", "gen", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut",
+    "pub", "ref", "return", "self", "Self", "static", "struct", "super", "trait", "true", "type",
+    "unsafe", "use", "where", "while", "abstract", "become", "box", "do", "final", "macro",
+    "override", "priv", "try", "typeof", "unsized", "virtual", "yield", "union", "macro_rules",
+    "raw", "safe",
+];
+
+/// A snake_case Rust identifier for one wire key.
+///
+/// Characters that cannot stand in an identifier become word breaks, a leading digit gets an
+/// `f_` prefix, and keywords get a trailing underscore. Unicode letters are kept (Rust accepts
+/// them). Collisions between fields are resolved by [`rust_field_idents`].
+///
+/// ```
+/// use kiss_dynamic::rust_ident;
+/// assert_eq!(rust_ident("SKU").unwrap(), "sku");
+/// assert_eq!(rust_ident("HSCode").unwrap(), "hs_code");
+/// assert_eq!(rust_ident("PackagedLength_in_cm").unwrap(), "packaged_length_in_cm");
+/// assert_eq!(rust_ident("Type").unwrap(), "type_");
+/// assert_eq!(rust_ident("3DModel").unwrap(), "f_3d_model");
+/// ```
+pub fn rust_ident(wire_key: &str) -> Result<String, RustIdentError> {
+    // Replace what heck would silently drop with a separator, so `Price-EUR` and `PriceEUR`
+    // stay told apart by the collision pass rather than by luck.
+    let cleaned: String = wire_key
+        .chars()
+        .map(|c| {
+            if unicode_ident::is_xid_continue(c) {
+                c
+            } else {
+                ' '
+            }
+        })
+        .collect();
+    let snake = cleaned.to_snake_case();
+    if snake.is_empty() || snake.chars().all(|c| c == '_') {
+        return Err(RustIdentError::NoIdentifierCharacters {
+            wire_key: wire_key.to_owned(),
+        });
+    }
+    let snake = match snake.chars().next() {
+        Some(first) if !unicode_ident::is_xid_start(first) && first != '_' => format!("f_{snake}"),
+        _ => snake,
+    };
+    if RUST_KEYWORDS.contains(&snake.as_str()) {
+        Ok(format!("{snake}_"))
+    } else {
+        Ok(snake)
+    }
+}
+
+/// Rust identifiers for all fields of one struct, in order, unique among themselves and not
+/// equal to any of `reserved` (names the caller needs for itself, such as the unknown-fields
+/// map). A later field that collides with an earlier one gets `_2`, `_3`, ... appended.
+///
+/// ```
+/// use kiss_dynamic::rust_field_idents;
+/// let idents = rust_field_idents(["SKU", "Sku", "sku_2", "Extra"], &["extra"]).unwrap();
+/// assert_eq!(idents, ["sku", "sku_3", "sku_2", "extra_2"]);
+/// ```
+pub fn rust_field_idents<'a>(
+    wire_keys: impl IntoIterator<Item = &'a str>,
+    reserved: &[&str],
+) -> Result<Vec<String>, RustIdentError> {
+    let bases = wire_keys
+        .into_iter()
+        .map(rust_ident)
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut taken: std::collections::HashSet<String> =
+        reserved.iter().map(|s| (*s).to_owned()).collect();
+    // Names that are already unique keep their natural spelling even when an earlier field
+    // would otherwise have taken it with a suffix: claim them first.
+    let mut counts = std::collections::HashMap::new();
+    for base in &bases {
+        *counts.entry(base.as_str()).or_insert(0usize) += 1;
+    }
+    let mut out: Vec<Option<String>> = vec![None; bases.len()];
+    for (i, base) in bases.iter().enumerate() {
+        if counts[base.as_str()] == 1 && !taken.contains(base) {
+            taken.insert(base.clone());
+            out[i] = Some(base.clone());
+        }
+    }
+    for (i, base) in bases.iter().enumerate() {
+        if out[i].is_some() {
+            continue;
+        }
+        let name = if taken.contains(base) {
+            (2..)
+                .map(|n| format!("{base}_{n}"))
+                .find(|candidate| !taken.contains(candidate))
+                .unwrap_or_else(|| unreachable!("an unbounded range always finds a free suffix"))
+        } else {
+            base.clone()
+        };
+        taken.insert(name.clone());
+        out[i] = Some(name);
+    }
+    Ok(out.into_iter().flatten().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every schema name in the reference and the docs' examples, with its wire key and ident.
+    const DOCUMENTED: &[(&str, &str, &str)] = &[
+        ("sKU", "SKU", "sku"),
+        ("mOQ", "MOQ", "moq"),
+        ("hSCode", "HSCode", "hs_code"),
+        ("amazonASIN", "AmazonASIN", "amazon_asin"),
+        ("priceExclVAT", "PriceExclVAT", "price_excl_vat"),
+        ("availableQTY", "AvailableQTY", "available_qty"),
+        ("nextAvailableETA", "NextAvailableETA", "next_available_eta"),
+        ("imageID", "ImageID", "image_id"),
+        ("accessorySKU", "AccessorySKU", "accessory_sku"),
+        ("substituteSKU", "SubstituteSKU", "substitute_sku"),
+        ("packagedLength_in_cm", "PackagedLength_in_cm", "packaged_length_in_cm"),
+        ("packagedWeight_in_g", "PackagedWeight_in_g", "packaged_weight_in_g"),
+        ("cartonQty", "CartonQty", "carton_qty"),
+        ("isPrimaryImage", "IsPrimaryImage", "is_primary_image"),
+        ("productCategoryCode", "ProductCategoryCode", "product_category_code"),
+        ("stockLocation", "StockLocation", "stock_location"),
+        ("priceListCode", "PriceListCode", "price_list_code"),
+        ("orderMultiple", "OrderMultiple", "order_multiple"),
+        ("compositionPercentage", "CompositionPercentage", "composition_percentage"),
+        ("productImages", "ProductImages", "product_images"),
+        ("productCompositionText", "ProductCompositionText", "product_composition_text"),
+        ("name", "Name", "name"),
+    ];
+
+    #[test]
+    fn documented_names_map_to_documented_keys_and_idents() {
+        for (schema, key, ident) in DOCUMENTED {
+            assert_eq!(wire_key(schema), *key, "wire key of {schema}");
+            assert_eq!(rust_ident(key).unwrap(), *ident, "ident of {key}");
+        }
+    }
+
+    #[test]
+    fn every_name_in_the_example_schemas_maps_to_a_key_in_the_example_data() {
+        let examples = [
+            (
+                include_str!("../../kiss-sandbox/data/products.schema.json"),
+                include_str!("../../kiss-sandbox/data/products.json"),
+            ),
+            (
+                include_str!("../../kiss-sandbox/data/stock.schema.json"),
+                include_str!("../../kiss-sandbox/data/stock.json"),
+            ),
+        ];
+        for (schema_text, data_text) in examples {
+            let schema = crate::SchemaDocument::from_json(schema_text).unwrap();
+            let data: serde_json::Value = serde_json::from_str(data_text).unwrap();
+            let record = &data[0];
+            for field in &schema.fields {
+                assert!(record.get(&field.wire_key).is_some(), "{}", field.wire_key);
+            }
+            for array in &schema.arrays {
+                let elements = record[&array.wire_key].as_array().unwrap();
+                for field in &array.fields {
+                    assert!(elements[0].get(&field.wire_key).is_some(), "{}", field.wire_key);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn odd_names() {
+        assert_eq!(wire_key(""), "");
+        assert_eq!(wire_key("x"), "X");
+        assert_eq!(wire_key("X"), "X");
+        assert_eq!(wire_key("1abc"), "1abc");
+        assert_eq!(wire_key("éclair"), "Éclair");
+        // German sharp s upper-cases to two letters; the rest is untouched.
+        assert_eq!(wire_key("ßize"), "SSize");
+        assert_eq!(wire_key("_private"), "_private");
+
+        assert_eq!(rust_ident("X").unwrap(), "x");
+        assert_eq!(rust_ident("Größe").unwrap(), "größe");
+        assert_eq!(rust_ident("2ndSKU").unwrap(), "f_2nd_sku");
+        assert_eq!(rust_ident("Price-EUR").unwrap(), "price_eur");
+        assert_eq!(rust_ident("Say \"hi\"").unwrap(), "say_hi");
+        assert_eq!(rust_ident("Self").unwrap(), "self_");
+        assert_eq!(rust_ident("Crate").unwrap(), "crate_");
+        assert_eq!(rust_ident("Async").unwrap(), "async_");
+        assert!(matches!(
+            rust_ident("€/%"),
+            Err(RustIdentError::NoIdentifierCharacters { wire_key }) if wire_key == "€/%"
+        ));
+        assert!(rust_ident("").is_err());
+        assert!(rust_ident("__").is_err());
+    }
+
+    #[test]
+    fn collisions_after_conversion_get_suffixes() {
+        let idents = rust_field_idents(["ImageID", "ImageId", "Image_ID"], &[]).unwrap();
+        assert_eq!(idents, ["image_id", "image_id_2", "image_id_3"]);
+        let idents = rust_field_idents(["A", "A_2", "A"], &[]).unwrap();
+        assert_eq!(idents, ["a", "a_2", "a_3"]);
+        let err = rust_field_idents(["Ok", "%"], &[]).unwrap_err();
+        assert_eq!(
+            err,
+            RustIdentError::NoIdentifierCharacters {
+                wire_key: "%".into()
+            }
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn wire_key_only_touches_the_first_character(name in "\\PC{0,12}") {
+            let key = wire_key(&name);
+            let mut name_chars = name.chars();
+            if let Some(first) = name_chars.next() {
+                let rest: String = name_chars.collect();
+                proptest::prop_assert!(key.ends_with(&rest));
+                proptest::prop_assert_eq!(&key[..key.len() - rest.len()], first.to_uppercase().collect::<String>());
+            }
+        }
+
+        #[test]
+        fn idents_are_unique_and_valid(keys in proptest::collection::vec("[A-Za-z0-9_ \\-é]{1,8}", 0..12)) {
+            if let Ok(idents) = rust_field_idents(keys.iter().map(String::as_str), &["extra"]) {
+                let unique: std::collections::HashSet<_> = idents.iter().collect();
+                proptest::prop_assert_eq!(unique.len(), idents.len());
+                for ident in &idents {
+                    proptest::prop_assert!(ident != "extra");
+                    let first = ident.chars().next().unwrap();
+                    proptest::prop_assert!(unicode_ident::is_xid_start(first) || first == '_');
+                    proptest::prop_assert!(ident.chars().all(unicode_ident::is_xid_continue));
+                    proptest::prop_assert!(!RUST_KEYWORDS.contains(&ident.as_str()));
+                }
+            }
+        }
+    }
+}

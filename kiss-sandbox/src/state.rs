@@ -1,0 +1,135 @@
+//! The shared state of a running sandbox, and the control operations tests use on it.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use crate::catalogue::Catalogue;
+use crate::clock::Clock;
+use crate::config::{Customer, SandboxConfig};
+use crate::faults::{Fault, FaultQueue};
+use crate::profile::Profile;
+use crate::rate_limit::RateLimiter;
+use crate::tokens::TokenIssuer;
+
+#[derive(Debug)]
+pub(crate) struct SandboxState {
+    pub customers: Vec<Customer>,
+    pub token_ttl_secs: i64,
+    pub catalogue: Catalogue,
+    pub clock: Clock,
+    pub tokens: TokenIssuer,
+    pub rate_limiter: RateLimiter,
+    pub faults: FaultQueue,
+    startup_profile: Profile,
+    profile: RwLock<Arc<Profile>>,
+    counters: Mutex<BTreeMap<String, u64>>,
+}
+
+impl SandboxState {
+    pub(crate) fn new(config: SandboxConfig) -> SandboxState {
+        SandboxState {
+            customers: config.customers,
+            token_ttl_secs: i64::try_from(config.token_ttl.as_secs()).unwrap_or(i64::MAX / 2),
+            catalogue: Catalogue::new(config.products, config.seed),
+            clock: Clock::default(),
+            tokens: TokenIssuer::new(),
+            rate_limiter: RateLimiter::new(config.rate_limit),
+            faults: FaultQueue::default(),
+            profile: RwLock::new(Arc::new(config.profile.clone())),
+            startup_profile: config.profile,
+            counters: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    pub(crate) fn customer(&self, code: &str) -> Option<&Customer> {
+        self.customers.iter().find(|c| c.code == code)
+    }
+
+    pub(crate) fn profile(&self) -> Arc<Profile> {
+        self.profile.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub(crate) fn count_request(&self, path: &str) {
+        let mut counters = self.counters.lock().unwrap_or_else(|p| p.into_inner());
+        *counters.entry(path.to_owned()).or_insert(0) += 1;
+    }
+}
+
+/// Control of a running sandbox from the same process: what the `/_sandbox/` control plane
+/// does over HTTP.
+#[derive(Debug, Clone)]
+pub struct SandboxControl {
+    pub(crate) state: Arc<SandboxState>,
+}
+
+impl SandboxControl {
+    /// Serves `profile` from now on (requests already streaming finish with the old one).
+    pub fn set_profile(&self, profile: Profile) {
+        *self.state.profile.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(profile);
+    }
+
+    /// The profile being served.
+    pub fn profile(&self) -> Profile {
+        (*self.state.profile()).clone()
+    }
+
+    /// Serves the profile the sandbox started with again.
+    pub fn reset_profile(&self) {
+        self.set_profile(self.state.startup_profile.clone());
+    }
+
+    /// Every token issued so far is refused from now on.
+    pub fn revoke_tokens(&self) {
+        self.state.tokens.revoke_all();
+    }
+
+    /// The next `count` requests to `path` (such as `/products`) get `fault`.
+    ///
+    /// # Errors
+    /// When the fault's parameters make no sense (a status outside 400–599, a rate of 0).
+    pub fn queue_fault(&self, path: &str, fault: Fault, count: usize) -> Result<(), String> {
+        fault.validate()?;
+        self.state.faults.push(path, fault, count);
+        Ok(())
+    }
+
+    /// Drops every queued fault.
+    pub fn clear_faults(&self) {
+        self.state.faults.clear();
+    }
+
+    /// Requests received per path, every method and outcome included.
+    pub fn counters(&self) -> BTreeMap<String, u64> {
+        self.state
+            .counters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Requests received on one path.
+    pub fn request_count(&self, path: &str) -> u64 {
+        self.counters().get(path).copied().unwrap_or(0)
+    }
+
+    /// Sets every counter back to zero.
+    pub fn reset_counters(&self) {
+        self.state
+            .counters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+
+    /// Moves the sandbox clock forward: tokens expire and rate windows end as if that much
+    /// time had passed.
+    pub fn advance_clock(&self, by: Duration) {
+        self.state.clock.advance(by);
+    }
+
+    /// Forgets every rate-limit count.
+    pub fn reset_rate_limits(&self) {
+        self.state.rate_limiter.reset();
+    }
+}

@@ -1,0 +1,1 @@
+//! End-to-end tests of kiss-rs against the sandbox live in `tests/`.
