@@ -178,7 +178,11 @@ impl SchemaDiff {
             }
         }
         for array in &old.arrays {
-            if !new.arrays.iter().any(|n: &ArraySchema| n.wire_key == array.wire_key) {
+            if !new
+                .arrays
+                .iter()
+                .any(|n: &ArraySchema| n.wire_key == array.wire_key)
+            {
                 arrays.push(ArrayChange::Removed {
                     wire_key: array.wire_key.clone(),
                 });
@@ -276,7 +280,10 @@ mod tests {
         let doc = SchemaDocument::from_json(PRODUCTS).unwrap();
         let diff = SchemaDiff::between(&doc, &doc);
         assert!(diff.is_empty());
-        assert_eq!(diff.to_string(), "/products: profile 2026-04\n  no field changes\n");
+        assert_eq!(
+            diff.to_string(),
+            "/products: profile 2026-04\n  no field changes\n"
+        );
     }
 
     #[test]
@@ -285,7 +292,8 @@ mod tests {
         let mut new = old.clone();
         new.api_version = "2026-10".into();
         new.fields.retain(|f| f.wire_key != "Theme");
-        new.fields.push(FieldSchema::new("ecoScore", FieldType::Integer, false));
+        new.fields
+            .push(FieldSchema::new("ecoScore", FieldType::Integer, false));
         new.fields[0].required = false;
         new.fields[1].field_type = FieldType::Other("text".into());
         new.arrays.retain(|a| a.wire_key != "ProductSubstitutions");

@@ -45,12 +45,62 @@ pub enum RustIdentError {
 /// Words Rust reserves: a field named like one gets a trailing underscore (`type_`). Raw
 /// identifiers (`r#type`) would not do, since `self`, `super`, `crate` and `Self` cannot be raw.
 const RUST_KEYWORDS: &[&str] = &[
-    "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern",
-    "false", "fn", "for", "gen", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut",
-    "pub", "ref", "return", "self", "Self", "static", "struct", "super", "trait", "true", "type",
-    "unsafe", "use", "where", "while", "abstract", "become", "box", "do", "final", "macro",
-    "override", "priv", "try", "typeof", "unsized", "virtual", "yield", "union", "macro_rules",
-    "raw", "safe",
+    "as",
+    "async",
+    "await",
+    "break",
+    "const",
+    "continue",
+    "crate",
+    "dyn",
+    "else",
+    "enum",
+    "extern",
+    "false",
+    "fn",
+    "for",
+    "gen",
+    "if",
+    "impl",
+    "in",
+    "let",
+    "loop",
+    "match",
+    "mod",
+    "move",
+    "mut",
+    "pub",
+    "ref",
+    "return",
+    "self",
+    "Self",
+    "static",
+    "struct",
+    "super",
+    "trait",
+    "true",
+    "type",
+    "unsafe",
+    "use",
+    "where",
+    "while",
+    "abstract",
+    "become",
+    "box",
+    "do",
+    "final",
+    "macro",
+    "override",
+    "priv",
+    "try",
+    "typeof",
+    "unsized",
+    "virtual",
+    "yield",
+    "union",
+    "macro_rules",
+    "raw",
+    "safe",
 ];
 
 /// A snake_case Rust identifier for one wire key.
@@ -163,17 +213,37 @@ mod tests {
         ("imageID", "ImageID", "image_id"),
         ("accessorySKU", "AccessorySKU", "accessory_sku"),
         ("substituteSKU", "SubstituteSKU", "substitute_sku"),
-        ("packagedLength_in_cm", "PackagedLength_in_cm", "packaged_length_in_cm"),
-        ("packagedWeight_in_g", "PackagedWeight_in_g", "packaged_weight_in_g"),
+        (
+            "packagedLength_in_cm",
+            "PackagedLength_in_cm",
+            "packaged_length_in_cm",
+        ),
+        (
+            "packagedWeight_in_g",
+            "PackagedWeight_in_g",
+            "packaged_weight_in_g",
+        ),
         ("cartonQty", "CartonQty", "carton_qty"),
         ("isPrimaryImage", "IsPrimaryImage", "is_primary_image"),
-        ("productCategoryCode", "ProductCategoryCode", "product_category_code"),
+        (
+            "productCategoryCode",
+            "ProductCategoryCode",
+            "product_category_code",
+        ),
         ("stockLocation", "StockLocation", "stock_location"),
         ("priceListCode", "PriceListCode", "price_list_code"),
         ("orderMultiple", "OrderMultiple", "order_multiple"),
-        ("compositionPercentage", "CompositionPercentage", "composition_percentage"),
+        (
+            "compositionPercentage",
+            "CompositionPercentage",
+            "composition_percentage",
+        ),
         ("productImages", "ProductImages", "product_images"),
-        ("productCompositionText", "ProductCompositionText", "product_composition_text"),
+        (
+            "productCompositionText",
+            "ProductCompositionText",
+            "product_composition_text",
+        ),
         ("name", "Name", "name"),
     ];
 
@@ -207,7 +277,11 @@ mod tests {
             for array in &schema.arrays {
                 let elements = record[&array.wire_key].as_array().unwrap();
                 for field in &array.fields {
-                    assert!(elements[0].get(&field.wire_key).is_some(), "{}", field.wire_key);
+                    assert!(
+                        elements[0].get(&field.wire_key).is_some(),
+                        "{}",
+                        field.wire_key
+                    );
                 }
             }
         }

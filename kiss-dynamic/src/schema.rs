@@ -203,7 +203,11 @@ impl SchemaDocument {
 
     /// The last path segment of the endpoint (`products` for `/products`).
     pub fn endpoint_name(&self) -> &str {
-        self.endpoint.trim_matches('/').rsplit('/').next().unwrap_or("")
+        self.endpoint
+            .trim_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or("")
     }
 }
 
@@ -385,7 +389,10 @@ mod tests {
         assert_eq!(doc.fields.len(), 29);
         assert_eq!(doc.fields[0].wire_key, "SKU");
         assert!(doc.fields[0].required);
-        assert_eq!(doc.fields.last().unwrap().wire_key, "ProductCompositionText");
+        assert_eq!(
+            doc.fields.last().unwrap().wire_key,
+            "ProductCompositionText"
+        );
         let arrays: Vec<_> = doc.arrays.iter().map(|a| a.wire_key.as_str()).collect();
         assert_eq!(
             arrays,
@@ -414,7 +421,12 @@ mod tests {
         assert_eq!(doc.endpoint, "/prices");
         let data: serde_json::Value =
             serde_json::from_str(include_str!("../../kiss-sandbox/data/prices.json")).unwrap();
-        let keys: Vec<&str> = data[0].as_object().unwrap().keys().map(String::as_str).collect();
+        let keys: Vec<&str> = data[0]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
         let mut wire: Vec<&str> = doc.fields.iter().map(|f| f.wire_key.as_str()).collect();
         wire.sort_unstable();
         assert_eq!(keys, wire, "serde_json's map is sorted, so compare sorted");
@@ -428,7 +440,10 @@ mod tests {
                 "arrays":null}"#,
         )
         .unwrap();
-        assert_eq!(doc.fields[0].field_type, FieldType::Other("geo-point".into()));
+        assert_eq!(
+            doc.fields[0].field_type,
+            FieldType::Other("geo-point".into())
+        );
         assert!(!doc.fields[0].required);
         assert!(doc.arrays.is_empty());
         let doc = SchemaDocument::from_json(r#"{"endpoint":"/y","apiVersion":"1"}"#).unwrap();

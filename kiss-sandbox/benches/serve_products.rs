@@ -1,1 +1,152 @@
-fn main() {}
+//! How fast the sandbox serves `/products` with 50k products, and how much heap it holds
+//! while doing it.
+//!
+//! The client is a bare TCP reader with one fixed buffer, so the heap figures are the
+//! sandbox's. Run: `cargo bench -p kiss-sandbox`.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use divan::counter::BytesCount;
+use divan::Bencher;
+use kiss_sandbox::{RateLimit, Sandbox, SandboxConfig};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Counts live heap bytes and their peak. A few lines: no allocator-stats crate reports the
+/// peak of a window that a benchmark chooses.
+struct PeakAlloc;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for PeakAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let ptr = unsafe { System.alloc(layout) };
+        if !ptr.is_null() {
+            let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+            PEAK.fetch_max(live, Ordering::Relaxed);
+        }
+        ptr
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) };
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+}
+
+#[global_allocator]
+static ALLOC: PeakAlloc = PeakAlloc;
+
+const PRODUCTS: usize = 50_000;
+
+struct Fixture {
+    runtime: tokio::runtime::Runtime,
+    sandbox: Sandbox,
+    token: String,
+}
+
+fn fixture() -> Fixture {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let sandbox = runtime.block_on(async {
+        Sandbox::start(SandboxConfig {
+            products: PRODUCTS,
+            rate_limit: RateLimit {
+                per_minute: u32::MAX,
+                per_hour: u32::MAX,
+            },
+            ..SandboxConfig::default()
+        })
+        .await
+        .expect("sandbox starts")
+    });
+    let base = sandbox.addr();
+    let token = runtime.block_on(async {
+        let body = "grant_type=client_credentials&client_id=ACME01&client_secret=sandbox-key-ACME01-not-a-secret";
+        let request = format!(
+            "POST /auth/token HTTP/1.1\r\nHost: {base}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let response = String::from_utf8(raw_request(base, &request, true).await).expect("utf-8");
+        let json = response.split("\r\n\r\n").nth(1).expect("a body");
+        let value: serde_json::Value = serde_json::from_str(json).expect("token json");
+        value["access_token"].as_str().expect("token").to_owned()
+    });
+    Fixture {
+        runtime,
+        sandbox,
+        token,
+    }
+}
+
+/// Sends `request` and reads to EOF; returns the bytes when `keep`, else only counts them.
+async fn raw_request(addr: std::net::SocketAddr, request: &str, keep: bool) -> Vec<u8> {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(request.as_bytes()).await.expect("send");
+    let mut buffer = vec![0u8; 256 * 1024];
+    let mut kept = Vec::new();
+    let mut total = 0usize;
+    loop {
+        let n = stream.read(&mut buffer).await.expect("read");
+        if n == 0 {
+            break;
+        }
+        total += n;
+        if keep {
+            kept.extend_from_slice(&buffer[..n]);
+        }
+    }
+    if keep {
+        kept
+    } else {
+        total.to_le_bytes().to_vec()
+    }
+}
+
+async fn fetch_products(fixture: &Fixture) -> usize {
+    let request = format!(
+        "GET /products HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+        fixture.sandbox.addr(),
+        fixture.token
+    );
+    let counted = raw_request(fixture.sandbox.addr(), &request, false).await;
+    usize::from_le_bytes(counted.try_into().expect("a usize"))
+}
+
+#[divan::bench(sample_count = 10, sample_size = 1)]
+fn serve_50k_products(bencher: Bencher) {
+    let fixture = fixture();
+    let body_bytes = fixture.runtime.block_on(fetch_products(&fixture));
+    let baseline = LIVE.load(Ordering::Relaxed);
+    PEAK.store(baseline, Ordering::Relaxed);
+    bencher
+        .counter(BytesCount::new(body_bytes))
+        .bench_local(|| fixture.runtime.block_on(fetch_products(&fixture)));
+    BODY.store(body_bytes, Ordering::Relaxed);
+    BASELINE.store(baseline, Ordering::Relaxed);
+}
+
+static BODY: AtomicUsize = AtomicUsize::new(0);
+static BASELINE: AtomicUsize = AtomicUsize::new(0);
+
+fn main() {
+    divan::main();
+    let (body, baseline, peak) = (
+        BODY.load(Ordering::Relaxed),
+        BASELINE.load(Ordering::Relaxed),
+        PEAK.load(Ordering::Relaxed),
+    );
+    if body > 0 {
+        println!(
+            "\nserve_50k_products: body {:.1} MB per response; heap {:.2} MB idle, peak {:.2} MB \
+             while serving (+{:.2} MB)",
+            body as f64 / 1e6,
+            baseline as f64 / 1e6,
+            peak as f64 / 1e6,
+            peak.saturating_sub(baseline) as f64 / 1e6
+        );
+    }
+}

@@ -189,7 +189,10 @@ async fn token(State(state): State<AppState>, headers: HeaderMap, body: Body) ->
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .map(|v| v.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+        .map(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
         .unwrap_or(false);
     let body = axum::body::to_bytes(body, MAX_TOKEN_BODY).await;
     let form: Option<Vec<(String, String)>> = body
@@ -209,9 +212,8 @@ async fn token(State(state): State<AppState>, headers: HeaderMap, body: Body) ->
     if let Err(limited) = state.rate_limiter.admit(&bucket, state.clock.now()) {
         return too_many_requests(&limited);
     }
-    let invalid_request = |description: &str| {
-        oauth_error(StatusCode::BAD_REQUEST, "invalid_request", description)
-    };
+    let invalid_request =
+        |description: &str| oauth_error(StatusCode::BAD_REQUEST, "invalid_request", description);
     if !form_type {
         return invalid_request(
             "The token request must be sent as application/x-www-form-urlencoded.",
@@ -261,16 +263,24 @@ async fn token(State(state): State<AppState>, headers: HeaderMap, body: Body) ->
     let token = state
         .tokens
         .issue(&customer.code, state.clock.now(), state.token_ttl_secs);
-    let mut response = axum::Json(json!({
-        "access_token": token,
-        "token_type": "Bearer",
-        "expires_in": state.token_ttl_secs,
-    }))
+    let mut response = axum::Json(TokenResponse {
+        access_token: token,
+        token_type: "Bearer",
+        expires_in: state.token_ttl_secs,
+    })
     .into_response();
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     response
+}
+
+/// The token response, in the documented key order.
+#[derive(serde::Serialize)]
+struct TokenResponse {
+    access_token: String,
+    token_type: &'static str,
+    expires_in: i64,
 }
 
 async fn products(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -363,7 +373,10 @@ async fn health(State(state): State<AppState>, headers: HeaderMap) -> Response {
         return response;
     }
     (
-        [(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        )],
         "Healthy",
     )
         .into_response()

@@ -99,13 +99,48 @@ pub(crate) struct Catalogue {
 }
 
 const THEMES: &[(&str, &[&str])] = &[
-    ("Halloween", &["Vampire", "Witch", "Zombie", "Skeleton", "Mummy", "Werewolf", "Ghost"]),
-    ("Pirates", &["Pirate Captain", "Buccaneer", "Parrot", "Deckhand"]),
-    ("Fairytale", &["Princess", "Wizard", "Fairy", "Knight", "Dragon"]),
-    ("Decades", &["Disco Diva", "Flapper", "Rock 'n' Roll", "Hippie", "80s Aerobics"]),
-    ("Animals", &["Tiger", "Panda", "Shark", "Unicorn", "Dinosaur"]),
-    ("Professions", &["Firefighter", "Doctor", "Police Officer", "Chef", "Astronaut"]),
-    ("Christmas", &["Santa", "Elf", "Reindeer", "Snowman", "Gingerbread"]),
+    (
+        "Halloween",
+        &[
+            "Vampire", "Witch", "Zombie", "Skeleton", "Mummy", "Werewolf", "Ghost",
+        ],
+    ),
+    (
+        "Pirates",
+        &["Pirate Captain", "Buccaneer", "Parrot", "Deckhand"],
+    ),
+    (
+        "Fairytale",
+        &["Princess", "Wizard", "Fairy", "Knight", "Dragon"],
+    ),
+    (
+        "Decades",
+        &[
+            "Disco Diva",
+            "Flapper",
+            "Rock 'n' Roll",
+            "Hippie",
+            "80s Aerobics",
+        ],
+    ),
+    (
+        "Animals",
+        &["Tiger", "Panda", "Shark", "Unicorn", "Dinosaur"],
+    ),
+    (
+        "Professions",
+        &[
+            "Firefighter",
+            "Doctor",
+            "Police Officer",
+            "Chef",
+            "Astronaut",
+        ],
+    ),
+    (
+        "Christmas",
+        &["Santa", "Elf", "Reindeer", "Snowman", "Gingerbread"],
+    ),
 ];
 const AUDIENCES: &[(&str, &str)] = &[
     ("Adult", "ADULT"),
@@ -114,10 +149,21 @@ const AUDIENCES: &[(&str, &str)] = &[
     ("Toddler", "TODDLER"),
 ];
 const GENDERS: &[&str] = &["Male", "Female", "Unisex"];
-const COLOURS: &[&str] = &["Black", "Red", "Green", "Blue", "White", "Purple", "Orange", "Gold"];
+const COLOURS: &[&str] = &[
+    "Black", "Red", "Green", "Blue", "White", "Purple", "Orange", "Gold",
+];
 const COUNTRIES: &[&str] = &["CN", "GB", "IN", "BD", "TR", "VN", "PT"];
-const STATUSES: &[&str] = &["ACTIVE", "ACTIVE", "ACTIVE", "ACTIVE", "DISCONTINUED", "PRE-ORDER"];
-const HS_CODES: &[&str] = &["6114.30", "6104.43", "6211.43", "9505.90", "6505.00", "6117.80"];
+const STATUSES: &[&str] = &[
+    "ACTIVE",
+    "ACTIVE",
+    "ACTIVE",
+    "ACTIVE",
+    "DISCONTINUED",
+    "PRE-ORDER",
+];
+const HS_CODES: &[&str] = &[
+    "6114.30", "6104.43", "6211.43", "9505.90", "6505.00", "6117.80",
+];
 const MATERIALS: &[(&str, &str)] = &[
     ("POLY", "Polyester"),
     ("COTT", "Cotton"),
@@ -125,7 +171,9 @@ const MATERIALS: &[(&str, &str)] = &[
     ("PVC", "Polyvinyl chloride"),
     ("NYLN", "Nylon"),
 ];
-const INCLUDED: &[&str] = &["Hat", "Cape", "Mask", "Gloves", "Belt", "Wig", "Wand", "Jumpsuit"];
+const INCLUDED: &[&str] = &[
+    "Hat", "Cape", "Mask", "Gloves", "Belt", "Wig", "Wand", "Jumpsuit",
+];
 
 /// The facts of one product from which all its fields (and its stock and price rows) follow.
 struct ProductFacts {
@@ -325,9 +373,7 @@ impl Catalogue {
             self.sku(other)
         };
         Some(match (array_key, key) {
-            ("ProductImages", "ImageID") => {
-                Scalar::str(format!("IMG{:07}", facts.index * 4 + n))
-            }
+            ("ProductImages", "ImageID") => Scalar::str(format!("IMG{:07}", facts.index * 4 + n)),
             ("ProductImages", "FileName") => {
                 let side = ["front", "back", "side", "detail"][n % 4];
                 Scalar::str(format!("{}_{side}.jpg", facts.sku))
@@ -375,10 +421,9 @@ fn product_scalar(facts: &ProductFacts, key: &str) -> Option<Scalar<'static>> {
             facts.theme.to_lowercase(),
             facts.character.to_lowercase()
         )),
-        "ProductCategoryCode" => Scalar::str(format!(
-            "{}-{audience_code}",
-            facts.theme.to_uppercase()
-        )),
+        "ProductCategoryCode" => {
+            Scalar::str(format!("{}-{audience_code}", facts.theme.to_uppercase()))
+        }
         "WashingInstructions" => Scalar::str(if i % 2 == 0 {
             "Hand wash cold, do not bleach."
         } else {
@@ -388,7 +433,10 @@ fn product_scalar(facts: &ProductFacts, key: &str) -> Option<Scalar<'static>> {
         "Audience" => Scalar::str(audience),
         "MainColour" => Scalar::str(facts.colour),
         "Barcode" => Scalar::str(gtin_with_check_digit(&format!("50{:010}", 12_345 + i))),
-        "Photo" => Scalar::str(format!("https://cdn.kiss.example.com/img/{}.jpg", facts.sku)),
+        "Photo" => Scalar::str(format!(
+            "https://cdn.kiss.example.com/img/{}.jpg",
+            facts.sku
+        )),
         "Theme" => Scalar::str(facts.theme),
         "PackagedLength_in_cm" => Scalar::decimal(2_000 + (i % 30) * 100, 2),
         "PackagedWidth_in_cm" => Scalar::decimal(1_500 + (i % 20) * 50, 2),
@@ -503,8 +551,14 @@ mod tests {
         let a = Catalogue::new(50, 7);
         let b = Catalogue::new(50, 7);
         let c = Catalogue::new(50, 8);
-        assert_eq!(record(&a, DataEndpoint::Products, 17), record(&b, DataEndpoint::Products, 17));
-        assert_ne!(record(&a, DataEndpoint::Products, 17), record(&c, DataEndpoint::Products, 17));
+        assert_eq!(
+            record(&a, DataEndpoint::Products, 17),
+            record(&b, DataEndpoint::Products, 17)
+        );
+        assert_ne!(
+            record(&a, DataEndpoint::Products, 17),
+            record(&c, DataEndpoint::Products, 17)
+        );
     }
 
     #[test]
@@ -520,7 +574,10 @@ mod tests {
             for key in ["PriceExclVAT", "MOQ", "OrderMultiple", "CurrencyCode"] {
                 assert_eq!(nested[key], price[key], "{key} of product {i}");
             }
-            assert_eq!(price["MOQ"].as_i64().unwrap() % price["OrderMultiple"].as_i64().unwrap(), 0);
+            assert_eq!(
+                price["MOQ"].as_i64().unwrap() % price["OrderMultiple"].as_i64().unwrap(),
+                0
+            );
         }
     }
 
@@ -528,7 +585,12 @@ mod tests {
     fn generated_prices_have_four_decimal_places() {
         let c = Catalogue::new(10, 3);
         let mut out = Vec::new();
-        c.write_record(DataEndpoint::Prices, &schema(DataEndpoint::Prices), 5, &mut out);
+        c.write_record(
+            DataEndpoint::Prices,
+            &schema(DataEndpoint::Prices),
+            5,
+            &mut out,
+        );
         let text = String::from_utf8(out).unwrap();
         let price = text.split("\"PriceExclVAT\":").nth(1).unwrap();
         let number: String = price.chars().take_while(|c| *c != ',').collect();
@@ -539,10 +601,20 @@ mod tests {
     fn unknown_schema_fields_get_synthetic_values_of_their_type() {
         let mut products = schema(DataEndpoint::Products);
         products.fields.retain(|f| f.wire_key != "Theme");
-        products.fields.push(FieldSchema::new("ecoScore", FieldType::Integer, false));
-        products.fields.push(FieldSchema::new("launchDate", FieldType::Date, false));
-        products.fields.push(FieldSchema::new("weirdThing", FieldType::Other("geo".into()), false));
-        products.arrays[0].fields.push(FieldSchema::new("altText", FieldType::String, false));
+        products
+            .fields
+            .push(FieldSchema::new("ecoScore", FieldType::Integer, false));
+        products
+            .fields
+            .push(FieldSchema::new("launchDate", FieldType::Date, false));
+        products.fields.push(FieldSchema::new(
+            "weirdThing",
+            FieldType::Other("geo".into()),
+            false,
+        ));
+        products.arrays[0]
+            .fields
+            .push(FieldSchema::new("altText", FieldType::String, false));
         let c = Catalogue::new(5, 1);
         for i in [0, 3] {
             let mut out = Vec::new();

@@ -198,7 +198,13 @@ mod tests {
         assert!("ACME02".parse::<Customer>().is_err());
         assert!("=key".parse::<Customer>().is_err());
         let r: RateLimit = "5, 8".parse().unwrap();
-        assert_eq!(r, RateLimit { per_minute: 5, per_hour: 8 });
+        assert_eq!(
+            r,
+            RateLimit {
+                per_minute: 5,
+                per_hour: 8
+            }
+        );
         assert!("0,8".parse::<RateLimit>().is_err());
         assert!("5".parse::<RateLimit>().is_err());
     }

@@ -71,7 +71,10 @@ impl FaultQueue {
     }
 
     pub(crate) fn clear(&self) {
-        self.queued.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.queued
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
     }
 }
 
@@ -79,9 +82,9 @@ impl Fault {
     /// Checks the parameters, with a message for the control plane's caller.
     pub(crate) fn validate(&self) -> Result<(), String> {
         match self {
-            Fault::Status { status } if !(400..=599).contains(status) => {
-                Err(format!("status {status} is not an error status (use 400-599)"))
-            }
+            Fault::Status { status } if !(400..=599).contains(status) => Err(format!(
+                "status {status} is not an error status (use 400-599)"
+            )),
             Fault::SlowBody { bytes_per_sec: 0 } => Err("bytes_per_sec must be at least 1".into()),
             _ => Ok(()),
         }
@@ -106,7 +109,8 @@ mod tests {
 
     #[test]
     fn json_form_is_tagged_by_kind() {
-        let fault: Fault = serde_json::from_str(r#"{"kind":"slow_body","bytes_per_sec":10}"#).unwrap();
+        let fault: Fault =
+            serde_json::from_str(r#"{"kind":"slow_body","bytes_per_sec":10}"#).unwrap();
         assert_eq!(fault, Fault::SlowBody { bytes_per_sec: 10 });
         let fault: Fault = serde_json::from_str(r#"{"kind":"truncated_body"}"#).unwrap();
         assert_eq!(fault, Fault::TruncatedBody { after_bytes: None });

@@ -59,10 +59,11 @@ impl ServedSchema {
         origin: &str,
     ) -> Result<ServedSchema, ProfileError> {
         let body = text.into();
-        let document = SchemaDocument::from_slice(&body).map_err(|source| ProfileError::Schema {
-            origin: origin.to_owned(),
-            source,
-        })?;
+        let document =
+            SchemaDocument::from_slice(&body).map_err(|source| ProfileError::Schema {
+                origin: origin.to_owned(),
+                source,
+            })?;
         if document.endpoint != endpoint.path() {
             return Err(ProfileError::WrongEndpoint {
                 origin: origin.to_owned(),
@@ -175,10 +176,16 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("products.schema.json"), DEFAULT_PRODUCTS_SCHEMA).unwrap();
         let missing = Profile::from_dir(&dir).unwrap_err();
-        assert!(missing.to_string().contains("stock.schema.json"), "{missing}");
+        assert!(
+            missing.to_string().contains("stock.schema.json"),
+            "{missing}"
+        );
         std::fs::write(dir.join("stock.schema.json"), DEFAULT_PRODUCTS_SCHEMA).unwrap();
         let wrong = Profile::from_dir(&dir).unwrap_err();
-        assert!(matches!(wrong, ProfileError::WrongEndpoint { .. }), "{wrong}");
+        assert!(
+            matches!(wrong, ProfileError::WrongEndpoint { .. }),
+            "{wrong}"
+        );
         std::fs::write(dir.join("stock.schema.json"), DEFAULT_STOCK_SCHEMA).unwrap();
         let profile = Profile::from_dir(&dir).unwrap();
         assert_eq!(profile.stock.body, DEFAULT_STOCK_SCHEMA.as_bytes());

@@ -68,7 +68,10 @@ impl RateLimiter {
     /// windows are exceeded the hour is reported, since waiting out the minute would not help.
     pub(crate) fn admit(&self, bucket: &Bucket, now: DateTime<Utc>) -> Result<(), Limited> {
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        let fresh = Window { start: now, count: 0 };
+        let fresh = Window {
+            start: now,
+            count: 0,
+        };
         let (minute, hour) = buckets.entry(bucket.clone()).or_insert((fresh, fresh));
         minute.hit(now, MINUTE);
         hour.hit(now, HOUR);
@@ -93,7 +96,10 @@ impl RateLimiter {
 
     /// Forgets all counts.
     pub(crate) fn reset(&self) {
-        self.buckets.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.buckets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
     }
 }
 
@@ -103,13 +109,18 @@ mod tests {
 
     #[test]
     fn minute_window_trips_then_resets() {
-        let limiter = RateLimiter::new(RateLimit { per_minute: 3, per_hour: 100 });
+        let limiter = RateLimiter::new(RateLimit {
+            per_minute: 3,
+            per_hour: 100,
+        });
         let bucket = Bucket::Customer("A".into());
         let t0 = Utc::now();
         for _ in 0..3 {
             assert!(limiter.admit(&bucket, t0).is_ok());
         }
-        let limited = limiter.admit(&bucket, t0 + TimeDelta::seconds(20)).unwrap_err();
+        let limited = limiter
+            .admit(&bucket, t0 + TimeDelta::seconds(20))
+            .unwrap_err();
         assert_eq!(limited.window, "1m");
         assert_eq!(limited.retry_after_secs, 40);
         assert_eq!(limited.reset, t0 + MINUTE);
@@ -120,7 +131,10 @@ mod tests {
 
     #[test]
     fn hour_window_wins_when_both_trip() {
-        let limiter = RateLimiter::new(RateLimit { per_minute: 2, per_hour: 2 });
+        let limiter = RateLimiter::new(RateLimit {
+            per_minute: 2,
+            per_hour: 2,
+        });
         let bucket = Bucket::Anonymous;
         let t0 = Utc::now();
         limiter.admit(&bucket, t0).unwrap();
@@ -128,6 +142,9 @@ mod tests {
         let limited = limiter.admit(&bucket, t0).unwrap_err();
         assert_eq!((limited.window, limited.limit), ("1h", 2));
         // Rejected requests count too: a new minute does not help within the hour.
-        assert_eq!(limiter.admit(&bucket, t0 + MINUTE).unwrap_err().window, "1h");
+        assert_eq!(
+            limiter.admit(&bucket, t0 + MINUTE).unwrap_err().window,
+            "1h"
+        );
     }
 }

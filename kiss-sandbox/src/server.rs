@@ -43,7 +43,10 @@ struct PeerAddr(SocketAddr);
 pub(crate) fn router(state: AppState) -> Router {
     let api = api::routes()
         .fallback(api::not_found)
-        .layer(middleware::from_fn_with_state(state.clone(), faults_and_counters));
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            faults_and_counters,
+        ));
     Router::new()
         .nest("/_sandbox", control_routes())
         .merge(api)
@@ -51,7 +54,11 @@ pub(crate) fn router(state: AppState) -> Router {
 }
 
 /// Counts every request by path, then applies the next queued fault for that path, if any.
-async fn faults_and_counters(State(state): State<AppState>, request: Request, next: Next) -> Response {
+async fn faults_and_counters(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     let path = request.uri().path().to_owned();
     state.count_request(&path);
     let Some(fault) = state.faults.pop(&path) else {
@@ -61,7 +68,10 @@ async fn faults_and_counters(State(state): State<AppState>, request: Request, ne
     match fault {
         Fault::Status { status } => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            api::error(status, "Sandbox fault: the server failed to answer this request.")
+            api::error(
+                status,
+                "Sandbox fault: the server failed to answer this request.",
+            )
         }
         Fault::RateLimited { retry_after_secs } => {
             let retry = i64::try_from(retry_after_secs).unwrap_or(i64::MAX / 2);
@@ -73,7 +83,10 @@ async fn faults_and_counters(State(state): State<AppState>, request: Request, ne
             })
         }
         Fault::MalformedJson => (
-            [(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"))],
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json; charset=utf-8"),
+            )],
             MALFORMED_JSON,
         )
             .into_response(),
@@ -129,7 +142,12 @@ fn truncate(
             }
         },
     );
-    sent.chain(stream::once(async { Err(axum::BoxError::from(CutOff)) }))
+    // hyper polls the body until it is pending before it flushes; yielding once lets the
+    // bytes already sent reach the socket before the error aborts the connection.
+    sent.chain(stream::once(async {
+        tokio::task::yield_now().await;
+        Err(axum::BoxError::from(CutOff))
+    }))
 }
 
 /// The body re-chunked into twentieths of a second's worth of bytes, one every 50 ms.
@@ -157,7 +175,10 @@ fn throttle(
 
 fn control_routes() -> Router<AppState> {
     Router::new()
-        .route("/counters", axum::routing::get(get_counters).delete(reset_counters))
+        .route(
+            "/counters",
+            axum::routing::get(get_counters).delete(reset_counters),
+        )
         .route("/tokens/revoke", post(revoke_tokens))
         .route("/faults", post(queue_fault).delete(clear_faults))
         .route("/profile", put(set_profile).delete(reset_profile))
@@ -229,8 +250,8 @@ async fn queue_fault(State(state): State<AppState>, body: Bytes) -> Response {
         Ok(request) => request,
         Err(e) => {
             return bad_control_request(format!(
-                "expected {{\"path\": \"/products\", \"fault\": {{\"kind\": ...}}, \"count\": 1}}: {e}"
-            ))
+            "expected {{\"path\": \"/products\", \"fault\": {{\"kind\": ...}}, \"count\": 1}}: {e}"
+        ))
         }
     };
     match control(&state).queue_fault(&request.path, request.fault, request.count) {
@@ -382,4 +403,50 @@ async fn serve_connection(stream: tokio::net::TcpStream, peer: SocketAddr, route
         tracing::debug!(error = %e, %peer, "connection ended with an error");
     }
     drop(duplicate);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SandboxConfig;
+
+    async fn call(peer: &str, method: &str, path: &str) -> StatusCode {
+        let state = Arc::new(SandboxState::new(SandboxConfig::default()));
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .body(Body::empty())
+            .unwrap();
+        request
+            .extensions_mut()
+            .insert(PeerAddr(peer.parse().unwrap()));
+        router(state).oneshot(request).await.unwrap().status()
+    }
+
+    #[tokio::test]
+    async fn the_control_plane_answers_only_loopback_peers() {
+        assert_eq!(
+            call("127.0.0.1:5000", "GET", "/_sandbox/counters").await,
+            StatusCode::OK
+        );
+        assert_eq!(
+            call("[::1]:5000", "GET", "/_sandbox/counters").await,
+            StatusCode::OK
+        );
+        for peer in ["192.0.2.10:5000", "[2001:db8::1]:5000"] {
+            assert_eq!(
+                call(peer, "GET", "/_sandbox/counters").await,
+                StatusCode::FORBIDDEN
+            );
+            assert_eq!(
+                call(peer, "POST", "/_sandbox/tokens/revoke").await,
+                StatusCode::FORBIDDEN
+            );
+        }
+        // The API itself answers anyone.
+        assert_eq!(
+            call("192.0.2.10:5000", "GET", "/health").await,
+            StatusCode::OK
+        );
+    }
 }

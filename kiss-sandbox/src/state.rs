@@ -47,7 +47,10 @@ impl SandboxState {
     }
 
     pub(crate) fn profile(&self) -> Arc<Profile> {
-        self.profile.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.profile
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub(crate) fn count_request(&self, path: &str) {
@@ -66,7 +69,11 @@ pub struct SandboxControl {
 impl SandboxControl {
     /// Serves `profile` from now on (requests already streaming finish with the old one).
     pub fn set_profile(&self, profile: Profile) {
-        *self.state.profile.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(profile);
+        *self
+            .state
+            .profile
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Arc::new(profile);
     }
 
     /// The profile being served.

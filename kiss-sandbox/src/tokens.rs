@@ -119,13 +119,19 @@ mod tests {
         let token = issuer.issue("ACME01", now, 60);
         assert_eq!(issuer.verify(&token, now).unwrap().sub, "ACME01");
         assert_eq!(
-            issuer.verify(&token, now + TimeDelta::seconds(60)).unwrap_err(),
-            TokenRejection::Expired { customer: "ACME01".into() }
+            issuer
+                .verify(&token, now + TimeDelta::seconds(60))
+                .unwrap_err(),
+            TokenRejection::Expired {
+                customer: "ACME01".into()
+            }
         );
         issuer.revoke_all();
         assert_eq!(
             issuer.verify(&token, now).unwrap_err(),
-            TokenRejection::Revoked { customer: "ACME01".into() }
+            TokenRejection::Revoked {
+                customer: "ACME01".into()
+            }
         );
         let fresh = issuer.issue("ACME01", now, 60);
         assert!(issuer.verify(&fresh, now).is_ok());
@@ -137,8 +143,14 @@ mod tests {
         let theirs = TokenIssuer::new();
         let now = Utc::now();
         let foreign = theirs.issue("ACME01", now, 60);
-        assert_eq!(ours.verify(&foreign, now).unwrap_err(), TokenRejection::Invalid);
-        assert_eq!(ours.verify("not.a.jwt", now).unwrap_err(), TokenRejection::Invalid);
+        assert_eq!(
+            ours.verify(&foreign, now).unwrap_err(),
+            TokenRejection::Invalid
+        );
+        assert_eq!(
+            ours.verify("not.a.jwt", now).unwrap_err(),
+            TokenRejection::Invalid
+        );
         assert_eq!(ours.verify("", now).unwrap_err(), TokenRejection::Invalid);
     }
 }
