@@ -7,11 +7,30 @@
 //! and the CLI all read schemas through it, so the quirks of the API (schema names with only the
 //! first letter lowered) are handled in exactly one place.
 //!
+//! On top of the model it decodes records by the live schema ([`Decoder`]): typed values
+//! ([`Value`]) including exact decimals that keep their text, every field the schema does not
+//! know kept and reported, a lossless way back to JSON, a push decoder for arrays arriving in
+//! chunks ([`ArrayStream`]) and a tabular view for CSV ([`TableLayout`]). This is how users stay
+//! forward-compatible: the API adds fields without changing its profile.
+//!
 //! It does no I/O: fetching documents is the client's job, serving them the sandbox's.
 
+pub mod decimal;
+pub mod decode;
 pub mod diff;
 pub mod names;
+pub mod record;
 pub mod schema;
+pub mod stream;
+pub mod table;
+pub mod value;
+
+pub use decimal::Decimal;
+pub use decode::{ArraySeed, DecodeError, Decoder, Issue, IssueKind, Mode, RecordSeed};
+pub use record::{Entry, EntryKind, Record, RecordSchema, TypeMismatch};
+pub use stream::{ArrayStream, Records, StreamError};
+pub use table::{cell, TableLayout};
+pub use value::{RawJson, Value};
 
 pub use diff::{ArrayChange, FieldChange, SchemaDiff, SectionDiff};
 pub use names::{rust_field_idents, rust_ident, wire_key, RustIdentError};

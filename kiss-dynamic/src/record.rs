@@ -1,0 +1,338 @@
+//! Records: the fields of one JSON object, typed by the schema, unknown fields kept.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use thiserror::Error;
+
+use crate::decimal::Decimal;
+use crate::decode::Issue;
+use crate::schema::{FieldType, SchemaDocument};
+use crate::value::{write_json_str, Value};
+
+/// What one entry of a record is: a scalar of a declared type, or a nested array of records.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EntryKind {
+    /// A scalar field.
+    Scalar(FieldType),
+    /// A nested array whose elements follow this schema.
+    Array(Arc<RecordSchema>),
+}
+
+/// One entry (field or nested array) of a record schema.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// The schema name (`sKU`).
+    pub name: String,
+    /// The wire key (`SKU`).
+    pub wire_key: String,
+    /// Whether the schema marks it required.
+    pub required: bool,
+    /// Scalar or nested array.
+    pub kind: EntryKind,
+}
+
+/// The shape of one level of records: the top-level fields then the nested arrays of a schema
+/// document, in schema order, with a key index for decoding.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RecordSchema {
+    entries: Vec<Entry>,
+    /// Wire key → position, then schema name → position where it differs.
+    index: HashMap<Box<str>, usize>,
+}
+
+impl RecordSchema {
+    /// The record schema of a document's records.
+    pub fn from_document(document: &SchemaDocument) -> Arc<RecordSchema> {
+        let mut entries: Vec<Entry> = document
+            .fields
+            .iter()
+            .map(|f| Entry {
+                name: f.name.clone(),
+                wire_key: f.wire_key.clone(),
+                required: f.required,
+                kind: EntryKind::Scalar(f.field_type.clone()),
+            })
+            .collect();
+        entries.extend(document.arrays.iter().map(|array| {
+            let elements = RecordSchema::from_entries(
+                array
+                    .fields
+                    .iter()
+                    .map(|f| Entry {
+                        name: f.name.clone(),
+                        wire_key: f.wire_key.clone(),
+                        required: f.required,
+                        kind: EntryKind::Scalar(f.field_type.clone()),
+                    })
+                    .collect(),
+            );
+            Entry {
+                name: array.name.clone(),
+                wire_key: array.wire_key.clone(),
+                required: false,
+                kind: EntryKind::Array(elements),
+            }
+        }));
+        RecordSchema::from_entries(entries)
+    }
+
+    /// A schema from entries in order.
+    pub fn from_entries(entries: Vec<Entry>) -> Arc<RecordSchema> {
+        let mut index = HashMap::with_capacity(entries.len() * 2);
+        for (position, entry) in entries.iter().enumerate() {
+            index
+                .entry(entry.wire_key.as_str().into())
+                .or_insert(position);
+        }
+        // Schema-name spellings are accepted too (a later profile may fix the casing quirk),
+        // but never shadow a wire key.
+        for (position, entry) in entries.iter().enumerate() {
+            index.entry(entry.name.as_str().into()).or_insert(position);
+        }
+        Arc::new(RecordSchema { entries, index })
+    }
+
+    /// A schema that knows no fields: every field of its records is unknown.
+    pub fn empty() -> Arc<RecordSchema> {
+        Arc::new(RecordSchema::default())
+    }
+
+    /// The entries, in schema order.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// The position of the entry a key names (wire key or schema name).
+    pub fn position(&self, key: &str) -> Option<usize> {
+        self.index.get(key).copied()
+    }
+}
+
+/// A typed accessor found a value of another type.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{key} holds {found}, not {expected}")]
+pub struct TypeMismatch {
+    /// The key asked for.
+    pub key: String,
+    /// What the accessor wanted.
+    pub expected: &'static str,
+    /// What the record holds.
+    pub found: &'static str,
+}
+
+/// One decoded JSON object: schema fields by position, unknown fields in arrival order.
+///
+/// Keys are the wire keys; lookups accept the wire key or the schema name.
+///
+/// ```
+/// use kiss_dynamic::{Decoder, SchemaDocument};
+/// let schema = SchemaDocument::from_json(r#"{"endpoint":"/prices","apiVersion":"2026-04",
+///   "fields":[{"name":"sKU","type":"string","required":true},
+///             {"name":"priceExclVAT","type":"decimal"}]}"#).unwrap();
+/// let decoder = Decoder::new(&schema);
+/// let record = decoder
+///     .decode_record(br#"{"SKU":"DRAC001","PriceExclVAT":19.9500,"Promo":true}"#)
+///     .unwrap();
+/// assert_eq!(record.get_str("sKU").unwrap(), Some("DRAC001"));
+/// assert_eq!(record.get_decimal("PriceExclVAT").unwrap().unwrap().to_string(), "19.9500");
+/// assert_eq!(record.unknown_fields().map(|(k, _)| k).collect::<Vec<_>>(), ["Promo"]);
+/// assert_eq!(record.to_json(), r#"{"SKU":"DRAC001","PriceExclVAT":19.9500,"Promo":true}"#);
+/// ```
+#[derive(Clone, PartialEq)]
+pub struct Record {
+    pub(crate) schema: Arc<RecordSchema>,
+    pub(crate) slots: Vec<Option<Value>>,
+    pub(crate) unknown: Vec<(String, Value)>,
+    /// Positions whose key arrived spelled as the schema name; re-encoded the same way.
+    pub(crate) spelled_as_name: Vec<usize>,
+    pub(crate) issues: Vec<Issue>,
+}
+
+impl fmt::Debug for Record {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl Record {
+    /// An empty record of `schema`.
+    pub fn new(schema: Arc<RecordSchema>) -> Record {
+        let slots = vec![None; schema.entries.len()];
+        Record {
+            schema,
+            slots,
+            unknown: Vec::new(),
+            spelled_as_name: Vec::new(),
+            issues: Vec::new(),
+        }
+    }
+
+    /// The record's schema.
+    pub fn schema(&self) -> &Arc<RecordSchema> {
+        &self.schema
+    }
+
+    /// The value under `key` (wire key or schema name; unknown fields by their key as sent).
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        match self.schema.position(key) {
+            Some(position) => self.slots[position].as_ref(),
+            None => self.unknown.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+        }
+    }
+
+    /// Sets `key` to `value`: a schema field by wire key or schema name, otherwise an unknown
+    /// field (replacing one of the same key, or appended).
+    pub fn insert(&mut self, key: &str, value: Value) {
+        match self.schema.position(key) {
+            Some(position) => self.slots[position] = Some(value),
+            None => match self.unknown.iter_mut().find(|(k, _)| k == key) {
+                Some((_, existing)) => *existing = value,
+                None => self.unknown.push((key.to_owned(), value)),
+            },
+        }
+    }
+
+    /// Removes `key`, returning its value.
+    pub fn remove(&mut self, key: &str) -> Option<Value> {
+        match self.schema.position(key) {
+            Some(position) => self.slots[position].take(),
+            None => {
+                let at = self.unknown.iter().position(|(k, _)| k == key)?;
+                Some(self.unknown.remove(at).1)
+            }
+        }
+    }
+
+    fn typed<'a, T>(
+        &'a self,
+        key: &str,
+        expected: &'static str,
+        pick: impl FnOnce(&'a Value) -> Option<T>,
+    ) -> Result<Option<T>, TypeMismatch> {
+        match self.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(value) => pick(value).map(Some).ok_or_else(|| TypeMismatch {
+                key: key.to_owned(),
+                expected,
+                found: value.kind(),
+            }),
+        }
+    }
+
+    /// A string field; `Ok(None)` when absent or null.
+    pub fn get_str(&self, key: &str) -> Result<Option<&str>, TypeMismatch> {
+        self.typed(key, "string", |v| match v {
+            Value::String(s) => Some(s.as_str()),
+            _ => None,
+        })
+    }
+
+    /// A decimal field (an integer value is accepted and widened).
+    pub fn get_decimal(&self, key: &str) -> Result<Option<Decimal>, TypeMismatch> {
+        self.typed(key, "decimal", |v| match v {
+            Value::Decimal(d) => Some(d.clone()),
+            Value::Integer(n) => Some(Decimal::from(*n)),
+            _ => None,
+        })
+    }
+
+    /// An integer field.
+    pub fn get_i64(&self, key: &str) -> Result<Option<i64>, TypeMismatch> {
+        self.typed(key, "integer", |v| match v {
+            Value::Integer(n) => Some(*n),
+            _ => None,
+        })
+    }
+
+    /// A boolean field.
+    pub fn get_bool(&self, key: &str) -> Result<Option<bool>, TypeMismatch> {
+        self.typed(key, "boolean", |v| match v {
+            Value::Bool(b) => Some(*b),
+            _ => None,
+        })
+    }
+
+    /// A date field.
+    pub fn get_date(&self, key: &str) -> Result<Option<NaiveDate>, TypeMismatch> {
+        self.typed(key, "date", |v| match v {
+            Value::Date(d) => Some(*d),
+            _ => None,
+        })
+    }
+
+    /// A nested array; absent and null arrays are empty, as the reference says to treat them.
+    pub fn get_array(&self, key: &str) -> Result<&[Record], TypeMismatch> {
+        Ok(self
+            .typed(key, "array of records", |v| match v {
+                Value::Array(records) => Some(records.as_slice()),
+                _ => None,
+            })?
+            .unwrap_or(&[]))
+    }
+
+    /// Present fields as `(key, value)`: schema order first, then unknown fields in arrival
+    /// order. Keys are as they were sent (the wire key, or the schema name if sent that way).
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
+        let known = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(position, slot)| Some((self.key_at(position), slot.as_ref()?)));
+        known.chain(self.unknown.iter().map(|(k, v)| (k.as_str(), v)))
+    }
+
+    fn key_at(&self, position: usize) -> &str {
+        let entry = &self.schema.entries[position];
+        if self.spelled_as_name.contains(&position) {
+            &entry.name
+        } else {
+            &entry.wire_key
+        }
+    }
+
+    /// The fields the schema does not know, in arrival order.
+    pub fn unknown_fields(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.unknown.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// Every issue met while decoding this record and its nested records, with paths.
+    pub fn issues(&self) -> &[Issue] {
+        &self.issues
+    }
+
+    /// Appends the record's JSON text: the same keys and values it was decoded from.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        out.push(b'{');
+        for (i, (key, value)) in self.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_json_str(out, key);
+            out.push(b':');
+            value.write_json(out);
+        }
+        out.push(b'}');
+    }
+
+    /// The record's JSON text.
+    pub fn to_json(&self) -> String {
+        let mut out = Vec::new();
+        self.write_json(&mut out);
+        String::from_utf8(out).unwrap_or_else(|_| unreachable!("JSON text is UTF-8"))
+    }
+}
+
+impl Serialize for Record {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let present = self.slots.iter().filter(|s| s.is_some()).count() + self.unknown.len();
+        let mut map = serializer.serialize_map(Some(present))?;
+        for (key, value) in self.iter() {
+            map.serialize_entry(key, value)?;
+        }
+        map.end()
+    }
+}

@@ -1,0 +1,430 @@
+//! Decoding a top-level JSON array one record at a time, from bytes arriving in chunks.
+//!
+//! serde_json cannot be fed bytes as they arrive, and its `StreamDeserializer` reads
+//! whitespace-separated values, not the elements of one array; so this small scanner finds
+//! where each element ends (tracking strings, escapes and nesting) and hands the element's
+//! bytes to the schema-guided [`Decoder`]. Memory is bounded by the largest record: bytes of a
+//! record are buffered only while it spans chunks.
+
+use thiserror::Error;
+
+use crate::decode::{DecodeError, Decoder};
+use crate::record::Record;
+
+/// A streamed array that went wrong, with where.
+#[derive(Debug, Error)]
+pub enum StreamError {
+    /// A byte that has no place there.
+    #[error("byte {offset}: expected {expected}, found {found}")]
+    Unexpected {
+        /// Offset of the byte from the start of the body.
+        offset: u64,
+        /// What could stand there.
+        expected: &'static str,
+        /// What did (a character, escaped).
+        found: String,
+    },
+    /// The bytes stopped before the array closed.
+    #[error(
+        "the body ended after {offset} bytes, {where_}, after {records} complete records: \
+         it was cut short (a dropped connection or a proxy limit); fetch it again"
+    )]
+    Truncated {
+        /// Bytes received.
+        offset: u64,
+        /// Records decoded before the cut.
+        records: u64,
+        /// Where the cut fell.
+        where_: &'static str,
+    },
+    /// One element could not be decoded.
+    #[error("record {index} (bytes {start}..{end}): {source}")]
+    Record {
+        /// 0-based index of the record in the array.
+        index: u64,
+        /// Offset of its first byte.
+        start: u64,
+        /// Offset past its last byte.
+        end: u64,
+        /// Why.
+        source: DecodeError,
+    },
+    /// A previous error ended the stream.
+    #[error("the stream already failed; start a new one")]
+    AlreadyFailed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    BeforeArray,
+    FirstElement,
+    NextElement,
+    AfterElement,
+    InRecord,
+    Done,
+    Failed,
+}
+
+/// A push decoder for one JSON array of records.
+///
+/// ```
+/// use kiss_dynamic::{Decoder, SchemaDocument};
+/// let schema = SchemaDocument::from_json(r#"{"endpoint":"/stock","apiVersion":"2026-04",
+///   "fields":[{"name":"sKU","type":"string","required":true}]}"#).unwrap();
+/// let mut stream = Decoder::new(&schema).stream();
+/// let mut skus = Vec::new();
+/// for chunk in [&b"[{\"SKU\":\"A\"},{\"S"[..], b"KU\":\"B\"}", b"]"] {
+///     for record in stream.feed(chunk) {
+///         skus.push(record.unwrap().get_str("SKU").unwrap().unwrap().to_owned());
+///     }
+/// }
+/// stream.finish().unwrap();
+/// assert_eq!(skus, ["A", "B"]);
+/// ```
+#[derive(Debug)]
+pub struct ArrayStream {
+    decoder: Decoder,
+    state: State,
+    buffer: Vec<u8>,
+    depth: u32,
+    in_string: bool,
+    escaped: bool,
+    offset: u64,
+    record_start: u64,
+    records: u64,
+}
+
+impl ArrayStream {
+    pub(crate) fn new(decoder: Decoder) -> ArrayStream {
+        ArrayStream {
+            decoder,
+            state: State::BeforeArray,
+            buffer: Vec::new(),
+            depth: 0,
+            in_string: false,
+            escaped: false,
+            offset: 0,
+            record_start: 0,
+            records: 0,
+        }
+    }
+
+    /// Feeds the next bytes; the iterator yields each record completed by them.
+    pub fn feed<'s>(&'s mut self, chunk: &'s [u8]) -> Records<'s> {
+        Records {
+            stream: self,
+            chunk,
+            position: 0,
+        }
+    }
+
+    /// Declares the body complete: an error if the array did not close.
+    pub fn finish(&self) -> Result<(), StreamError> {
+        let where_ = match self.state {
+            State::Done => return Ok(()),
+            State::Failed => return Err(StreamError::AlreadyFailed),
+            State::BeforeArray => "before the array began",
+            State::InRecord => "inside a record",
+            State::FirstElement | State::NextElement | State::AfterElement => "between records",
+        };
+        Err(StreamError::Truncated {
+            offset: self.offset,
+            records: self.records,
+            where_,
+        })
+    }
+
+    /// Records decoded so far.
+    pub fn records_decoded(&self) -> u64 {
+        self.records
+    }
+
+    /// Bytes consumed so far.
+    pub fn bytes_consumed(&self) -> u64 {
+        self.offset
+    }
+
+    /// Whether the closing `]` has been seen.
+    pub fn is_done(&self) -> bool {
+        self.state == State::Done
+    }
+
+    fn unexpected(&mut self, expected: &'static str, byte: u8) -> StreamError {
+        self.state = State::Failed;
+        StreamError::Unexpected {
+            offset: self.offset,
+            expected,
+            found: (byte as char).escape_default().to_string(),
+        }
+    }
+}
+
+/// The records completed by one chunk, decoded as the iterator is advanced. Run it to the end:
+/// dropping it early leaves bytes unread, so the stream is then marked failed rather than
+/// silently losing records.
+pub struct Records<'s> {
+    stream: &'s mut ArrayStream,
+    chunk: &'s [u8],
+    position: usize,
+}
+
+impl Iterator for Records<'_> {
+    type Item = Result<Record, StreamError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let stream = &mut *self.stream;
+        let chunk = self.chunk;
+        if stream.state == State::Failed {
+            if self.position < chunk.len() {
+                self.position = chunk.len();
+                return Some(Err(StreamError::AlreadyFailed));
+            }
+            return None;
+        }
+        let mut segment_start = self.position;
+        while self.position < chunk.len() {
+            let byte = chunk[self.position];
+            let at = self.position;
+            self.position += 1;
+            match stream.state {
+                State::InRecord => {
+                    if stream.in_string {
+                        if stream.escaped {
+                            stream.escaped = false;
+                        } else if byte == b'\\' {
+                            stream.escaped = true;
+                        } else if byte == b'"' {
+                            stream.in_string = false;
+                        }
+                    } else {
+                        match byte {
+                            b'"' => stream.in_string = true,
+                            b'{' | b'[' => stream.depth += 1,
+                            b'}' | b']' => stream.depth -= 1,
+                            _ => {}
+                        }
+                        if stream.depth == 0 {
+                            stream.offset += (self.position - segment_start) as u64;
+                            return Some(self.complete(segment_start));
+                        }
+                    }
+                }
+                _ if byte.is_ascii_whitespace() => {}
+                State::BeforeArray if byte == b'[' => stream.state = State::FirstElement,
+                State::BeforeArray => {
+                    stream.offset += (at - segment_start) as u64;
+                    self.position = chunk.len();
+                    return Some(Err(stream.unexpected("'[' opening the array", byte)));
+                }
+                State::FirstElement | State::NextElement if byte == b'{' => {
+                    stream.offset += (at - segment_start) as u64;
+                    segment_start = at;
+                    stream.record_start = stream.offset;
+                    stream.state = State::InRecord;
+                    stream.depth = 1;
+                }
+                State::FirstElement if byte == b']' => stream.state = State::Done,
+                State::FirstElement | State::NextElement => {
+                    stream.offset += (at - segment_start) as u64;
+                    self.position = chunk.len();
+                    return Some(Err(stream.unexpected("'{' opening a record", byte)));
+                }
+                State::AfterElement if byte == b',' => stream.state = State::NextElement,
+                State::AfterElement if byte == b']' => stream.state = State::Done,
+                State::AfterElement => {
+                    stream.offset += (at - segment_start) as u64;
+                    self.position = chunk.len();
+                    return Some(Err(stream.unexpected("',' or ']' after a record", byte)));
+                }
+                State::Done => {
+                    stream.offset += (at - segment_start) as u64;
+                    self.position = chunk.len();
+                    return Some(Err(stream.unexpected("nothing after the array", byte)));
+                }
+                State::Failed => unreachable!("handled before the loop"),
+            }
+        }
+        stream.offset += (chunk.len() - segment_start) as u64;
+        if stream.state == State::InRecord {
+            stream.buffer.extend_from_slice(&chunk[segment_start..]);
+        }
+        None
+    }
+}
+
+impl Drop for Records<'_> {
+    fn drop(&mut self) {
+        if self.position < self.chunk.len() && self.stream.state != State::Failed {
+            self.stream.state = State::Failed;
+        }
+    }
+}
+
+impl Records<'_> {
+    /// Decodes the record that ends at `self.position`, from the chunk alone when it began in
+    /// it, else from the buffer.
+    fn complete(&mut self, segment_start: usize) -> Result<Record, StreamError> {
+        let stream = &mut *self.stream;
+        let piece = &self.chunk[segment_start..self.position];
+        let decoded = if stream.buffer.is_empty() {
+            stream.decoder.decode_record(piece)
+        } else {
+            stream.buffer.extend_from_slice(piece);
+            let decoded = stream.decoder.decode_record(&stream.buffer);
+            stream.buffer.clear();
+            decoded
+        };
+        let index = stream.records;
+        stream.state = State::AfterElement;
+        match decoded {
+            Ok(record) => {
+                stream.records += 1;
+                Ok(record)
+            }
+            Err(source) => {
+                stream.state = State::Failed;
+                Err(StreamError::Record {
+                    index,
+                    start: stream.record_start,
+                    end: stream.offset,
+                    source,
+                })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SchemaDocument;
+
+    fn decoder() -> Decoder {
+        let schema =
+            SchemaDocument::from_json(include_str!("../../kiss-sandbox/data/stock.schema.json"))
+                .unwrap();
+        Decoder::new(&schema)
+    }
+
+    fn run(chunks: &[&[u8]]) -> (Vec<Record>, Result<(), StreamError>) {
+        let mut stream = decoder().stream();
+        let mut records = Vec::new();
+        for chunk in chunks {
+            for record in stream.feed(chunk) {
+                match record {
+                    Ok(record) => records.push(record),
+                    Err(e) => return (records, Err(e)),
+                }
+            }
+        }
+        let end = stream.finish();
+        (records, end)
+    }
+
+    const STOCK: &[u8] = include_bytes!("../../kiss-sandbox/data/stock.json");
+
+    #[test]
+    fn decodes_the_documented_stock_byte_by_byte() {
+        let chunks: Vec<&[u8]> = STOCK.chunks(1).collect();
+        let (records, end) = run(&chunks);
+        end.unwrap();
+        assert_eq!(records, decoder().decode_array(STOCK).unwrap());
+        assert_eq!(records.len(), 2);
+    }
+
+    #[test]
+    fn braces_and_quotes_inside_strings_do_not_confuse_it() {
+        let text = br#" [ {"SKU":"a}\"]{[","StockLocation":"\\"} , {"SKU":"b"} ] "#;
+        let (records, end) = run(&[text]);
+        end.unwrap();
+        assert_eq!(records[0].get_str("SKU").unwrap(), Some("a}\"]{["));
+        assert_eq!(records[0].get_str("StockLocation").unwrap(), Some("\\"));
+        assert_eq!(records.len(), 2);
+        let (records, end) = run(&[b"[]"]);
+        assert!(records.is_empty() && end.is_ok());
+    }
+
+    #[test]
+    fn truncation_is_an_error_that_says_where() {
+        let cut = &STOCK[..STOCK.len() * 2 / 3];
+        let (records, end) = run(&[cut]);
+        assert_eq!(records.len(), 1);
+        let err = end.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StreamError::Truncated {
+                    records: 1,
+                    where_: "inside a record",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err
+            .to_string()
+            .contains(&format!("after {} bytes", cut.len())));
+        let (_, end) = run(&[b""]);
+        assert!(matches!(
+            end,
+            Err(StreamError::Truncated {
+                where_: "before the array began",
+                ..
+            })
+        ));
+        let (_, end) = run(&[b"[{\"SKU\":\"A\"},"]);
+        assert!(matches!(
+            end,
+            Err(StreamError::Truncated {
+                where_: "between records",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn garbage_is_an_error_with_its_offset() {
+        let (_, end) = run(&[b"  {\"SKU\":1}"]);
+        assert!(
+            matches!(end, Err(StreamError::Unexpected { offset: 2, .. })),
+            "{end:?}"
+        );
+        let (records, end) = run(&[b"[{\"SKU\":\"A\"}", b" x"]);
+        assert_eq!(records.len(), 1);
+        match end {
+            Err(StreamError::Unexpected {
+                offset,
+                expected,
+                found,
+            }) => {
+                assert_eq!(
+                    (offset, expected, found.as_str()),
+                    (13, "',' or ']' after a record", "x")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let (_, end) = run(&[b"[1,2]"]);
+        assert!(matches!(
+            end,
+            Err(StreamError::Unexpected { offset: 1, .. })
+        ));
+        let (_, end) = run(&[b"[{\"SKU\":tru}]"]);
+        assert!(
+            matches!(
+                end,
+                Err(StreamError::Record {
+                    index: 0,
+                    start: 1,
+                    ..
+                })
+            ),
+            "{end:?}"
+        );
+        let (_, end) = run(&[b"[]", b" ]"]);
+        assert!(
+            matches!(end, Err(StreamError::Unexpected { offset: 3, .. })),
+            "{end:?}"
+        );
+    }
+}
