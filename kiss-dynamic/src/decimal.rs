@@ -30,8 +30,10 @@ pub struct Decimal(Repr);
 enum Repr {
     /// `units × 10^-scale`, written without exponent, sign only when negative and non-zero.
     Fixed { units: i64, scale: u8 },
-    /// Any other valid JSON number, verbatim.
-    Text(Box<str>),
+    /// Any other valid JSON number, verbatim. Boxed twice so a decimal stays two words
+    /// (a `Box<str>` is two words by itself), which keeps every [`crate::Value`] at three.
+    #[allow(clippy::box_collection)]
+    Text(Box<String>),
 }
 
 /// Text that is not a JSON number.
@@ -97,7 +99,7 @@ pub(crate) fn is_json_number(text: &str) -> bool {
 impl Decimal {
     /// Builds a decimal from JSON number text the caller has already validated.
     pub(crate) fn from_valid_json(text: &str) -> Decimal {
-        Decimal(Self::fixed(text).unwrap_or_else(|| Repr::Text(text.into())))
+        Decimal(Self::fixed(text).unwrap_or_else(|| Repr::Text(Box::new(text.to_owned()))))
     }
 
     fn fixed(text: &str) -> Option<Repr> {
@@ -143,7 +145,7 @@ impl Decimal {
             Decimal(Repr::Fixed { units, scale })
         } else {
             let text = rust_decimal::Decimal::new(units, 0).to_string();
-            Decimal(Repr::Text(format!("{text}e-{scale}").into()))
+            Decimal(Repr::Text(Box::new(format!("{text}e-{scale}"))))
         }
     }
 

@@ -1,26 +1,21 @@
 //! Decoding JSON into [`Record`]s, guided by the schema, straight from the bytes.
 //!
-//! The decoder is a `serde::de::DeserializeSeed` over serde_json's slice deserializer. Each
-//! value is first taken as a borrowed `RawValue` (no copy), then read by the declared type:
-//! that is how decimals keep their exact text without turning on serde_json's global
-//! `arbitrary_precision` feature, which would change `serde_json::Value` for every crate in a
-//! user's build.
+//! One pass, typed as it goes (see the parser module for why it is hand-written). The same
+//! decoder is offered to serde as a [`DeserializeSeed`] ([`Decoder::record_seed`],
+//! [`Decoder::array_seed`]) for use inside larger serde_json documents.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
-use chrono::NaiveDate;
-use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use thiserror::Error;
 
-use crate::decimal::Decimal;
-use crate::record::{Entry, EntryKind, Record, RecordSchema};
+use crate::parse::{line_and_column, Parser, SyntaxError};
+use crate::record::{Record, RecordSchema};
 use crate::schema::{FieldType, SchemaDocument};
 use crate::stream::ArrayStream;
-use crate::value::{RawJson, Value};
 
 /// Whether decoding issues are errors.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -100,18 +95,13 @@ pub enum DecodeError {
     },
 }
 
-impl From<serde_json::Error> for DecodeError {
-    fn from(e: serde_json::Error) -> DecodeError {
-        // serde_json appends the position; it is kept in fields of its own.
-        let message = e.to_string();
-        let message = match message.find(" at line ") {
-            Some(at) => message[..at].to_owned(),
-            None => message,
-        };
+impl DecodeError {
+    fn at(bytes: &[u8], error: SyntaxError) -> DecodeError {
+        let (line, column) = line_and_column(bytes, error.offset);
         DecodeError::Json {
-            line: e.line(),
-            column: e.column(),
-            message,
+            line,
+            column,
+            message: error.message,
         }
     }
 }
@@ -167,9 +157,9 @@ impl Decoder {
         &self.schema
     }
 
-    /// A seed for one record, for use with serde_json's `Deserializer::from_slice` or
-    /// `from_str` (values are borrowed as raw JSON, which serde_json's reader-based
-    /// deserializer cannot do: use [`Decoder::stream`] for readers).
+    /// A seed for one record, for serde_json's `Deserializer::from_slice` or `from_str`: the
+    /// record is borrowed as raw JSON (which serde_json's reader-based deserializer cannot do;
+    /// use [`Decoder::stream`] for readers) and decoded as [`Decoder::decode_record`] does.
     pub fn record_seed(&self) -> RecordSeed<'_> {
         RecordSeed {
             schema: &self.schema,
@@ -186,20 +176,19 @@ impl Decoder {
 
     /// Decodes one JSON object.
     pub fn decode_record(&self, bytes: &[u8]) -> Result<Record, DecodeError> {
-        let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-        let record = self.lenient_seed().deserialize(&mut deserializer)?;
-        deserializer.end()?;
+        let record = Parser::new(bytes)
+            .and_then(|mut parser| parser.record(&self.schema).map(|r| (parser, r)))
+            .and_then(|(mut parser, record)| parser.end().map(|()| record))
+            .map_err(|e| DecodeError::at(bytes, e))?;
         self.check(record)
     }
 
     /// Decodes a JSON array of objects, as the data endpoints serve it.
     pub fn decode_array(&self, bytes: &[u8]) -> Result<Vec<Record>, DecodeError> {
-        let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-        let seed = ArraySeed {
-            record: self.lenient_seed(),
-        };
-        let records = seed.deserialize(&mut deserializer)?;
-        deserializer.end()?;
+        let records = Parser::new(bytes)
+            .and_then(|mut parser| parser.records(&self.schema).map(|r| (parser, r)))
+            .and_then(|(mut parser, records)| parser.end().map(|()| records))
+            .map_err(|e| DecodeError::at(bytes, e))?;
         records.into_iter().map(|r| self.check(r)).collect()
     }
 
@@ -208,17 +197,9 @@ impl Decoder {
         ArrayStream::new(self.clone())
     }
 
-    /// Collects every issue on the record, then applies the mode: the typed issue, rather than
-    /// serde's text error, is what a strict caller gets.
-    fn lenient_seed(&self) -> RecordSeed<'_> {
-        RecordSeed {
-            schema: &self.schema,
-            mode: Mode::Lenient,
-        }
-    }
-
+    /// Applies the mode to a record whose issues were all collected.
     pub(crate) fn check(&self, record: Record) -> Result<Record, DecodeError> {
-        match (self.mode, record.issues.first()) {
+        match (self.mode, record.issues().first()) {
             (Mode::Strict, Some(issue)) => Err(DecodeError::Strict {
                 issue: issue.clone(),
             }),
@@ -237,7 +218,17 @@ pub struct RecordSeed<'a> {
 impl<'de> DeserializeSeed<'de> for RecordSeed<'_> {
     type Value = Record;
     fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Record, D::Error> {
-        deserializer.deserialize_map(RecordVisitor(self))
+        let raw = <&'de RawValue>::deserialize(deserializer)?;
+        let text = raw.get();
+        let record = Parser::from_text(text)
+            .record(self.schema)
+            .map_err(|e| de::Error::custom(DecodeError::at(text.as_bytes(), e)))?;
+        match (self.mode, record.issues().first()) {
+            (Mode::Strict, Some(issue)) => Err(de::Error::custom(DecodeError::Strict {
+                issue: issue.clone(),
+            })),
+            _ => Ok(record),
+        }
     }
 }
 
@@ -271,264 +262,10 @@ impl<'de> Visitor<'de> for ArraySeed<'_> {
     }
 }
 
-/// A key as read: borrowed from the input when it has no escapes.
-struct Key<'de>(Cow<'de, str>);
-
-impl<'de> Deserialize<'de> for Key<'de> {
-    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-        impl<'de> Visitor<'de> for KeyVisitor {
-            type Value = Key<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string key")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Owned(v.to_owned())))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Owned(v)))
-            }
-        }
-        deserializer.deserialize_str(KeyVisitor)
-    }
-}
-
-struct RecordVisitor<'a>(RecordSeed<'a>);
-
-impl<'de> Visitor<'de> for RecordVisitor<'_> {
-    type Value = Record;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON object (one record)")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Record, A::Error> {
-        let schema = self.0.schema;
-        let mut record = Record::new(schema.clone());
-        let report_unknown = !schema.entries().is_empty();
-        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
-            let raw: &'de RawValue = map.next_value()?;
-            let text = raw.get();
-            match schema.position(&key) {
-                Some(position) => {
-                    let entry = &schema.entries()[position];
-                    if record.slots[position].is_some() {
-                        record.issues.push(issue(&key, IssueKind::DuplicateKey));
-                    }
-                    if *key != entry.wire_key {
-                        if !record.spelled_as_name.contains(&position) {
-                            record.spelled_as_name.push(position);
-                        }
-                    } else {
-                        record.spelled_as_name.retain(|p| *p != position);
-                    }
-                    let value = decode_entry(entry, text, &mut record.issues);
-                    record.slots[position] = Some(value);
-                }
-                None => {
-                    if report_unknown {
-                        record.issues.push(issue(&key, IssueKind::UnknownField));
-                    }
-                    let value = infer(text);
-                    match record.unknown.iter_mut().find(|(k, _)| *k == *key) {
-                        Some((_, existing)) => {
-                            record.issues.push(issue(&key, IssueKind::DuplicateKey));
-                            *existing = value;
-                        }
-                        None => record.unknown.push((key.into_owned(), value)),
-                    }
-                }
-            }
-        }
-        for (position, entry) in schema.entries().iter().enumerate() {
-            if !entry.required {
-                continue;
-            }
-            match &record.slots[position] {
-                None => record
-                    .issues
-                    .push(issue(&entry.wire_key, IssueKind::MissingRequired)),
-                Some(Value::Null) => record
-                    .issues
-                    .push(issue(&entry.wire_key, IssueKind::RequiredIsNull)),
-                Some(_) => {}
-            }
-        }
-        if self.0.mode == Mode::Strict {
-            if let Some(first) = record.issues.first() {
-                return Err(de::Error::custom(format_args!("{first} (strict decoding)")));
-            }
-        }
-        Ok(record)
-    }
-}
-
-fn issue(path: &str, kind: IssueKind) -> Issue {
-    Issue {
-        path: path.to_owned(),
-        kind,
-    }
-}
-
-fn decode_entry(entry: &Entry, text: &str, issues: &mut Vec<Issue>) -> Value {
-    match &entry.kind {
-        EntryKind::Scalar(field_type) => match decode_scalar(field_type, text) {
-            Ok(value) => value,
-            Err(found) => {
-                issues.push(issue(
-                    &entry.wire_key,
-                    IssueKind::TypeMismatch {
-                        expected: field_type.clone(),
-                        found: found.kind(),
-                    },
-                ));
-                found
-            }
-        },
-        EntryKind::Array(elements) => {
-            if text.starts_with('n') {
-                return Value::Null;
-            }
-            match decode_elements(elements, text) {
-                Some(mut records) => {
-                    for (i, record) in records.iter_mut().enumerate() {
-                        for nested in record.issues.drain(..) {
-                            issues.push(Issue {
-                                path: format!("{}[{i}].{}", entry.wire_key, nested.path),
-                                kind: nested.kind,
-                            });
-                        }
-                    }
-                    Value::Array(records)
-                }
-                None => {
-                    let found = infer(text);
-                    issues.push(issue(
-                        &entry.wire_key,
-                        IssueKind::TypeMismatch {
-                            expected: FieldType::Other("array of objects".into()),
-                            found: json_kind(text),
-                        },
-                    ));
-                    found
-                }
-            }
-        }
-    }
-}
-
-/// A nested array of objects, or `None` when the text is not one.
-fn decode_elements(schema: &Arc<RecordSchema>, text: &str) -> Option<Vec<Record>> {
-    if !text.starts_with('[') {
-        return None;
-    }
-    let seed = ArraySeed {
-        record: RecordSeed {
-            schema,
-            mode: Mode::Lenient,
-        },
-    };
-    let mut deserializer = serde_json::Deserializer::from_str(text);
-    seed.deserialize(&mut deserializer).ok()
-}
-
-fn json_kind(text: &str) -> &'static str {
-    match text.as_bytes().first() {
-        Some(b'"') => "string",
-        Some(b't' | b'f') => "boolean",
-        Some(b'n') => "null",
-        Some(b'[') => "array",
-        Some(b'{') => "object",
-        _ => "number",
-    }
-}
-
-/// The value of a declared scalar type, or the value as inferred when it is not of that type.
-fn decode_scalar(field_type: &FieldType, text: &str) -> Result<Value, Value> {
-    if text == "null" {
-        return Ok(Value::Null);
-    }
-    match field_type {
-        FieldType::String if text.starts_with('"') => Ok(Value::String(unescape(text))),
-        FieldType::Decimal if is_number(text) => Ok(Value::Decimal(Decimal::from_valid_json(text))),
-        FieldType::Integer if is_number(text) => match parse_integer(text) {
-            Some(n) => Ok(Value::Integer(n)),
-            None => Err(Value::Decimal(Decimal::from_valid_json(text))),
-        },
-        FieldType::Boolean if text == "true" => Ok(Value::Bool(true)),
-        FieldType::Boolean if text == "false" => Ok(Value::Bool(false)),
-        FieldType::Date if text.starts_with('"') => {
-            let s = unescape(text);
-            match parse_date(&s) {
-                Some(date) => Ok(Value::Date(date)),
-                None => Err(Value::String(s)),
-            }
-        }
-        FieldType::Other(_) => Ok(raw_json(text)),
-        _ => Err(infer(text)),
-    }
-}
-
-fn is_number(text: &str) -> bool {
-    matches!(text.as_bytes().first(), Some(b'-' | b'0'..=b'9'))
-}
-
-fn parse_integer(text: &str) -> Option<i64> {
-    if text.contains(['.', 'e', 'E']) || text == "-0" {
-        return None;
-    }
-    text.parse().ok()
-}
-
-/// A date only when it prints back exactly as written, so that the round trip is lossless.
-fn parse_date(s: &str) -> Option<NaiveDate> {
-    if s.len() != 10 {
-        return None;
-    }
-    let date = NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
-    (date.format("%Y-%m-%d").to_string() == s).then_some(date)
-}
-
-fn unescape(text: &str) -> String {
-    if !text.contains('\\') {
-        // serde_json validated the string: without escapes, the text between the quotes is it.
-        return text[1..text.len() - 1].to_owned();
-    }
-    serde_json::from_str(text).unwrap_or_else(|_| text[1..text.len() - 1].to_owned())
-}
-
-fn raw_json(text: &str) -> Value {
-    match RawJson::from_text(text) {
-        Ok(raw) => Value::Json(raw),
-        Err(_) => Value::String(text.to_owned()),
-    }
-}
-
-/// The value of a field the schema does not know, with a type inferred from the JSON.
-fn infer(text: &str) -> Value {
-    match text.as_bytes().first() {
-        Some(b'"') => Value::String(unescape(text)),
-        Some(b't') => Value::Bool(true),
-        Some(b'f') => Value::Bool(false),
-        Some(b'n') => Value::Null,
-        Some(b'-' | b'0'..=b'9') => match parse_integer(text) {
-            Some(n) => Value::Integer(n),
-            None => Value::Decimal(Decimal::from_valid_json(text)),
-        },
-        Some(b'[') => match decode_elements(&RecordSchema::empty(), text) {
-            Some(records) => Value::Array(records),
-            None => raw_json(text),
-        },
-        _ => raw_json(text),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Value;
 
     fn products() -> SchemaDocument {
         SchemaDocument::from_json(include_str!("../../kiss-sandbox/data/products.schema.json"))
@@ -693,13 +430,5 @@ mod tests {
         assert!(decoder.decode_array(b"[{\"SKU\":\"A\"}").is_err());
         assert!(decoder.decode_array(b"[{\"SKU\":\"A\"}] x").is_err());
         assert!(decoder.decode_record(b"{\"SKU\":}").is_err());
-    }
-
-    #[test]
-    fn dates_only_when_they_print_back_the_same() {
-        assert!(parse_date("2026-06-15").is_some());
-        assert!(parse_date("2026-6-15").is_none());
-        assert!(parse_date("2026-02-30").is_none());
-        assert!(parse_date("+2026-06-15").is_none());
     }
 }

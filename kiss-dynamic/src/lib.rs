@@ -19,6 +19,7 @@ pub mod decimal;
 pub mod decode;
 pub mod diff;
 pub mod names;
+mod parse;
 pub mod record;
 pub mod schema;
 pub mod stream;

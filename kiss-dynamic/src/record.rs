@@ -145,11 +145,24 @@ pub struct TypeMismatch {
 #[derive(Clone, PartialEq)]
 pub struct Record {
     pub(crate) schema: Arc<RecordSchema>,
-    pub(crate) slots: Vec<Option<Value>>,
-    pub(crate) unknown: Vec<(String, Value)>,
+    pub(crate) slots: Box<[Option<Value>]>,
+    /// What most records do not have, kept out of line so a record is four words.
+    pub(crate) extras: Option<Box<Extras>>,
+}
+
+/// The rarer parts of a record.
+#[derive(Clone, PartialEq, Default)]
+pub(crate) struct Extras {
+    pub unknown: Vec<(String, Value)>,
     /// Positions whose key arrived spelled as the schema name; re-encoded the same way.
-    pub(crate) spelled_as_name: Vec<usize>,
-    pub(crate) issues: Vec<Issue>,
+    pub spelled_as_name: Vec<usize>,
+    pub issues: Vec<Issue>,
+}
+
+impl Extras {
+    fn is_empty(&self) -> bool {
+        self.unknown.is_empty() && self.spelled_as_name.is_empty() && self.issues.is_empty()
+    }
 }
 
 impl fmt::Debug for Record {
@@ -161,13 +174,40 @@ impl fmt::Debug for Record {
 impl Record {
     /// An empty record of `schema`.
     pub fn new(schema: Arc<RecordSchema>) -> Record {
-        let slots = vec![None; schema.entries.len()];
+        let slots = vec![None; schema.entries.len()].into_boxed_slice();
         Record {
             schema,
             slots,
-            unknown: Vec::new(),
-            spelled_as_name: Vec::new(),
-            issues: Vec::new(),
+            extras: None,
+        }
+    }
+
+    /// A record from its decoded parts; the extras are boxed only when there are any.
+    pub(crate) fn from_parts(
+        schema: Arc<RecordSchema>,
+        slots: Box<[Option<Value>]>,
+        extras: Extras,
+    ) -> Record {
+        Record {
+            schema,
+            slots,
+            extras: (!extras.is_empty()).then(|| Box::new(extras)),
+        }
+    }
+
+    fn unknown(&self) -> &[(String, Value)] {
+        self.extras.as_ref().map_or(&[], |e| &e.unknown)
+    }
+
+    fn extras_mut(&mut self) -> &mut Extras {
+        self.extras.get_or_insert_with(Box::default)
+    }
+
+    /// Takes the issues out (the parser lifts nested issues into their parent).
+    pub(crate) fn take_issues(&mut self) -> Vec<Issue> {
+        match &mut self.extras {
+            Some(extras) => std::mem::take(&mut extras.issues),
+            None => Vec::new(),
         }
     }
 
@@ -180,7 +220,11 @@ impl Record {
     pub fn get(&self, key: &str) -> Option<&Value> {
         match self.schema.position(key) {
             Some(position) => self.slots[position].as_ref(),
-            None => self.unknown.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            None => self
+                .unknown()
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v),
         }
     }
 
@@ -189,10 +233,13 @@ impl Record {
     pub fn insert(&mut self, key: &str, value: Value) {
         match self.schema.position(key) {
             Some(position) => self.slots[position] = Some(value),
-            None => match self.unknown.iter_mut().find(|(k, _)| k == key) {
-                Some((_, existing)) => *existing = value,
-                None => self.unknown.push((key.to_owned(), value)),
-            },
+            None => {
+                let unknown = &mut self.extras_mut().unknown;
+                match unknown.iter_mut().find(|(k, _)| k == key) {
+                    Some((_, existing)) => *existing = value,
+                    None => unknown.push((key.to_owned(), value)),
+                }
+            }
         }
     }
 
@@ -201,8 +248,9 @@ impl Record {
         match self.schema.position(key) {
             Some(position) => self.slots[position].take(),
             None => {
-                let at = self.unknown.iter().position(|(k, _)| k == key)?;
-                Some(self.unknown.remove(at).1)
+                let unknown = &mut self.extras.as_mut()?.unknown;
+                let at = unknown.iter().position(|(k, _)| k == key)?;
+                Some(unknown.remove(at).1)
             }
         }
     }
@@ -268,7 +316,7 @@ impl Record {
     pub fn get_array(&self, key: &str) -> Result<&[Record], TypeMismatch> {
         Ok(self
             .typed(key, "array of records", |v| match v {
-                Value::Array(records) => Some(records.as_slice()),
+                Value::Array(records) => Some(&**records),
                 _ => None,
             })?
             .unwrap_or(&[]))
@@ -282,12 +330,16 @@ impl Record {
             .iter()
             .enumerate()
             .filter_map(|(position, slot)| Some((self.key_at(position), slot.as_ref()?)));
-        known.chain(self.unknown.iter().map(|(k, v)| (k.as_str(), v)))
+        known.chain(self.unknown().iter().map(|(k, v)| (k.as_str(), v)))
     }
 
     fn key_at(&self, position: usize) -> &str {
         let entry = &self.schema.entries[position];
-        if self.spelled_as_name.contains(&position) {
+        if self
+            .extras
+            .as_ref()
+            .is_some_and(|e| e.spelled_as_name.contains(&position))
+        {
             &entry.name
         } else {
             &entry.wire_key
@@ -296,12 +348,12 @@ impl Record {
 
     /// The fields the schema does not know, in arrival order.
     pub fn unknown_fields(&self) -> impl Iterator<Item = (&str, &Value)> {
-        self.unknown.iter().map(|(k, v)| (k.as_str(), v))
+        self.unknown().iter().map(|(k, v)| (k.as_str(), v))
     }
 
     /// Every issue met while decoding this record and its nested records, with paths.
     pub fn issues(&self) -> &[Issue] {
-        &self.issues
+        self.extras.as_ref().map_or(&[], |e| &e.issues)
     }
 
     /// Appends the record's JSON text: the same keys and values it was decoded from.
@@ -328,11 +380,73 @@ impl Record {
 
 impl Serialize for Record {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let present = self.slots.iter().filter(|s| s.is_some()).count() + self.unknown.len();
+        let present = self.slots.iter().filter(|s| s.is_some()).count() + self.unknown().len();
         let mut map = serializer.serialize_map(Some(present))?;
         for (key, value) in self.iter() {
             map.serialize_entry(key, value)?;
         }
         map.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Decoder;
+
+    fn stock() -> Decoder {
+        Decoder::new(
+            &SchemaDocument::from_json(include_str!("../../kiss-sandbox/data/stock.schema.json"))
+                .unwrap(),
+        )
+    }
+
+    #[test]
+    fn insert_and_remove_by_either_spelling_and_for_unknown_keys() {
+        let mut record = stock()
+            .decode_record(br#"{"SKU":"A","AvailableQTY":1}"#)
+            .unwrap();
+        record.insert("availableQTY", Value::Integer(5));
+        record.insert("Colour", Value::from("red"));
+        record.insert("Colour", Value::from("blue"));
+        assert_eq!(record.get_i64("AvailableQTY").unwrap(), Some(5));
+        assert_eq!(
+            record.to_json(),
+            r#"{"SKU":"A","AvailableQTY":5,"Colour":"blue"}"#
+        );
+        assert_eq!(record.remove("Colour"), Some(Value::from("blue")));
+        assert_eq!(record.remove("sKU"), Some(Value::from("A")));
+        assert_eq!(record.remove("Nope"), None);
+        assert_eq!(record.to_json(), r#"{"AvailableQTY":5}"#);
+    }
+
+    #[test]
+    fn typed_accessors_say_what_they_found() {
+        let record = stock()
+            .decode_record(
+                br#"{"SKU":"A","AvailableQTY":1,"NextAvailableETA":"2026-06-15","X":[1]}"#,
+            )
+            .unwrap();
+        assert_eq!(
+            record
+                .get_date("NextAvailableETA")
+                .unwrap()
+                .unwrap()
+                .to_string(),
+            "2026-06-15"
+        );
+        assert_eq!(
+            record
+                .get_decimal("AvailableQTY")
+                .unwrap()
+                .unwrap()
+                .to_string(),
+            "1"
+        );
+        assert_eq!(record.get_str("Missing").unwrap(), None);
+        let err = record.get_bool("X").unwrap_err();
+        assert_eq!((err.expected, err.found), ("boolean", "untyped JSON"));
+        assert!(record.get_array("SKU").is_err());
+        assert_eq!(format!("{record:?}").matches(':').count(), 4, "{record:?}");
     }
 }

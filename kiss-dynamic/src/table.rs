@@ -89,8 +89,50 @@ impl TableLayout {
 pub fn cell(value: &Value) -> String {
     match value {
         Value::Null => String::new(),
-        Value::String(s) => s.clone(),
+        Value::String(s) => s.to_string(),
         Value::Date(d) => d.format("%Y-%m-%d").to_string(),
         other => other.to_json(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Decoder, SchemaDocument};
+
+    #[test]
+    fn columns_follow_the_schema_then_unknown_fields_as_first_seen() {
+        let schema =
+            SchemaDocument::from_json(include_str!("../../kiss-sandbox/data/products.schema.json"))
+                .unwrap();
+        let decoder = Decoder::new(&schema);
+        let first = decoder
+            .decode_record(br#"{"SKU":"A","Name":null,"ProductImages":[{"ImageID":"I1","IsPrimaryImage":true}],"Eco":1.50}"#)
+            .unwrap();
+        let second = decoder
+            .decode_record(br#"{"SKU":"B","Launch":"2027-01-01","Eco":2,"CartonQty":6}"#)
+            .unwrap();
+        let mut layout = TableLayout::new(decoder.record_schema().clone());
+        assert_eq!(layout.observe(&first), 1);
+        assert_eq!(layout.observe(&second), 1);
+        assert_eq!(layout.observe(&second), 0);
+        let headers: Vec<&str> = layout.headers().collect();
+        assert_eq!(headers.len(), 29 + 5 + 2);
+        assert_eq!(headers[0], "SKU");
+        assert_eq!(headers[26], "HSCode");
+        assert_eq!(headers[29], "ProductImages");
+        assert_eq!(&headers[34..], ["Eco", "Launch"]);
+        let row = layout.row(&first);
+        assert_eq!(row.len(), layout.len());
+        assert_eq!(row[0], "A");
+        assert_eq!(row[1], "", "null is an empty cell");
+        assert_eq!(row[29], r#"[{"ImageID":"I1","IsPrimaryImage":true}]"#);
+        assert_eq!(row[30], "", "an absent array is an empty cell");
+        assert_eq!(row[34], "1.50", "decimals exactly as written");
+        let row = layout.row(&second);
+        assert_eq!(
+            (row[20].as_str(), row[34].as_str(), row[35].as_str()),
+            ("6", "2", "2027-01-01")
+        );
     }
 }

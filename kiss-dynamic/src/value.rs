@@ -1,6 +1,7 @@
 //! The values a record holds: the schema's types, plus untyped JSON for everything else.
 
 use chrono::NaiveDate;
+use compact_str::CompactString;
 use serde::ser::{Serialize, SerializeSeq, Serializer};
 use serde_json::value::RawValue;
 
@@ -18,12 +19,14 @@ pub enum Value {
     Integer(i64),
     /// `decimal`, exactly as written (and unknown fields holding other numbers).
     Decimal(Decimal),
-    /// `string`.
-    String(String),
+    /// `string`. Short strings (up to 24 bytes: most codes and SKUs) live inline, without an
+    /// allocation of their own.
+    String(CompactString),
     /// `date` (`YYYY-MM-DD`).
     Date(NaiveDate),
-    /// A nested array of records.
-    Array(Vec<Record>),
+    /// A nested array of records. (A boxed slice, not a `Vec`, so that a value is three
+    /// words: records hold dozens of them.)
+    Array(Box<[Record]>),
     /// Untyped JSON, verbatim: values of unknown types, and objects or arrays the schema does
     /// not describe.
     Json(RawJson),
@@ -142,13 +145,13 @@ impl Serialize for Value {
 
 impl From<&str> for Value {
     fn from(s: &str) -> Value {
-        Value::String(s.to_owned())
+        Value::String(s.into())
     }
 }
 
 impl From<String> for Value {
     fn from(s: String) -> Value {
-        Value::String(s)
+        Value::String(s.into())
     }
 }
 
@@ -173,5 +176,16 @@ impl From<Decimal> for Value {
 impl From<NaiveDate> for Value {
     fn from(d: NaiveDate) -> Value {
         Value::Date(d)
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    /// Records hold one value per schema field: the size is a memory budget, kept on purpose.
+    #[test]
+    fn a_value_is_three_words_and_a_record_four() {
+        assert_eq!(std::mem::size_of::<super::Value>(), 24);
+        assert_eq!(std::mem::size_of::<Option<super::Value>>(), 24);
+        assert_eq!(std::mem::size_of::<crate::Record>(), 32);
     }
 }

@@ -1,0 +1,171 @@
+//! Schema-typed decoding of a 50k-product catalogue against `serde_json::Value`: throughput and
+//! peak heap; and the streaming decoder's peak heap. The catalogue comes from an in-process
+//! sandbox on loopback. Run: `cargo bench -p kiss-dynamic --bench decode`.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+
+use divan::counter::BytesCount;
+use divan::Bencher;
+use kiss_dynamic::{Decoder, SchemaDocument};
+use kiss_sandbox::{RateLimit, Sandbox, SandboxConfig, DEFAULT_API_KEY};
+
+/// Live and peak heap bytes. Hand-written (a dozen lines) because the figure we need is the
+/// peak over a window the benchmark chooses, which allocator-stats crates do not offer.
+struct PeakAlloc;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for PeakAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let ptr = unsafe { System.alloc(layout) };
+        if !ptr.is_null() {
+            let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+            PEAK.fetch_max(live, Ordering::Relaxed);
+        }
+        ptr
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) };
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+}
+
+#[global_allocator]
+static ALLOC: PeakAlloc = PeakAlloc;
+
+const PRODUCTS: usize = 50_000;
+
+struct Catalogue {
+    body: Vec<u8>,
+    schema: SchemaDocument,
+}
+
+fn catalogue() -> &'static Catalogue {
+    static CATALOGUE: OnceLock<Catalogue> = OnceLock::new();
+    CATALOGUE.get_or_init(|| {
+        let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+        runtime.block_on(async {
+            let sandbox = Sandbox::start(SandboxConfig {
+                products: PRODUCTS,
+                rate_limit: RateLimit {
+                    per_minute: 1_000,
+                    per_hour: 1_000,
+                },
+                ..SandboxConfig::default()
+            })
+            .await
+            .expect("sandbox");
+            let base = sandbox.base_url();
+            let http = reqwest::Client::new();
+            let token: serde_json::Value = http
+                .post(format!("{base}/auth/token"))
+                .form(&[
+                    ("grant_type", "client_credentials"),
+                    ("client_id", "ACME01"),
+                    ("client_secret", DEFAULT_API_KEY),
+                ])
+                .send()
+                .await
+                .expect("token")
+                .json()
+                .await
+                .expect("token json");
+            let token = token["access_token"]
+                .as_str()
+                .expect("access_token")
+                .to_owned();
+            let get = |path: &'static str| {
+                let request = http.get(format!("{base}{path}")).bearer_auth(&token);
+                async move {
+                    request
+                        .send()
+                        .await
+                        .expect(path)
+                        .bytes()
+                        .await
+                        .expect(path)
+                        .to_vec()
+                }
+            };
+            let schema =
+                SchemaDocument::from_slice(&get("/products/schema").await).expect("schema");
+            let body = get("/products").await;
+            sandbox.shutdown().await;
+            Catalogue { body, schema }
+        })
+    })
+}
+
+#[divan::bench(sample_count = 20, sample_size = 1)]
+fn typed_decode(bencher: Bencher) {
+    let catalogue = catalogue();
+    let decoder = Decoder::new(&catalogue.schema);
+    bencher
+        .counter(BytesCount::new(catalogue.body.len()))
+        .bench(|| decoder.decode_array(&catalogue.body).expect("decodes"));
+}
+
+#[divan::bench(sample_count = 20, sample_size = 1)]
+fn serde_json_value(bencher: Bencher) {
+    let catalogue = catalogue();
+    bencher
+        .counter(BytesCount::new(catalogue.body.len()))
+        .bench(|| serde_json::from_slice::<serde_json::Value>(&catalogue.body).expect("parses"));
+}
+
+#[divan::bench(sample_count = 20, sample_size = 1)]
+fn streaming_decode_64k_chunks(bencher: Bencher) {
+    let catalogue = catalogue();
+    let decoder = Decoder::new(&catalogue.schema);
+    bencher
+        .counter(BytesCount::new(catalogue.body.len()))
+        .bench(|| stream_all(&decoder, &catalogue.body));
+}
+
+fn stream_all(decoder: &Decoder, body: &[u8]) -> u64 {
+    let mut stream = decoder.stream();
+    let mut count = 0;
+    for chunk in body.chunks(64 * 1024) {
+        for record in stream.feed(chunk) {
+            divan::black_box(record.expect("decodes"));
+            count += 1;
+        }
+    }
+    stream.finish().expect("complete");
+    count
+}
+
+/// Peak heap above the baseline while `work` runs and its result is alive.
+fn peak_of<T>(work: impl FnOnce() -> T) -> usize {
+    let baseline = LIVE.load(Ordering::Relaxed);
+    PEAK.store(baseline, Ordering::Relaxed);
+    let kept = work();
+    let peak = PEAK.load(Ordering::Relaxed);
+    drop(kept);
+    peak - baseline
+}
+
+fn main() {
+    divan::main();
+    let catalogue = catalogue();
+    let decoder = Decoder::new(&catalogue.schema);
+    let typed = peak_of(|| decoder.decode_array(&catalogue.body).expect("decodes"));
+    let value =
+        peak_of(|| serde_json::from_slice::<serde_json::Value>(&catalogue.body).expect("parses"));
+    let streaming = peak_of(|| stream_all(&decoder, &catalogue.body));
+    let mb = |bytes: usize| bytes as f64 / 1e6;
+    println!(
+        "\npeak heap decoding {} products ({:.1} MB of JSON), results kept:\n  \
+         typed decode      {:>8.1} MB\n  serde_json::Value {:>8.1} MB  (typed/Value = {:.2})\n  \
+         streaming (64 KiB chunks, records dropped as they come) {:.3} MB",
+        PRODUCTS,
+        mb(catalogue.body.len()),
+        mb(typed),
+        mb(value),
+        typed as f64 / value as f64,
+        mb(streaming),
+    );
+}

@@ -1,0 +1,160 @@
+//! kiss-dynamic against real sandbox bodies: every endpoint decodes by its live schema and
+//! encodes back to the very same bytes, including when the surface grows.
+
+use kiss_dynamic::{Decoder, IssueKind, SchemaDocument};
+use kiss_sandbox::{Profile, RateLimit, Sandbox, SandboxConfig, DEFAULT_API_KEY};
+use serde_json::json;
+
+async fn sandbox(products: usize) -> Sandbox {
+    Sandbox::start(SandboxConfig {
+        products,
+        rate_limit: RateLimit {
+            per_minute: 10_000,
+            per_hour: 10_000,
+        },
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+async fn fetch(base: &str, token: &str, path: &str) -> Vec<u8> {
+    let response = reqwest::Client::new()
+        .get(format!("{base}{path}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{path}");
+    response.bytes().await.unwrap().to_vec()
+}
+
+async fn token(base: &str) -> String {
+    let response = reqwest::Client::new()
+        .post(format!("{base}/auth/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "ACME01"),
+            ("client_secret", DEFAULT_API_KEY),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let body: serde_json::Value = response.json().await.unwrap();
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+fn encode(records: &[kiss_dynamic::Record]) -> Vec<u8> {
+    let mut out = vec![b'['];
+    for (i, record) in records.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        record.write_json(&mut out);
+    }
+    out.push(b']');
+    out
+}
+
+#[tokio::test]
+async fn every_endpoint_decodes_by_its_live_schema_and_round_trips_byte_for_byte() {
+    let sandbox = sandbox(500).await;
+    let base = sandbox.base_url();
+    let token = token(&base).await;
+    let schemas = [
+        (
+            "/products",
+            SchemaDocument::from_slice(&fetch(&base, &token, "/products/schema").await).unwrap(),
+        ),
+        (
+            "/stock",
+            SchemaDocument::from_slice(&fetch(&base, &token, "/stock/schema").await).unwrap(),
+        ),
+        ("/prices", kiss_dynamic::prices_schema()),
+    ];
+    for (path, schema) in schemas {
+        let body = fetch(&base, &token, path).await;
+        let decoder = Decoder::new(&schema);
+        let records = decoder.decode_array(&body).unwrap();
+        assert_eq!(records.len(), 500, "{path}");
+        for record in &records {
+            assert!(record.issues().is_empty(), "{path}: {:?}", record.issues());
+            assert!(record.unknown_fields().next().is_none());
+        }
+        assert_eq!(encode(&records), body, "{path}: lossless");
+        // The streaming decoder agrees, whatever the chunk size.
+        for chunk_size in [1usize, 7, 4096] {
+            let mut stream = decoder.stream();
+            let mut streamed = Vec::new();
+            for chunk in body.chunks(chunk_size) {
+                streamed.extend(stream.feed(chunk).map(Result::unwrap));
+            }
+            stream.finish().unwrap();
+            assert_eq!(streamed, records, "{path} in chunks of {chunk_size}");
+        }
+    }
+    // Exact decimals survive: the documented price keeps its four places.
+    let prices = fetch(&base, &token, "/prices").await;
+    let records = Decoder::new(&kiss_dynamic::prices_schema())
+        .decode_array(&prices)
+        .unwrap();
+    assert_eq!(
+        records[0]
+            .get_decimal("PriceExclVAT")
+            .unwrap()
+            .unwrap()
+            .to_string(),
+        "19.9500"
+    );
+}
+
+#[tokio::test]
+async fn fields_added_without_a_profile_bump_are_kept_and_reported() {
+    let sandbox = sandbox(50).await;
+    let base = sandbox.base_url();
+    let token = token(&base).await;
+    let old_schema =
+        SchemaDocument::from_slice(&fetch(&base, &token, "/products/schema").await).unwrap();
+
+    let mut grown: serde_json::Value =
+        serde_json::from_slice(&fetch(&base, &token, "/products/schema").await).unwrap();
+    grown["fields"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "eCOScore", "type": "decimal"}));
+    grown["arrays"]["productImages"]["fields"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "altText", "type": "string"}));
+    grown["arrays"]["productVideos"] = json!({"fields": [{"name": "uRL", "type": "string"}]});
+    let products = kiss_sandbox::ServedSchema::parse(
+        kiss_sandbox::DataEndpoint::Products,
+        grown.to_string(),
+        "test",
+    )
+    .unwrap();
+    sandbox.control().set_profile(Profile {
+        products,
+        ..Profile::default()
+    });
+
+    let body = fetch(&base, &token, "/products").await;
+    let records = Decoder::new(&old_schema).decode_array(&body).unwrap();
+    for record in &records {
+        let unknown: Vec<&str> = record.unknown_fields().map(|(k, _)| k).collect();
+        assert_eq!(unknown, ["ECOScore", "ProductVideos"]);
+        assert!(record
+            .issues()
+            .iter()
+            .any(|i| i.path.ends_with("].AltText") && i.kind == IssueKind::UnknownField));
+    }
+    // Still lossless: a forward-compatible client passes the new data on untouched.
+    let reencoded: serde_json::Value = serde_json::from_slice(&encode(&records)).unwrap();
+    let original: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(reencoded, original);
+    // With the live schema the new fields are typed and nothing is unknown.
+    let live = SchemaDocument::from_slice(&fetch(&base, &token, "/products/schema").await).unwrap();
+    let typed = Decoder::new(&live).decode_array(&body).unwrap();
+    assert!(typed.iter().all(|r| r.issues().is_empty()));
+    assert!(typed[3].get_decimal("ECOScore").unwrap().is_some());
+}
