@@ -96,7 +96,7 @@ pub enum DecodeError {
 }
 
 impl DecodeError {
-    fn at(bytes: &[u8], error: SyntaxError) -> DecodeError {
+    pub(crate) fn at(bytes: &[u8], error: SyntaxError) -> DecodeError {
         let (line, column) = line_and_column(bytes, error.offset);
         DecodeError::Json {
             line,

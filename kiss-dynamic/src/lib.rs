@@ -24,6 +24,7 @@ pub mod record;
 pub mod schema;
 pub mod stream;
 pub mod table;
+pub mod typed;
 pub mod value;
 
 pub use decimal::Decimal;

@@ -7,7 +7,7 @@
 //! `PackagedLengthInCm`), so heck is used here only to make Rust identifiers, and only from the
 //! wire key (`"SKU"` → `sku`, where `"sKU"` would give `s_ku`).
 
-use heck::ToSnakeCase;
+use heck::{ToSnakeCase, ToUpperCamelCase};
 use thiserror::Error;
 
 /// The data (wire) key for a schema name: its first character upper-cased, the rest untouched.
@@ -145,6 +145,73 @@ pub fn rust_ident(wire_key: &str) -> Result<String, RustIdentError> {
     } else {
         Ok(snake)
     }
+}
+
+/// An UpperCamelCase Rust type name for a wire key (or any name), such as a nested array's
+/// element struct: `ProductImages` → `ProductImages` (see [`singular`] for the element name).
+///
+/// ```
+/// use kiss_dynamic::names::rust_type_ident;
+/// assert_eq!(rust_type_ident("ProductImages").unwrap(), "ProductImages");
+/// assert_eq!(rust_type_ident("HSCodes").unwrap(), "HsCodes");
+/// assert_eq!(rust_type_ident("3dViews").unwrap(), "T3dViews");
+/// assert_eq!(rust_type_ident("Self").unwrap(), "Self_");
+/// ```
+pub fn rust_type_ident(name: &str) -> Result<String, RustIdentError> {
+    let cleaned: String = name
+        .chars()
+        .map(|c| {
+            if unicode_ident::is_xid_continue(c) {
+                c
+            } else {
+                ' '
+            }
+        })
+        .collect();
+    let camel = cleaned.to_upper_camel_case();
+    if camel.is_empty() || camel.chars().all(|c| c == '_') {
+        return Err(RustIdentError::NoIdentifierCharacters {
+            wire_key: name.to_owned(),
+        });
+    }
+    let camel = match camel.chars().next() {
+        Some(first) if !unicode_ident::is_xid_start(first) => format!("T{camel}"),
+        _ => camel,
+    };
+    if RUST_KEYWORDS.contains(&camel.as_str()) {
+        Ok(format!("{camel}_"))
+    } else {
+        Ok(camel)
+    }
+}
+
+/// The singular of an English plural type name, for naming array elements readably:
+/// `ProductImages` → `ProductImage`, `ProductAccessories` → `ProductAccessory`; names that do
+/// not look plural are kept (`ProductComposition`).
+///
+/// ```
+/// use kiss_dynamic::names::singular;
+/// assert_eq!(singular("ProductAccessories"), "ProductAccessory");
+/// assert_eq!(singular("ProductPrices"), "ProductPrice");
+/// assert_eq!(singular("Boxes"), "Box");
+/// assert_eq!(singular("ProductComposition"), "ProductComposition");
+/// assert_eq!(singular("Status"), "Status");
+/// ```
+pub fn singular(name: &str) -> String {
+    let keep = |n: usize| name[..name.len() - n].to_owned();
+    if name.len() > 4 && name.ends_with("ies") {
+        return format!("{}y", keep(3));
+    }
+    for suffix in ["sses", "ches", "shes", "xes", "zes"] {
+        if name.len() > suffix.len() + 1 && name.ends_with(suffix) {
+            return keep(2);
+        }
+    }
+    let ends_like_singular = ["ss", "us", "is", "os"].iter().any(|s| name.ends_with(s));
+    if name.len() > 2 && name.ends_with('s') && !ends_like_singular {
+        return keep(1);
+    }
+    name.to_owned()
 }
 
 /// Rust identifiers for all fields of one struct, in order, unique among themselves and not

@@ -527,6 +527,11 @@ impl<'a> Parser<'a> {
         })
     }
 
+    /// A value typed by inference, after any whitespace.
+    pub(crate) fn inferred_value(&mut self) -> Parsed<Value> {
+        self.inferred()
+    }
+
     /// The value of a field the schema does not know, with a type inferred from the JSON.
     fn inferred(&mut self) -> Parsed<Value> {
         self.skip_whitespace();

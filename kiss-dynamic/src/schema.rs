@@ -155,6 +155,9 @@ pub struct SchemaDocument {
     pub endpoint: String,
     /// The API profile (`2026-04`).
     pub api_version: String,
+    /// A note about the document, when it has one (our hand-written `/prices` schema says
+    /// where it came from). Not part of the API's format; kept when writing documents out.
+    pub description: Option<String>,
     /// The top-level scalar fields, in schema order.
     pub fields: Vec<FieldSchema>,
     /// The nested array properties, in document order.
@@ -258,6 +261,8 @@ struct RawDocument {
     #[serde(rename = "apiVersion")]
     api_version: String,
     #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
     fields: Vec<RawField>,
     #[serde(default)]
     arrays: OrderedArrays,
@@ -303,6 +308,7 @@ impl<'de> Deserialize<'de> for SchemaDocument {
         Ok(SchemaDocument {
             endpoint: raw.endpoint,
             api_version: raw.api_version,
+            description: raw.description,
             fields: raw.fields.into_iter().map(FieldSchema::from).collect(),
             arrays: raw
                 .arrays
@@ -362,10 +368,14 @@ impl Serialize for SchemaDocument {
                 map.end()
             }
         }
-        let len = if self.arrays.is_empty() { 3 } else { 4 };
+        let len =
+            3 + usize::from(!self.arrays.is_empty()) + usize::from(self.description.is_some());
         let mut s = serializer.serialize_struct("SchemaDocument", len)?;
         s.serialize_field("endpoint", &self.endpoint)?;
         s.serialize_field("apiVersion", &self.api_version)?;
+        if let Some(description) = &self.description {
+            s.serialize_field("description", description)?;
+        }
         s.serialize_field("fields", &FieldsOut(&self.fields))?;
         if !self.arrays.is_empty() {
             s.serialize_field("arrays", &Arrays(&self.arrays))?;

@@ -49,6 +49,7 @@ fn schema() -> impl Strategy<Value = SchemaDocument> {
             SchemaDocument {
                 endpoint: "/things".into(),
                 api_version: "2030-01".into(),
+                description: None,
                 fields,
                 arrays,
             }

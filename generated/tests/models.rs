@@ -1,0 +1,213 @@
+//! The generated models against the docs' example payloads and live sandbox data.
+
+use kiss_generated::{Product, ProductPrice, StockEntry};
+use kiss_sandbox::{Profile, RateLimit, Sandbox, SandboxConfig, ServedSchema, DEFAULT_API_KEY};
+use serde_json::json;
+
+const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../kiss-sandbox/data");
+
+fn example(name: &str) -> String {
+    std::fs::read_to_string(format!("{EXAMPLES}/{name}")).unwrap()
+}
+
+fn same_json(a: &str, b: &str) {
+    let a: serde_json::Value = serde_json::from_str(a).unwrap();
+    let b: serde_json::Value = serde_json::from_str(b).unwrap();
+    assert_eq!(a, b);
+}
+
+#[test]
+fn the_documented_examples_decode_and_round_trip() {
+    let products: Vec<Product> = serde_json::from_str(&example("products.json")).unwrap();
+    let dracula = &products[0];
+    assert_eq!(dracula.sku, "DRAC001");
+    assert_eq!(dracula.hs_code.as_deref(), Some("6114.30"));
+    assert_eq!(
+        dracula.packaged_length_in_cm.as_ref().unwrap().to_string(),
+        "30.00"
+    );
+    assert_eq!(dracula.carton_qty, Some(12));
+    assert_eq!(dracula.product_images.len(), 2);
+    assert_eq!(dracula.product_images[0].is_primary_image, Some(true));
+    assert_eq!(
+        dracula.product_accessories[0].accessory_sku.as_deref(),
+        Some("FANG001")
+    );
+    assert_eq!(dracula.product_prices[0].moq, Some(12));
+    assert!(dracula.unknown_fields.is_empty());
+    let text = serde_json::to_string(&products).unwrap();
+    same_json(&text, &example("products.json"));
+    assert!(
+        text.contains(r#""CompositionPercentage":100.00"#),
+        "exact decimals"
+    );
+
+    let stock: Vec<StockEntry> = serde_json::from_str(&example("stock.json")).unwrap();
+    assert_eq!(
+        stock[0].next_available_eta.unwrap().to_string(),
+        "2026-06-15"
+    );
+    assert_eq!(stock[1].next_available_eta, None);
+    same_json(
+        &serde_json::to_string(&stock).unwrap(),
+        &example("stock.json"),
+    );
+
+    let prices: Vec<ProductPrice> = serde_json::from_str(&example("prices.json")).unwrap();
+    let price = prices[0].price_excl_vat.as_ref().unwrap();
+    assert_eq!(price.to_string(), "19.9500");
+    // Numerically 19.95, at the scale the API sent.
+    let exact = price.to_rust_decimal().unwrap();
+    assert_eq!(
+        exact,
+        "19.95"
+            .parse::<kiss_dynamic::Decimal>()
+            .unwrap()
+            .to_rust_decimal()
+            .unwrap()
+    );
+    assert_eq!(exact.scale(), 4);
+    let text = serde_json::to_string(&prices).unwrap();
+    assert!(text.contains(r#""PriceExclVAT":19.9500"#));
+    same_json(&text, &example("prices.json"));
+}
+
+#[test]
+fn keys_spelled_as_schema_names_are_accepted_and_missing_required_fields_are_errors() {
+    let stock: StockEntry =
+        serde_json::from_str(r#"{"sKU":"A","availableQTY":3,"NextAvailableETA":null}"#).unwrap();
+    assert_eq!((stock.sku.as_str(), stock.available_qty), ("A", Some(3)));
+    let err = serde_json::from_str::<StockEntry>(r#"{"AvailableQTY":3}"#).unwrap_err();
+    assert!(err.to_string().contains("missing field `SKU`"), "{err}");
+    let err = serde_json::from_str::<StockEntry>(r#"{"SKU":"A","AvailableQTY":"3"}"#).unwrap_err();
+    assert!(err.to_string().contains("invalid type"), "{err}");
+    // Absent or null nested arrays read as empty.
+    let product: Product = serde_json::from_str(r#"{"SKU":"A","ProductImages":null}"#).unwrap();
+    assert!(product.product_images.is_empty() && product.product_prices.is_empty());
+}
+
+#[test]
+fn the_crate_describes_its_own_surface() {
+    assert_eq!(kiss_generated::API_PROFILE, "2026-04");
+    let documents: Vec<kiss_dynamic::SchemaDocument> = kiss_generated::SCHEMA_DOCUMENTS
+        .iter()
+        .map(|(endpoint, text)| {
+            let document = kiss_dynamic::SchemaDocument::from_json(text).unwrap();
+            assert_eq!(&document.endpoint, endpoint);
+            document
+        })
+        .collect();
+    assert_eq!(
+        kiss_codegen::surface_fingerprint(&documents),
+        kiss_generated::SCHEMA_FINGERPRINT
+    );
+    assert_eq!(Product::WIRE_KEYS.len(), 29 + 5);
+    assert_eq!(
+        StockEntry::WIRE_KEYS,
+        ["SKU", "StockLocation", "AvailableQTY", "NextAvailableETA"]
+    );
+}
+
+async fn sandbox(products: usize) -> Sandbox {
+    Sandbox::start(SandboxConfig {
+        products,
+        rate_limit: RateLimit {
+            per_minute: 10_000,
+            per_hour: 10_000,
+        },
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+async fn fetch(sandbox: &Sandbox, path: &str) -> Vec<u8> {
+    let base = sandbox.base_url();
+    let http = reqwest::Client::new();
+    let token: serde_json::Value = http
+        .post(format!("{base}/auth/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "ACME01"),
+            ("client_secret", DEFAULT_API_KEY),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let response = http
+        .get(format!("{base}{path}"))
+        .bearer_auth(token["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.bytes().await.unwrap().to_vec()
+}
+
+#[tokio::test]
+async fn sandbox_data_decodes_and_serializes_back_byte_for_byte() {
+    let sandbox = sandbox(400).await;
+    let body = fetch(&sandbox, "/products").await;
+    let products: Vec<Product> = serde_json::from_slice(&body).unwrap();
+    assert_eq!(products.len(), 400);
+    assert_eq!(serde_json::to_vec(&products).unwrap(), body);
+    let body = fetch(&sandbox, "/stock").await;
+    let stock: Vec<StockEntry> = serde_json::from_slice(&body).unwrap();
+    assert_eq!(serde_json::to_vec(&stock).unwrap(), body);
+    let body = fetch(&sandbox, "/prices").await;
+    let prices: Vec<ProductPrice> = serde_json::from_slice(&body).unwrap();
+    assert_eq!(serde_json::to_vec(&prices).unwrap(), body);
+}
+
+#[tokio::test]
+async fn fields_the_api_adds_are_kept_and_written_back() {
+    let sandbox = sandbox(30).await;
+    let mut grown: serde_json::Value =
+        serde_json::from_str(&example("products.schema.json")).unwrap();
+    grown["fields"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "eCOScore", "type": "decimal"}));
+    grown["arrays"]["productImages"]["fields"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "altText", "type": "string"}));
+    grown["arrays"]["productVideos"] = json!({"fields": [{"name": "uRL", "type": "string"}]});
+    let products = ServedSchema::parse(
+        kiss_sandbox::DataEndpoint::Products,
+        grown.to_string(),
+        "test",
+    )
+    .unwrap();
+    sandbox.control().set_profile(Profile {
+        products,
+        ..Profile::default()
+    });
+
+    let body = fetch(&sandbox, "/products").await;
+    let decoded: Vec<Product> = serde_json::from_slice(&body).unwrap();
+    for product in &decoded {
+        let unknown: Vec<&str> = product.unknown_fields.iter().map(|(k, _)| k).collect();
+        assert_eq!(unknown, ["ECOScore", "ProductVideos"]);
+        assert!(product
+            .product_images
+            .iter()
+            .all(|i| i.unknown_fields.get("AltText").is_some()));
+    }
+    // Nothing lost and every digit kept: decode both with the grown schema and compare
+    // (the unknown fields now come after the nested arrays, so the bytes differ in order).
+    let again = serde_json::to_vec(&decoded).unwrap();
+    let live = kiss_dynamic::SchemaDocument::from_json(&grown.to_string()).unwrap();
+    let decoder = kiss_dynamic::Decoder::new(&live);
+    let (sent, written) = (
+        decoder.decode_array(&body).unwrap(),
+        decoder.decode_array(&again).unwrap(),
+    );
+    assert!(
+        sent == written,
+        "the re-serialized records differ from the served ones"
+    );
+}
