@@ -59,13 +59,13 @@ impl ProductPrice {
     /// The position of the field a key names (wire key or schema name).
     fn field_index(key: &str) -> Option<usize> {
         match key {
-            "PriceListCode" | "priceListCode" => Some(0usize),
-            "PriceListName" | "priceListName" => Some(1usize),
-            "CurrencyCode" | "currencyCode" => Some(2usize),
-            "SKU" | "sKU" => Some(3usize),
-            "PriceExclVAT" | "priceExclVAT" => Some(4usize),
-            "MOQ" | "mOQ" => Some(5usize),
-            "OrderMultiple" | "orderMultiple" => Some(6usize),
+            "PriceListCode" | "priceListCode" => Some(0),
+            "PriceListName" | "priceListName" => Some(1),
+            "CurrencyCode" | "currencyCode" => Some(2),
+            "SKU" | "sKU" => Some(3),
+            "PriceExclVAT" | "priceExclVAT" => Some(4),
+            "MOQ" | "mOQ" => Some(5),
+            "OrderMultiple" | "orderMultiple" => Some(6),
             _ => None,
         }
     }
@@ -77,7 +77,7 @@ impl<'de> Deserialize<'de> for ProductPrice {
         impl<'de> Visitor<'de> for RecordVisitor {
             type Value = ProductPrice;
             fn expecting(&self, f: &mut Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a ProductPrice record of /prices (a JSON object)")
+                f.write_str("ProductPrice: a record of /prices (a JSON object)")
             }
             fn visit_map<A: MapAccess<'de>>(
                 self,
@@ -100,13 +100,13 @@ impl<'de> Deserialize<'de> for ProductPrice {
                     };
                     next = index.map_or(next, |i| i + 1);
                     match index {
-                        Some(0usize) => slot_price_list_code = map.next_value()?,
-                        Some(1usize) => slot_price_list_name = map.next_value()?,
-                        Some(2usize) => slot_currency_code = map.next_value()?,
-                        Some(3usize) => slot_sku = Some(map.next_value()?),
-                        Some(4usize) => slot_price_excl_vat = map.next_value()?,
-                        Some(5usize) => slot_moq = map.next_value()?,
-                        Some(6usize) => slot_order_multiple = map.next_value()?,
+                        Some(0) => slot_price_list_code = map.next_value()?,
+                        Some(1) => slot_price_list_name = map.next_value()?,
+                        Some(2) => slot_currency_code = map.next_value()?,
+                        Some(3) => slot_sku = Some(map.next_value()?),
+                        Some(4) => slot_price_excl_vat = map.next_value()?,
+                        Some(5) => slot_moq = map.next_value()?,
+                        Some(6) => slot_order_multiple = map.next_value()?,
                         _ => unknown_fields.read_value(key.0, &mut map)?,
                     }
                 }

@@ -167,40 +167,40 @@ impl Product {
     /// The position of the field a key names (wire key or schema name).
     fn field_index(key: &str) -> Option<usize> {
         match key {
-            "SKU" | "sKU" => Some(0usize),
-            "Name" | "name" => Some(1usize),
-            "Description" | "description" => Some(2usize),
-            "WebsiteDescription" | "websiteDescription" => Some(3usize),
-            "ProductCategoryCode" | "productCategoryCode" => Some(4usize),
-            "WashingInstructions" | "washingInstructions" => Some(5usize),
-            "Gender" | "gender" => Some(6usize),
-            "Audience" | "audience" => Some(7usize),
-            "MainColour" | "mainColour" => Some(8usize),
-            "Barcode" | "barcode" => Some(9usize),
-            "Photo" | "photo" => Some(10usize),
-            "Theme" | "theme" => Some(11usize),
-            "PackagedLength_in_cm" | "packagedLength_in_cm" => Some(12usize),
-            "PackagedWidth_in_cm" | "packagedWidth_in_cm" => Some(13usize),
-            "PackagedHeight_in_cm" | "packagedHeight_in_cm" => Some(14usize),
-            "PackagedWeight_in_g" | "packagedWeight_in_g" => Some(15usize),
-            "CartonLength_in_cm" | "cartonLength_in_cm" => Some(16usize),
-            "CartonWidth_in_cm" | "cartonWidth_in_cm" => Some(17usize),
-            "CartonHeight_in_cm" | "cartonHeight_in_cm" => Some(18usize),
-            "CartonWeight_in_g" | "cartonWeight_in_g" => Some(19usize),
-            "CartonQty" | "cartonQty" => Some(20usize),
-            "AmazonASIN" | "amazonASIN" => Some(21usize),
-            "CountryOfOrigin" | "countryOfOrigin" => Some(22usize),
-            "Status" | "status" => Some(23usize),
-            "StyleCode" | "styleCode" => Some(24usize),
-            "CartonBarcode" | "cartonBarcode" => Some(25usize),
-            "HSCode" | "hSCode" => Some(26usize),
-            "WhatsIncluded" | "whatsIncluded" => Some(27usize),
-            "ProductCompositionText" | "productCompositionText" => Some(28usize),
-            "ProductImages" | "productImages" => Some(29usize),
-            "ProductAccessories" | "productAccessories" => Some(30usize),
-            "ProductSubstitutions" | "productSubstitutions" => Some(31usize),
-            "ProductComposition" | "productComposition" => Some(32usize),
-            "ProductPrices" | "productPrices" => Some(33usize),
+            "SKU" | "sKU" => Some(0),
+            "Name" | "name" => Some(1),
+            "Description" | "description" => Some(2),
+            "WebsiteDescription" | "websiteDescription" => Some(3),
+            "ProductCategoryCode" | "productCategoryCode" => Some(4),
+            "WashingInstructions" | "washingInstructions" => Some(5),
+            "Gender" | "gender" => Some(6),
+            "Audience" | "audience" => Some(7),
+            "MainColour" | "mainColour" => Some(8),
+            "Barcode" | "barcode" => Some(9),
+            "Photo" | "photo" => Some(10),
+            "Theme" | "theme" => Some(11),
+            "PackagedLength_in_cm" | "packagedLength_in_cm" => Some(12),
+            "PackagedWidth_in_cm" | "packagedWidth_in_cm" => Some(13),
+            "PackagedHeight_in_cm" | "packagedHeight_in_cm" => Some(14),
+            "PackagedWeight_in_g" | "packagedWeight_in_g" => Some(15),
+            "CartonLength_in_cm" | "cartonLength_in_cm" => Some(16),
+            "CartonWidth_in_cm" | "cartonWidth_in_cm" => Some(17),
+            "CartonHeight_in_cm" | "cartonHeight_in_cm" => Some(18),
+            "CartonWeight_in_g" | "cartonWeight_in_g" => Some(19),
+            "CartonQty" | "cartonQty" => Some(20),
+            "AmazonASIN" | "amazonASIN" => Some(21),
+            "CountryOfOrigin" | "countryOfOrigin" => Some(22),
+            "Status" | "status" => Some(23),
+            "StyleCode" | "styleCode" => Some(24),
+            "CartonBarcode" | "cartonBarcode" => Some(25),
+            "HSCode" | "hSCode" => Some(26),
+            "WhatsIncluded" | "whatsIncluded" => Some(27),
+            "ProductCompositionText" | "productCompositionText" => Some(28),
+            "ProductImages" | "productImages" => Some(29),
+            "ProductAccessories" | "productAccessories" => Some(30),
+            "ProductSubstitutions" | "productSubstitutions" => Some(31),
+            "ProductComposition" | "productComposition" => Some(32),
+            "ProductPrices" | "productPrices" => Some(33),
             _ => None,
         }
     }
@@ -212,7 +212,7 @@ impl<'de> Deserialize<'de> for Product {
         impl<'de> Visitor<'de> for RecordVisitor {
             type Value = Product;
             fn expecting(&self, f: &mut Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a Product record of /products (a JSON object)")
+                f.write_str("Product: a record of /products (a JSON object)")
             }
             fn visit_map<A: MapAccess<'de>>(
                 self,
@@ -262,58 +262,56 @@ impl<'de> Deserialize<'de> for Product {
                     };
                     next = index.map_or(next, |i| i + 1);
                     match index {
-                        Some(0usize) => slot_sku = Some(map.next_value()?),
-                        Some(1usize) => slot_name = map.next_value()?,
-                        Some(2usize) => slot_description = map.next_value()?,
-                        Some(3usize) => slot_website_description = map.next_value()?,
-                        Some(4usize) => slot_product_category_code = map.next_value()?,
-                        Some(5usize) => slot_washing_instructions = map.next_value()?,
-                        Some(6usize) => slot_gender = map.next_value()?,
-                        Some(7usize) => slot_audience = map.next_value()?,
-                        Some(8usize) => slot_main_colour = map.next_value()?,
-                        Some(9usize) => slot_barcode = map.next_value()?,
-                        Some(10usize) => slot_photo = map.next_value()?,
-                        Some(11usize) => slot_theme = map.next_value()?,
-                        Some(12usize) => slot_packaged_length_in_cm = map.next_value()?,
-                        Some(13usize) => slot_packaged_width_in_cm = map.next_value()?,
-                        Some(14usize) => slot_packaged_height_in_cm = map.next_value()?,
-                        Some(15usize) => slot_packaged_weight_in_g = map.next_value()?,
-                        Some(16usize) => slot_carton_length_in_cm = map.next_value()?,
-                        Some(17usize) => slot_carton_width_in_cm = map.next_value()?,
-                        Some(18usize) => slot_carton_height_in_cm = map.next_value()?,
-                        Some(19usize) => slot_carton_weight_in_g = map.next_value()?,
-                        Some(20usize) => slot_carton_qty = map.next_value()?,
-                        Some(21usize) => slot_amazon_asin = map.next_value()?,
-                        Some(22usize) => slot_country_of_origin = map.next_value()?,
-                        Some(23usize) => slot_status = map.next_value()?,
-                        Some(24usize) => slot_style_code = map.next_value()?,
-                        Some(25usize) => slot_carton_barcode = map.next_value()?,
-                        Some(26usize) => slot_hs_code = map.next_value()?,
-                        Some(27usize) => slot_whats_included = map.next_value()?,
-                        Some(28usize) => {
-                            slot_product_composition_text = map.next_value()?;
-                        }
-                        Some(29usize) => {
+                        Some(0) => slot_sku = Some(map.next_value()?),
+                        Some(1) => slot_name = map.next_value()?,
+                        Some(2) => slot_description = map.next_value()?,
+                        Some(3) => slot_website_description = map.next_value()?,
+                        Some(4) => slot_product_category_code = map.next_value()?,
+                        Some(5) => slot_washing_instructions = map.next_value()?,
+                        Some(6) => slot_gender = map.next_value()?,
+                        Some(7) => slot_audience = map.next_value()?,
+                        Some(8) => slot_main_colour = map.next_value()?,
+                        Some(9) => slot_barcode = map.next_value()?,
+                        Some(10) => slot_photo = map.next_value()?,
+                        Some(11) => slot_theme = map.next_value()?,
+                        Some(12) => slot_packaged_length_in_cm = map.next_value()?,
+                        Some(13) => slot_packaged_width_in_cm = map.next_value()?,
+                        Some(14) => slot_packaged_height_in_cm = map.next_value()?,
+                        Some(15) => slot_packaged_weight_in_g = map.next_value()?,
+                        Some(16) => slot_carton_length_in_cm = map.next_value()?,
+                        Some(17) => slot_carton_width_in_cm = map.next_value()?,
+                        Some(18) => slot_carton_height_in_cm = map.next_value()?,
+                        Some(19) => slot_carton_weight_in_g = map.next_value()?,
+                        Some(20) => slot_carton_qty = map.next_value()?,
+                        Some(21) => slot_amazon_asin = map.next_value()?,
+                        Some(22) => slot_country_of_origin = map.next_value()?,
+                        Some(23) => slot_status = map.next_value()?,
+                        Some(24) => slot_style_code = map.next_value()?,
+                        Some(25) => slot_carton_barcode = map.next_value()?,
+                        Some(26) => slot_hs_code = map.next_value()?,
+                        Some(27) => slot_whats_included = map.next_value()?,
+                        Some(28) => slot_product_composition_text = map.next_value()?,
+                        Some(29) => {
                             slot_product_images = map
                                 .next_value::<Option<Vec<ProductImage>>>()?
                                 .unwrap_or_default();
                         }
-                        Some(30usize) => {
+                        Some(30) => {
                             slot_product_accessories = map
                                 .next_value::<Option<Vec<ProductAccessory>>>()?
                                 .unwrap_or_default();
                         }
-                        Some(31usize) => {
+                        Some(31) => {
                             slot_product_substitutions = map
                                 .next_value::<Option<Vec<ProductSubstitution>>>()?
                                 .unwrap_or_default();
                         }
-                        Some(32usize) => {
+                        Some(32) => {
                             slot_product_composition = map
                                 .next_value::<Option<Vec<ProductComposition>>>()?
                                 .unwrap_or_default();
                         }
-                        Some(33usize) => {
+                        Some(33) => {
                             slot_product_prices = map
                                 .next_value::<Option<Vec<ProductPrice>>>()?
                                 .unwrap_or_default();
@@ -391,9 +389,9 @@ impl ProductImage {
     /// The position of the field a key names (wire key or schema name).
     fn field_index(key: &str) -> Option<usize> {
         match key {
-            "ImageID" | "imageID" => Some(0usize),
-            "FileName" | "fileName" => Some(1usize),
-            "IsPrimaryImage" | "isPrimaryImage" => Some(2usize),
+            "ImageID" | "imageID" => Some(0),
+            "FileName" | "fileName" => Some(1),
+            "IsPrimaryImage" | "isPrimaryImage" => Some(2),
             _ => None,
         }
     }
@@ -405,7 +403,7 @@ impl<'de> Deserialize<'de> for ProductImage {
         impl<'de> Visitor<'de> for RecordVisitor {
             type Value = ProductImage;
             fn expecting(&self, f: &mut Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a ProductImage record of /products (a JSON object)")
+                f.write_str("ProductImage: a record of /products (a JSON object)")
             }
             fn visit_map<A: MapAccess<'de>>(
                 self,
@@ -424,9 +422,9 @@ impl<'de> Deserialize<'de> for ProductImage {
                     };
                     next = index.map_or(next, |i| i + 1);
                     match index {
-                        Some(0usize) => slot_image_id = map.next_value()?,
-                        Some(1usize) => slot_file_name = map.next_value()?,
-                        Some(2usize) => slot_is_primary_image = map.next_value()?,
+                        Some(0) => slot_image_id = map.next_value()?,
+                        Some(1) => slot_file_name = map.next_value()?,
+                        Some(2) => slot_is_primary_image = map.next_value()?,
                         _ => unknown_fields.read_value(key.0, &mut map)?,
                     }
                 }
@@ -459,7 +457,7 @@ impl ProductAccessory {
     /// The position of the field a key names (wire key or schema name).
     fn field_index(key: &str) -> Option<usize> {
         match key {
-            "AccessorySKU" | "accessorySKU" => Some(0usize),
+            "AccessorySKU" | "accessorySKU" => Some(0),
             _ => None,
         }
     }
@@ -471,7 +469,7 @@ impl<'de> Deserialize<'de> for ProductAccessory {
         impl<'de> Visitor<'de> for RecordVisitor {
             type Value = ProductAccessory;
             fn expecting(&self, f: &mut Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a ProductAccessory record of /products (a JSON object)")
+                f.write_str("ProductAccessory: a record of /products (a JSON object)")
             }
             fn visit_map<A: MapAccess<'de>>(
                 self,
@@ -490,7 +488,7 @@ impl<'de> Deserialize<'de> for ProductAccessory {
                     };
                     next = index.map_or(next, |i| i + 1);
                     match index {
-                        Some(0usize) => slot_accessory_sku = map.next_value()?,
+                        Some(0) => slot_accessory_sku = map.next_value()?,
                         _ => unknown_fields.read_value(key.0, &mut map)?,
                     }
                 }
@@ -521,7 +519,7 @@ impl ProductSubstitution {
     /// The position of the field a key names (wire key or schema name).
     fn field_index(key: &str) -> Option<usize> {
         match key {
-            "SubstituteSKU" | "substituteSKU" => Some(0usize),
+            "SubstituteSKU" | "substituteSKU" => Some(0),
             _ => None,
         }
     }
@@ -533,7 +531,7 @@ impl<'de> Deserialize<'de> for ProductSubstitution {
         impl<'de> Visitor<'de> for RecordVisitor {
             type Value = ProductSubstitution;
             fn expecting(&self, f: &mut Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a ProductSubstitution record of /products (a JSON object)")
+                f.write_str("ProductSubstitution: a record of /products (a JSON object)")
             }
             fn visit_map<A: MapAccess<'de>>(
                 self,
@@ -552,7 +550,7 @@ impl<'de> Deserialize<'de> for ProductSubstitution {
                     };
                     next = index.map_or(next, |i| i + 1);
                     match index {
-                        Some(0usize) => slot_substitute_sku = map.next_value()?,
+                        Some(0) => slot_substitute_sku = map.next_value()?,
                         _ => unknown_fields.read_value(key.0, &mut map)?,
                     }
                 }
@@ -593,9 +591,9 @@ impl ProductComposition {
     /// The position of the field a key names (wire key or schema name).
     fn field_index(key: &str) -> Option<usize> {
         match key {
-            "MaterialCode" | "materialCode" => Some(0usize),
-            "MaterialDescription" | "materialDescription" => Some(1usize),
-            "CompositionPercentage" | "compositionPercentage" => Some(2usize),
+            "MaterialCode" | "materialCode" => Some(0),
+            "MaterialDescription" | "materialDescription" => Some(1),
+            "CompositionPercentage" | "compositionPercentage" => Some(2),
             _ => None,
         }
     }
@@ -607,7 +605,7 @@ impl<'de> Deserialize<'de> for ProductComposition {
         impl<'de> Visitor<'de> for RecordVisitor {
             type Value = ProductComposition;
             fn expecting(&self, f: &mut Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a ProductComposition record of /products (a JSON object)")
+                f.write_str("ProductComposition: a record of /products (a JSON object)")
             }
             fn visit_map<A: MapAccess<'de>>(
                 self,
@@ -628,9 +626,9 @@ impl<'de> Deserialize<'de> for ProductComposition {
                     };
                     next = index.map_or(next, |i| i + 1);
                     match index {
-                        Some(0usize) => slot_material_code = map.next_value()?,
-                        Some(1usize) => slot_material_description = map.next_value()?,
-                        Some(2usize) => slot_composition_percentage = map.next_value()?,
+                        Some(0) => slot_material_code = map.next_value()?,
+                        Some(1) => slot_material_description = map.next_value()?,
+                        Some(2) => slot_composition_percentage = map.next_value()?,
                         _ => unknown_fields.read_value(key.0, &mut map)?,
                     }
                 }
@@ -681,11 +679,11 @@ impl ProductPrice {
     /// The position of the field a key names (wire key or schema name).
     fn field_index(key: &str) -> Option<usize> {
         match key {
-            "PriceListCode" | "priceListCode" => Some(0usize),
-            "CurrencyCode" | "currencyCode" => Some(1usize),
-            "PriceExclVAT" | "priceExclVAT" => Some(2usize),
-            "MOQ" | "mOQ" => Some(3usize),
-            "OrderMultiple" | "orderMultiple" => Some(4usize),
+            "PriceListCode" | "priceListCode" => Some(0),
+            "CurrencyCode" | "currencyCode" => Some(1),
+            "PriceExclVAT" | "priceExclVAT" => Some(2),
+            "MOQ" | "mOQ" => Some(3),
+            "OrderMultiple" | "orderMultiple" => Some(4),
             _ => None,
         }
     }
@@ -697,7 +695,7 @@ impl<'de> Deserialize<'de> for ProductPrice {
         impl<'de> Visitor<'de> for RecordVisitor {
             type Value = ProductPrice;
             fn expecting(&self, f: &mut Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a ProductPrice record of /products (a JSON object)")
+                f.write_str("ProductPrice: a record of /products (a JSON object)")
             }
             fn visit_map<A: MapAccess<'de>>(
                 self,
@@ -718,11 +716,11 @@ impl<'de> Deserialize<'de> for ProductPrice {
                     };
                     next = index.map_or(next, |i| i + 1);
                     match index {
-                        Some(0usize) => slot_price_list_code = map.next_value()?,
-                        Some(1usize) => slot_currency_code = map.next_value()?,
-                        Some(2usize) => slot_price_excl_vat = map.next_value()?,
-                        Some(3usize) => slot_moq = map.next_value()?,
-                        Some(4usize) => slot_order_multiple = map.next_value()?,
+                        Some(0) => slot_price_list_code = map.next_value()?,
+                        Some(1) => slot_currency_code = map.next_value()?,
+                        Some(2) => slot_price_excl_vat = map.next_value()?,
+                        Some(3) => slot_moq = map.next_value()?,
+                        Some(4) => slot_order_multiple = map.next_value()?,
                         _ => unknown_fields.read_value(key.0, &mut map)?,
                     }
                 }

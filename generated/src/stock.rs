@@ -47,10 +47,10 @@ impl StockEntry {
     /// The position of the field a key names (wire key or schema name).
     fn field_index(key: &str) -> Option<usize> {
         match key {
-            "SKU" | "sKU" => Some(0usize),
-            "StockLocation" | "stockLocation" => Some(1usize),
-            "AvailableQTY" | "availableQTY" => Some(2usize),
-            "NextAvailableETA" | "nextAvailableETA" => Some(3usize),
+            "SKU" | "sKU" => Some(0),
+            "StockLocation" | "stockLocation" => Some(1),
+            "AvailableQTY" | "availableQTY" => Some(2),
+            "NextAvailableETA" | "nextAvailableETA" => Some(3),
             _ => None,
         }
     }
@@ -62,7 +62,7 @@ impl<'de> Deserialize<'de> for StockEntry {
         impl<'de> Visitor<'de> for RecordVisitor {
             type Value = StockEntry;
             fn expecting(&self, f: &mut Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a StockEntry record of /stock (a JSON object)")
+                f.write_str("StockEntry: a record of /stock (a JSON object)")
             }
             fn visit_map<A: MapAccess<'de>>(
                 self,
@@ -82,10 +82,10 @@ impl<'de> Deserialize<'de> for StockEntry {
                     };
                     next = index.map_or(next, |i| i + 1);
                     match index {
-                        Some(0usize) => slot_sku = Some(map.next_value()?),
-                        Some(1usize) => slot_stock_location = map.next_value()?,
-                        Some(2usize) => slot_available_qty = map.next_value()?,
-                        Some(3usize) => slot_next_available_eta = map.next_value()?,
+                        Some(0) => slot_sku = Some(map.next_value()?),
+                        Some(1) => slot_stock_location = map.next_value()?,
+                        Some(2) => slot_available_qty = map.next_value()?,
+                        Some(3) => slot_next_available_eta = map.next_value()?,
                         _ => unknown_fields.read_value(key.0, &mut map)?,
                     }
                 }

@@ -538,6 +538,7 @@ fn generate_struct(
         } else {
             quote!(#wire_key | #schema_name)
         };
+        let position = proc_macro2::Literal::usize_unsuffixed(position);
         index_arms.push(quote! { #names => Some(#position), });
         let pattern = quote!(Some(#position));
         let field_type = match shape {
@@ -571,7 +572,47 @@ fn generate_struct(
         });
     }
     let wire_keys = by_wire_key.iter().map(|(_, w)| *w);
-    let expecting = format!("a {name} record of {endpoint} (a JSON object)");
+    let expecting = format!("{name}: a record of {endpoint} (a JSON object)");
+    // A struct whose schema lists no fields (an empty nested array schema) keeps everything
+    // as unknown fields; matching on nothing would only draw lints.
+    let (field_index, read_fields) = if by_wire_key.is_empty() {
+        (
+            quote! {},
+            quote! {
+                while let Some(key) = map.next_key::<Key<'de>>()? {
+                    unknown_fields.read_value(key.0, &mut map)?;
+                }
+            },
+        )
+    } else {
+        (
+            quote! {
+                /// The position of the field a key names (wire key or schema name).
+                fn field_index(key: &str) -> Option<usize> {
+                    match key {
+                        #(#index_arms)*
+                        _ => None,
+                    }
+                }
+            },
+            quote! {
+                // Records arrive in schema order: try the next field's key before searching.
+                let mut next = 0;
+                while let Some(key) = map.next_key::<Key<'de>>()? {
+                    let index = if #type_ident::WIRE_KEYS.get(next) == Some(&&*key.0) {
+                        Some(next)
+                    } else {
+                        #type_ident::field_index(&key.0)
+                    };
+                    next = index.map_or(next, |i| i + 1);
+                    match index {
+                        #(#match_arms)*
+                        _ => unknown_fields.read_value(key.0, &mut map)?,
+                    }
+                }
+            },
+        )
+    };
     Ok(quote! {
         #[doc = #doc]
         #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -586,13 +627,7 @@ fn generate_struct(
             /// The wire keys of the fields, in schema order.
             pub const WIRE_KEYS: &'static [&'static str] = &[#(#wire_keys),*];
 
-            /// The position of the field a key names (wire key or schema name).
-            fn field_index(key: &str) -> Option<usize> {
-                match key {
-                    #(#index_arms)*
-                    _ => None,
-                }
-            }
+            #field_index
         }
 
         impl<'de> Deserialize<'de> for #type_ident {
@@ -609,21 +644,7 @@ fn generate_struct(
                     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<#type_ident, A::Error> {
                         #(#slot_defs)*
                         let mut unknown_fields = UnknownFields::default();
-                        // Records arrive in schema order: try the next field's key before
-                        // searching them all.
-                        let mut next = 0;
-                        while let Some(key) = map.next_key::<Key<'de>>()? {
-                            let index = if #type_ident::WIRE_KEYS.get(next) == Some(&&*key.0) {
-                                Some(next)
-                            } else {
-                                #type_ident::field_index(&key.0)
-                            };
-                            next = index.map_or(next, |i| i + 1);
-                            match index {
-                                #(#match_arms)*
-                                _ => unknown_fields.read_value(key.0, &mut map)?,
-                            }
-                        }
+                        #read_fields
                         Ok(#type_ident {
                             #(#finishes)*
                             unknown_fields,

@@ -73,33 +73,58 @@ fn the_checked_in_edge_case_module_is_current() {
 
 #[test]
 fn names_that_cannot_be_rust_are_errors_naming_the_field() {
-    let bad = doc(r#"{"endpoint":"/x","apiVersion":"1","fields":[{"name":"ok","type":"string"},{"name":"€%","type":"string"}]}"#);
+    let bad = doc(
+        r#"{"endpoint":"/x","apiVersion":"1","fields":[{"name":"ok","type":"string"},{"name":"€%","type":"string"}]}"#,
+    );
     let err = kiss_codegen::generate_module(&bad).unwrap_err();
-    assert!(matches!(&err, CodegenError::BadName { schema_name, .. } if schema_name == "€%"), "{err}");
+    assert!(
+        matches!(&err, CodegenError::BadName { schema_name, .. } if schema_name == "€%"),
+        "{err}"
+    );
     assert!(err.to_string().contains("\"€%\""));
 }
 
 #[test]
 fn two_names_for_one_wire_key_are_an_error() {
-    let bad = doc(r#"{"endpoint":"/x","apiVersion":"1","fields":[{"name":"sKU","type":"string"},{"name":"SKU","type":"string"}]}"#);
+    let bad = doc(
+        r#"{"endpoint":"/x","apiVersion":"1","fields":[{"name":"sKU","type":"string"},{"name":"SKU","type":"string"}]}"#,
+    );
     let err = kiss_codegen::generate_module(&bad).unwrap_err();
-    assert!(matches!(err, CodegenError::DuplicateWireKey { ref wire_key, .. } if wire_key == "SKU"), "{err}");
+    assert!(
+        matches!(err, CodegenError::DuplicateWireKey { ref wire_key, .. } if wire_key == "SKU"),
+        "{err}"
+    );
     let twice = [kiss_dynamic::prices_schema(), kiss_dynamic::prices_schema()];
-    assert!(matches!(kiss_codegen::generate_crate(&twice), Err(CodegenError::DuplicateEndpoint { .. })));
+    assert!(matches!(
+        kiss_codegen::generate_crate(&twice),
+        Err(CodegenError::DuplicateEndpoint { .. })
+    ));
 }
 
 #[test]
 fn fingerprints_follow_the_surface_not_the_formatting() {
     let stock = doc(include_str!("../../kiss-sandbox/data/stock.schema.json"));
-    let compact = doc(&serde_json::to_string(&serde_json::from_str::<serde_json::Value>(include_str!(
-        "../../kiss-sandbox/data/stock.schema.json"
-    ))
-    .unwrap())
+    let compact = doc(&serde_json::to_string(
+        &serde_json::from_str::<serde_json::Value>(include_str!(
+            "../../kiss-sandbox/data/stock.schema.json"
+        ))
+        .unwrap(),
+    )
     .unwrap());
-    assert_eq!(kiss_codegen::fingerprint(&stock), kiss_codegen::fingerprint(&compact));
+    assert_eq!(
+        kiss_codegen::fingerprint(&stock),
+        kiss_codegen::fingerprint(&compact)
+    );
     let mut grown = stock.clone();
-    grown.fields.push(kiss_dynamic::FieldSchema::new("bin", kiss_dynamic::FieldType::String, false));
-    assert_ne!(kiss_codegen::fingerprint(&stock), kiss_codegen::fingerprint(&grown));
+    grown.fields.push(kiss_dynamic::FieldSchema::new(
+        "bin",
+        kiss_dynamic::FieldType::String,
+        false,
+    ));
+    assert_ne!(
+        kiss_codegen::fingerprint(&stock),
+        kiss_codegen::fingerprint(&grown)
+    );
     let prices = kiss_dynamic::prices_schema();
     assert_eq!(
         kiss_codegen::surface_fingerprint(&[stock.clone(), prices.clone()]),

@@ -59,11 +59,26 @@ pub struct SectionDiff {
 }
 
 impl SectionDiff {
-    /// Compares two field lists by wire key.
+    /// Compares two field lists by wire key. A document that repeats a wire key (found by
+    /// fuzzing) pairs the n-th occurrence on one side with the n-th on the other.
     pub fn between(old: &[FieldSchema], new: &[FieldSchema]) -> SectionDiff {
+        let nth = |fields: &[FieldSchema], position: usize| {
+            let key = &fields[position].wire_key;
+            fields[..position]
+                .iter()
+                .filter(|f| &f.wire_key == key)
+                .count()
+        };
+        fn find<'a>(
+            fields: &'a [FieldSchema],
+            key: &str,
+            occurrence: usize,
+        ) -> Option<&'a FieldSchema> {
+            fields.iter().filter(|f| f.wire_key == key).nth(occurrence)
+        }
         let mut changes = Vec::new();
-        for field in new {
-            match old.iter().find(|o| o.wire_key == field.wire_key) {
+        for (position, field) in new.iter().enumerate() {
+            match find(old, &field.wire_key, nth(new, position)) {
                 None => changes.push(FieldChange::Added {
                     wire_key: field.wire_key.clone(),
                     field_type: field.field_type.clone(),
@@ -87,8 +102,8 @@ impl SectionDiff {
                 }
             }
         }
-        for field in old {
-            if !new.iter().any(|n| n.wire_key == field.wire_key) {
+        for (position, field) in old.iter().enumerate() {
+            if counterpart(old, position, new, field_key).is_none() {
                 changes.push(FieldChange::Removed {
                     wire_key: field.wire_key.clone(),
                     field_type: field.field_type.clone(),
@@ -102,6 +117,30 @@ impl SectionDiff {
     pub fn is_empty(&self) -> bool {
         self.changes.is_empty()
     }
+}
+
+/// The item of `other` that `items[position]` corresponds to: the same key, and when a
+/// document repeats a key (found by fuzzing), the same occurrence of it.
+fn counterpart<'a, T>(
+    items: &[T],
+    position: usize,
+    other: &'a [T],
+    key: fn(&T) -> &str,
+) -> Option<&'a T> {
+    let wanted = key(&items[position]);
+    let occurrence = items[..position]
+        .iter()
+        .filter(|i| key(i) == wanted)
+        .count();
+    other.iter().filter(|o| key(o) == wanted).nth(occurrence)
+}
+
+fn field_key(field: &FieldSchema) -> &str {
+    &field.wire_key
+}
+
+fn array_key(array: &ArraySchema) -> &str {
+    &array.wire_key
 }
 
 /// What happened to one nested array.
@@ -160,8 +199,8 @@ impl SchemaDiff {
     /// Compares `old` with `new`.
     pub fn between(old: &SchemaDocument, new: &SchemaDocument) -> SchemaDiff {
         let mut arrays = Vec::new();
-        for array in &new.arrays {
-            match old.arrays.iter().find(|o| o.wire_key == array.wire_key) {
+        for (position, array) in new.arrays.iter().enumerate() {
+            match counterpart(&new.arrays, position, &old.arrays, array_key) {
                 None => arrays.push(ArrayChange::Added {
                     wire_key: array.wire_key.clone(),
                     fields: SectionDiff::between(&[], &array.fields),
@@ -177,12 +216,8 @@ impl SchemaDiff {
                 }
             }
         }
-        for array in &old.arrays {
-            if !new
-                .arrays
-                .iter()
-                .any(|n: &ArraySchema| n.wire_key == array.wire_key)
-            {
+        for (position, array) in old.arrays.iter().enumerate() {
+            if counterpart(&old.arrays, position, &new.arrays, array_key).is_none() {
                 arrays.push(ArrayChange::Removed {
                     wire_key: array.wire_key.clone(),
                 });
@@ -284,6 +319,28 @@ mod tests {
             diff.to_string(),
             "/products: profile 2026-04\n  no field changes\n"
         );
+    }
+
+    #[test]
+    fn repeated_wire_keys_pair_up_by_occurrence() {
+        // Found by fuzzing: a document repeating a key differed from itself.
+        let doc = SchemaDocument::from_json(
+            r#"{"endpoint":"/x","apiVersion":"1","fields":[{"name":"a","type":"string"},
+                {"name":"A","type":"integer"},{"name":"a","type":"date"}]}"#,
+        )
+        .unwrap();
+        assert!(SchemaDiff::between(&doc, &doc).is_empty());
+        let mut fewer = doc.clone();
+        fewer.fields.pop();
+        let diff = SchemaDiff::between(&doc, &fewer);
+        assert_eq!(diff.fields.changes.len(), 1);
+        assert!(matches!(
+            &diff.fields.changes[0],
+            FieldChange::Removed {
+                field_type: FieldType::Date,
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -45,53 +45,129 @@ impl<'de> Deserialize<'de> for Key<'de> {
 
 /// The fields of a record that its generated struct does not know, in arrival order.
 ///
+/// Each value is kept as its exact JSON text, copied once into one buffer per record: capture
+/// costs a copy, not a parse, and nothing is lost (decimals keep every digit). Values are
+/// typed on demand ([`UnknownFields::get`]).
+///
 /// ```
 /// use kiss_dynamic::typed::UnknownFields;
 /// use kiss_dynamic::Value;
 /// let mut unknown = UnknownFields::default();
-/// unknown.insert("EcoScore", Value::Integer(7));
-/// assert_eq!(unknown.get("EcoScore"), Some(&Value::Integer(7)));
-/// assert_eq!(unknown.iter().count(), 1);
+/// unknown.insert("EcoScore", &Value::Integer(7));
+/// unknown.insert_raw("Weight", "1.250").unwrap();
+/// assert_eq!(unknown.get("EcoScore"), Some(Value::Integer(7)));
+/// assert_eq!(unknown.get_raw("Weight"), Some("1.250"));
+/// assert_eq!(unknown.iter().map(|(key, _)| key).collect::<Vec<_>>(), ["EcoScore", "Weight"]);
 /// ```
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Clone, Default, PartialEq)]
 pub struct UnknownFields {
-    fields: Vec<(String, Value)>,
+    /// Keys (unescaped) and raw values, back to back.
+    text: String,
+    /// Per field: where its key ends and its value ends (each starts where the last ended).
+    spans: Vec<(u32, u32)>,
+}
+
+impl fmt::Debug for UnknownFields {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
 }
 
 impl UnknownFields {
     /// Whether there are no unknown fields.
     pub fn is_empty(&self) -> bool {
-        self.fields.is_empty()
+        self.spans.is_empty()
     }
 
     /// How many unknown fields there are.
     pub fn len(&self) -> usize {
-        self.fields.len()
+        self.spans.len()
     }
 
-    /// The value of one unknown field.
-    pub fn get(&self, key: &str) -> Option<&Value> {
-        self.fields.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    /// `(key, raw JSON text)` of each unknown field, in arrival order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        let mut start = 0usize;
+        self.spans.iter().map(move |&(key_end, value_end)| {
+            let (key_end, value_end) = (key_end as usize, value_end as usize);
+            let entry = (&self.text[start..key_end], &self.text[key_end..value_end]);
+            start = value_end;
+            entry
+        })
     }
 
-    /// Unknown fields in arrival order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
-        self.fields.iter().map(|(k, v)| (k.as_str(), v))
+    /// The exact JSON text of one unknown field.
+    pub fn get_raw(&self, key: &str) -> Option<&str> {
+        self.iter().find(|(k, _)| *k == key).map(|(_, raw)| raw)
     }
 
-    /// Sets an unknown field (replacing one of the same key).
-    pub fn insert(&mut self, key: impl Into<String>, value: Value) {
-        let key = key.into();
-        match self.fields.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, existing)) => *existing = value,
-            None => self.fields.push((key, value)),
+    /// One unknown field's value, typed by inference (strings, integers, exact decimals,
+    /// booleans, null, arrays of objects as records, other JSON verbatim).
+    pub fn get(&self, key: &str) -> Option<Value> {
+        // The text was validated as JSON when it was captured or inserted.
+        self.get_raw(key).and_then(|raw| Value::from_json(raw).ok())
+    }
+
+    /// Sets an unknown field (replacing one of the same key, keeping its place).
+    pub fn insert(&mut self, key: &str, value: &Value) {
+        let raw = value.to_json();
+        self.set(key, &raw);
+    }
+
+    /// Sets an unknown field from JSON text, which must be one JSON value.
+    pub fn insert_raw(&mut self, key: &str, raw: &str) -> Result<(), crate::DecodeError> {
+        Value::from_json(raw)?;
+        self.set(key, raw.trim());
+        Ok(())
+    }
+
+    /// Removes an unknown field, returning its JSON text.
+    pub fn remove(&mut self, key: &str) -> Option<String> {
+        let raw = self.get_raw(key)?.to_owned();
+        self.rebuild(|k| k != key);
+        Some(raw)
+    }
+
+    fn set(&mut self, key: &str, raw: &str) {
+        if self.get_raw(key).is_some() {
+            let entries: Vec<(String, String)> = self
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.to_owned(),
+                        if k == key {
+                            raw.to_owned()
+                        } else {
+                            v.to_owned()
+                        },
+                    )
+                })
+                .collect();
+            *self = UnknownFields::default();
+            for (k, v) in &entries {
+                self.push(k, v);
+            }
+        } else {
+            self.push(key, raw);
         }
     }
 
-    /// Removes an unknown field.
-    pub fn remove(&mut self, key: &str) -> Option<Value> {
-        let at = self.fields.iter().position(|(k, _)| k == key)?;
-        Some(self.fields.remove(at).1)
+    fn rebuild(&mut self, keep: impl Fn(&str) -> bool) {
+        let entries: Vec<(String, String)> = self
+            .iter()
+            .filter(|(k, _)| keep(k))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        *self = UnknownFields::default();
+        for (k, v) in &entries {
+            self.push(k, v);
+        }
+    }
+
+    fn push(&mut self, key: &str, raw: &str) {
+        self.text.push_str(key);
+        let key_end = offset(self.text.len());
+        self.text.push_str(raw);
+        self.spans.push((key_end, offset(self.text.len())));
     }
 
     /// For generated code: reads the next map value as an unknown field.
@@ -101,18 +177,68 @@ impl UnknownFields {
         key: Cow<'de, str>,
         map: &mut A,
     ) -> Result<(), A::Error> {
-        let value = map.next_value::<UnknownValue>()?.0;
-        self.insert(key.into_owned(), value);
+        if self.get_raw(&key).is_some() {
+            // A repeated key: the last value wins, as for known fields.
+            let raw = map.next_value_seed(RawText)?;
+            self.set(&key, &raw);
+            return Ok(());
+        }
+        self.text.push_str(&key);
+        let key_end = offset(self.text.len());
+        map.next_value_seed(AppendRaw(&mut self.text))?;
+        self.spans.push((key_end, offset(self.text.len())));
         Ok(())
     }
 
     /// For generated code: writes the unknown fields into a map being serialized.
     #[doc(hidden)]
     pub fn serialize_into<M: serde::ser::SerializeMap>(&self, map: &mut M) -> Result<(), M::Error> {
-        for (key, value) in &self.fields {
-            map.serialize_entry(key, value)?;
+        for (key, raw) in self.iter() {
+            map.serialize_entry(key, &RawRef(raw))?;
         }
         Ok(())
+    }
+}
+
+/// Offsets fit in `u32`: one record's unknown fields are far below 4 GiB.
+fn offset(len: usize) -> u32 {
+    u32::try_from(len).unwrap_or(u32::MAX)
+}
+
+/// Appends the next value's raw JSON text to a buffer.
+struct AppendRaw<'a>(&'a mut String);
+
+impl<'de> de::DeserializeSeed<'de> for AppendRaw<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        let buffer = self.0;
+        with_raw_text(deserializer, "any JSON value", |text| {
+            buffer.push_str(text);
+            Ok(())
+        })
+    }
+}
+
+/// Reads the next value's raw JSON text.
+struct RawText;
+
+impl<'de> de::DeserializeSeed<'de> for RawText {
+    type Value = String;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<String, D::Error> {
+        with_raw_text(deserializer, "any JSON value", |text| Ok(text.to_owned()))
+    }
+}
+
+/// Serializes JSON text verbatim with serde_json, the way its `RawValue` does (a one-field
+/// struct under the raw-value token), without boxing a `RawValue` per value.
+struct RawRef<'a>(&'a str);
+
+impl Serialize for RawRef<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut raw = serializer.serialize_struct(SERDE_JSON_RAW_VALUE_TOKEN, 1)?;
+        raw.serialize_field(SERDE_JSON_RAW_VALUE_TOKEN, self.0)?;
+        raw.end()
     }
 }
 
@@ -121,21 +247,9 @@ impl UnknownFields {
 impl Serialize for UnknownFields {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        let mut map = serializer.serialize_map(Some(self.fields.len()))?;
+        let mut map = serializer.serialize_map(Some(self.len()))?;
         self.serialize_into(&mut map)?;
         map.end()
-    }
-}
-
-/// An unknown field's value, read losslessly through its raw JSON text.
-struct UnknownValue(Value);
-
-impl<'de> Deserialize<'de> for UnknownValue {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        with_raw_text(deserializer, "any JSON value", |text| {
-            Value::from_json(text).map_err(|e| e.to_string())
-        })
-        .map(UnknownValue)
     }
 }
 
@@ -198,8 +312,7 @@ impl Value {
 /// Serializes the exact text (through serde_json's raw values).
 impl Serialize for Decimal {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let raw = RawValue::from_string(self.to_string()).map_err(serde::ser::Error::custom)?;
-        raw.serialize(serializer)
+        RawRef(&self.to_string()).serialize(serializer)
     }
 }
 
@@ -253,11 +366,18 @@ mod tests {
         assert_eq!(Value::from_json("12").unwrap(), Value::Integer(12));
         assert!(Value::from_json("12 13").is_err());
         let mut fields = UnknownFields::default();
-        let read: serde_json::Value = serde_json::from_str(r#"{"a": 1.50}"#).unwrap();
-        assert_eq!(read["a"], 1.5);
-        let unknown: UnknownValue = serde_json::from_str(" 1.50 ").unwrap();
-        fields.insert("a", unknown.0);
-        assert_eq!(fields.get("a").unwrap().to_json(), "1.50");
+        fields.insert_raw("a", " 1.50 ").unwrap();
+        fields.insert("b", &Value::from("x"));
+        fields.insert_raw("a", "[1.0]").unwrap();
+        assert!(fields.insert_raw("c", "[1.0").is_err());
+        assert_eq!(fields.get_raw("a"), Some("[1.0]"));
+        assert_eq!(
+            fields.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
+        assert_eq!(fields.remove("a").as_deref(), Some("[1.0]"));
+        assert_eq!(fields.len(), 1);
+        assert_eq!(format!("{fields:?}"), r#"{"b": "\"x\""}"#);
         let raw: RawJson = serde_json::from_str(r#"{"x": 1.0}"#).unwrap();
         assert_eq!(serde_json::to_string(&raw).unwrap(), r#"{"x": 1.0}"#);
     }

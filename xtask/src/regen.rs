@@ -55,7 +55,7 @@ pub enum RegenError {
     #[error("{0}")]
     Codegen(#[from] kiss_codegen::CodegenError),
     #[error(
-        "KISS_BASE_URL is set but {0} is not: export it, or unset KISS_BASE_URL to use the sandbox"
+        "a deployment (--base-url or KISS_BASE_URL) needs {0}: export it, or give no URL to use the in-process sandbox"
     )]
     MissingCredential(&'static str),
     #[error("cannot start the in-process sandbox: {0}")]

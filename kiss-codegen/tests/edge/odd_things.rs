@@ -93,6 +93,28 @@ impl OddThing {
         "Strings",
         "OddThings",
     ];
+    /// The position of the field a key names (wire key or schema name).
+    fn field_index(key: &str) -> Option<usize> {
+        match key {
+            "SKU" | "sKU" => Some(0),
+            "Type" | "type" => Some(1),
+            "Self" | "self" => Some(2),
+            "Crate" | "crate" => Some(3),
+            "3dModel" => Some(4),
+            "Größe" | "größe" => Some(5),
+            "Price-€" | "price-€" => Some(6),
+            "Say \"hi\"" | "say \"hi\"" => Some(7),
+            "ImageID" | "imageID" => Some(8),
+            "ImageId" | "imageId" => Some(9),
+            "UnknownFields" | "unknownFields" => Some(10),
+            "Geo" | "geo" => Some(11),
+            "X" | "x" => Some(12),
+            "EmptyArray" | "emptyArray" => Some(13),
+            "Strings" | "strings" => Some(14),
+            "OddThings" | "oddThings" => Some(15),
+            _ => None,
+        }
+    }
 }
 
 impl<'de> Deserialize<'de> for OddThing {
@@ -101,7 +123,7 @@ impl<'de> Deserialize<'de> for OddThing {
         impl<'de> Visitor<'de> for RecordVisitor {
             type Value = OddThing;
             fn expecting(&self, f: &mut Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a OddThing record of /odd-things (a JSON object)")
+                f.write_str("OddThing: a record of /odd-things (a JSON object)")
             }
             fn visit_map<A: MapAccess<'de>>(
                 self,
@@ -124,34 +146,39 @@ impl<'de> Deserialize<'de> for OddThing {
                 let mut slot_strings: Vec<StringElement> = Vec::new();
                 let mut slot_odd_things: Vec<OddThingElement> = Vec::new();
                 let mut unknown_fields = UnknownFields::default();
+                let mut next = 0;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
-                    match &*key.0 {
-                        "SKU" | "sKU" => slot_sku = Some(map.next_value()?),
-                        "Type" | "type" => slot_type_ = map.next_value()?,
-                        "Self" | "self" => slot_self_ = map.next_value()?,
-                        "Crate" | "crate" => slot_crate_ = map.next_value()?,
-                        "3dModel" => slot_f_3d_model = map.next_value()?,
-                        "Größe" | "größe" => slot_größe = map.next_value()?,
-                        "Price-€" | "price-€" => slot_price = map.next_value()?,
-                        "Say \"hi\"" | "say \"hi\"" => slot_say_hi = map.next_value()?,
-                        "ImageID" | "imageID" => slot_image_id = map.next_value()?,
-                        "ImageId" | "imageId" => slot_image_id_2 = map.next_value()?,
-                        "UnknownFields" | "unknownFields" => {
-                            slot_unknown_fields_2 = map.next_value()?;
-                        }
-                        "Geo" | "geo" => slot_geo = map.next_value()?,
-                        "X" | "x" => slot_x = Some(map.next_value()?),
-                        "EmptyArray" | "emptyArray" => {
+                    let index = if OddThing::WIRE_KEYS.get(next) == Some(&&*key.0) {
+                        Some(next)
+                    } else {
+                        OddThing::field_index(&key.0)
+                    };
+                    next = index.map_or(next, |i| i + 1);
+                    match index {
+                        Some(0) => slot_sku = Some(map.next_value()?),
+                        Some(1) => slot_type_ = map.next_value()?,
+                        Some(2) => slot_self_ = map.next_value()?,
+                        Some(3) => slot_crate_ = map.next_value()?,
+                        Some(4) => slot_f_3d_model = map.next_value()?,
+                        Some(5) => slot_größe = map.next_value()?,
+                        Some(6) => slot_price = map.next_value()?,
+                        Some(7) => slot_say_hi = map.next_value()?,
+                        Some(8) => slot_image_id = map.next_value()?,
+                        Some(9) => slot_image_id_2 = map.next_value()?,
+                        Some(10) => slot_unknown_fields_2 = map.next_value()?,
+                        Some(11) => slot_geo = map.next_value()?,
+                        Some(12) => slot_x = Some(map.next_value()?),
+                        Some(13) => {
                             slot_empty_array = map
                                 .next_value::<Option<Vec<EmptyArray>>>()?
                                 .unwrap_or_default();
                         }
-                        "Strings" | "strings" => {
+                        Some(14) => {
                             slot_strings = map
                                 .next_value::<Option<Vec<StringElement>>>()?
                                 .unwrap_or_default();
                         }
-                        "OddThings" | "oddThings" => {
+                        Some(15) => {
                             slot_odd_things = map
                                 .next_value::<Option<Vec<OddThingElement>>>()?
                                 .unwrap_or_default();
@@ -203,7 +230,7 @@ impl<'de> Deserialize<'de> for EmptyArray {
         impl<'de> Visitor<'de> for RecordVisitor {
             type Value = EmptyArray;
             fn expecting(&self, f: &mut Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a EmptyArray record of /odd-things (a JSON object)")
+                f.write_str("EmptyArray: a record of /odd-things (a JSON object)")
             }
             fn visit_map<A: MapAccess<'de>>(
                 self,
@@ -211,9 +238,7 @@ impl<'de> Deserialize<'de> for EmptyArray {
             ) -> Result<EmptyArray, A::Error> {
                 let mut unknown_fields = UnknownFields::default();
                 while let Some(key) = map.next_key::<Key<'de>>()? {
-                    match &*key.0 {
-                        _ => unknown_fields.read_value(key.0, &mut map)?,
-                    }
+                    unknown_fields.read_value(key.0, &mut map)?;
                 }
                 Ok(EmptyArray { unknown_fields })
             }
@@ -236,6 +261,13 @@ pub struct StringElement {
 impl StringElement {
     /// The wire keys of the fields, in schema order.
     pub const WIRE_KEYS: &'static [&'static str] = &["Value"];
+    /// The position of the field a key names (wire key or schema name).
+    fn field_index(key: &str) -> Option<usize> {
+        match key {
+            "Value" | "value" => Some(0),
+            _ => None,
+        }
+    }
 }
 
 impl<'de> Deserialize<'de> for StringElement {
@@ -244,7 +276,7 @@ impl<'de> Deserialize<'de> for StringElement {
         impl<'de> Visitor<'de> for RecordVisitor {
             type Value = StringElement;
             fn expecting(&self, f: &mut Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a StringElement record of /odd-things (a JSON object)")
+                f.write_str("StringElement: a record of /odd-things (a JSON object)")
             }
             fn visit_map<A: MapAccess<'de>>(
                 self,
@@ -252,9 +284,16 @@ impl<'de> Deserialize<'de> for StringElement {
             ) -> Result<StringElement, A::Error> {
                 let mut slot_value: Option<String> = None;
                 let mut unknown_fields = UnknownFields::default();
+                let mut next = 0;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
-                    match &*key.0 {
-                        "Value" | "value" => slot_value = map.next_value()?,
+                    let index = if StringElement::WIRE_KEYS.get(next) == Some(&&*key.0) {
+                        Some(next)
+                    } else {
+                        StringElement::field_index(&key.0)
+                    };
+                    next = index.map_or(next, |i| i + 1);
+                    match index {
+                        Some(0) => slot_value = map.next_value()?,
                         _ => unknown_fields.read_value(key.0, &mut map)?,
                     }
                 }
@@ -285,6 +324,14 @@ pub struct OddThingElement {
 impl OddThingElement {
     /// The wire keys of the fields, in schema order.
     pub const WIRE_KEYS: &'static [&'static str] = &["Map", "Key"];
+    /// The position of the field a key names (wire key or schema name).
+    fn field_index(key: &str) -> Option<usize> {
+        match key {
+            "Map" | "map" => Some(0),
+            "Key" | "key" => Some(1),
+            _ => None,
+        }
+    }
 }
 
 impl<'de> Deserialize<'de> for OddThingElement {
@@ -293,7 +340,7 @@ impl<'de> Deserialize<'de> for OddThingElement {
         impl<'de> Visitor<'de> for RecordVisitor {
             type Value = OddThingElement;
             fn expecting(&self, f: &mut Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a OddThingElement record of /odd-things (a JSON object)")
+                f.write_str("OddThingElement: a record of /odd-things (a JSON object)")
             }
             fn visit_map<A: MapAccess<'de>>(
                 self,
@@ -302,10 +349,18 @@ impl<'de> Deserialize<'de> for OddThingElement {
                 let mut slot_map: Option<String> = None;
                 let mut slot_key: Option<i64> = None;
                 let mut unknown_fields = UnknownFields::default();
+                let mut next = 0;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
-                    match &*key.0 {
-                        "Map" | "map" => slot_map = map.next_value()?,
-                        "Key" | "key" => slot_key = map.next_value()?,
+                    let index = if OddThingElement::WIRE_KEYS.get(next) == Some(&&*key.0)
+                    {
+                        Some(next)
+                    } else {
+                        OddThingElement::field_index(&key.0)
+                    };
+                    next = index.map_or(next, |i| i + 1);
+                    match index {
+                        Some(0) => slot_map = map.next_value()?,
+                        Some(1) => slot_key = map.next_value()?,
                         _ => unknown_fields.read_value(key.0, &mut map)?,
                     }
                 }
