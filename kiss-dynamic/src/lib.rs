@@ -30,7 +30,7 @@ pub mod value;
 pub use decimal::Decimal;
 pub use decode::{ArraySeed, DecodeError, Decoder, Issue, IssueKind, Mode, RecordSeed};
 pub use record::{Entry, EntryKind, Record, RecordSchema, TypeMismatch};
-pub use stream::{ArrayStream, Records, StreamError};
+pub use stream::{ArrayStream, ElementDecoder, Records, StreamError, Typed};
 pub use table::{cell, TableLayout};
 pub use value::{RawJson, Value};
 

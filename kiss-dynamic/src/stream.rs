@@ -6,10 +6,54 @@
 //! bytes to the schema-guided [`Decoder`]. Memory is bounded by the largest record: bytes of a
 //! record are buffered only while it spans chunks.
 
+use std::marker::PhantomData;
+
 use thiserror::Error;
 
 use crate::decode::{DecodeError, Decoder};
 use crate::record::Record;
+
+/// Turns the bytes of one array element into a value: a [`Decoder`] gives [`Record`]s,
+/// [`Typed`] gives any serde type (such as kiss-generated's structs).
+pub trait ElementDecoder {
+    /// What one element becomes.
+    type Output;
+    /// Decodes one element's bytes (a complete JSON value).
+    fn decode_element(&self, bytes: &[u8]) -> Result<Self::Output, DecodeError>;
+}
+
+impl ElementDecoder for Decoder {
+    type Output = Record;
+    fn decode_element(&self, bytes: &[u8]) -> Result<Record, DecodeError> {
+        self.decode_record(bytes)
+    }
+}
+
+/// Decodes elements with serde_json into `T`.
+pub struct Typed<T>(PhantomData<fn() -> T>);
+
+impl<T> Default for Typed<T> {
+    fn default() -> Typed<T> {
+        Typed(PhantomData)
+    }
+}
+
+impl<T> std::fmt::Debug for Typed<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Typed<{}>", std::any::type_name::<T>())
+    }
+}
+
+impl<T: serde::de::DeserializeOwned> ElementDecoder for Typed<T> {
+    type Output = T;
+    fn decode_element(&self, bytes: &[u8]) -> Result<T, DecodeError> {
+        serde_json::from_slice(bytes).map_err(|e| DecodeError::Json {
+            line: e.line(),
+            column: e.column(),
+            message: e.to_string(),
+        })
+    }
+}
 
 /// A streamed array that went wrong, with where.
 #[derive(Debug, Error)]
@@ -82,8 +126,8 @@ enum State {
 /// assert_eq!(skus, ["A", "B"]);
 /// ```
 #[derive(Debug)]
-pub struct ArrayStream {
-    decoder: Decoder,
+pub struct ArrayStream<D: ElementDecoder = Decoder> {
+    decoder: D,
     state: State,
     buffer: Vec<u8>,
     depth: u32,
@@ -94,8 +138,24 @@ pub struct ArrayStream {
     records: u64,
 }
 
-impl ArrayStream {
-    pub(crate) fn new(decoder: Decoder) -> ArrayStream {
+impl<T: serde::de::DeserializeOwned> ArrayStream<Typed<T>> {
+    /// A push decoder that gives each element as a `T`, decoded by serde_json.
+    ///
+    /// ```
+    /// use kiss_dynamic::ArrayStream;
+    /// let mut stream = ArrayStream::<kiss_dynamic::stream::Typed<serde_json::Value>>::typed();
+    /// let values: Vec<_> = stream.feed(b"[{\"a\":1},{\"a\":2}]").collect::<Result<_, _>>().unwrap();
+    /// stream.finish().unwrap();
+    /// assert_eq!(values[1]["a"], 2);
+    /// ```
+    pub fn typed() -> ArrayStream<Typed<T>> {
+        ArrayStream::new(Typed::default())
+    }
+}
+
+impl<D: ElementDecoder> ArrayStream<D> {
+    /// A push decoder that hands each element's bytes to `decoder`.
+    pub fn new(decoder: D) -> ArrayStream<D> {
         ArrayStream {
             decoder,
             state: State::BeforeArray,
@@ -110,7 +170,7 @@ impl ArrayStream {
     }
 
     /// Feeds the next bytes; the iterator yields each record completed by them.
-    pub fn feed<'s>(&'s mut self, chunk: &'s [u8]) -> Records<'s> {
+    pub fn feed<'s>(&'s mut self, chunk: &'s [u8]) -> Records<'s, D> {
         Records {
             stream: self,
             chunk,
@@ -162,14 +222,14 @@ impl ArrayStream {
 /// The records completed by one chunk, decoded as the iterator is advanced. Run it to the end:
 /// dropping it early leaves bytes unread, so the stream is then marked failed rather than
 /// silently losing records.
-pub struct Records<'s> {
-    stream: &'s mut ArrayStream,
+pub struct Records<'s, D: ElementDecoder = Decoder> {
+    stream: &'s mut ArrayStream<D>,
     chunk: &'s [u8],
     position: usize,
 }
 
-impl Iterator for Records<'_> {
-    type Item = Result<Record, StreamError>;
+impl<D: ElementDecoder> Iterator for Records<'_, D> {
+    type Item = Result<D::Output, StreamError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         let stream = &mut *self.stream;
@@ -252,7 +312,7 @@ impl Iterator for Records<'_> {
     }
 }
 
-impl Drop for Records<'_> {
+impl<D: ElementDecoder> Drop for Records<'_, D> {
     fn drop(&mut self) {
         if self.position < self.chunk.len() && self.stream.state != State::Failed {
             self.stream.state = State::Failed;
@@ -260,17 +320,17 @@ impl Drop for Records<'_> {
     }
 }
 
-impl Records<'_> {
+impl<D: ElementDecoder> Records<'_, D> {
     /// Decodes the record that ends at `self.position`, from the chunk alone when it began in
     /// it, else from the buffer.
-    fn complete(&mut self, segment_start: usize) -> Result<Record, StreamError> {
+    fn complete(&mut self, segment_start: usize) -> Result<D::Output, StreamError> {
         let stream = &mut *self.stream;
         let piece = &self.chunk[segment_start..self.position];
         let decoded = if stream.buffer.is_empty() {
-            stream.decoder.decode_record(piece)
+            stream.decoder.decode_element(piece)
         } else {
             stream.buffer.extend_from_slice(piece);
-            let decoded = stream.decoder.decode_record(&stream.buffer);
+            let decoded = stream.decoder.decode_element(&stream.buffer);
             stream.buffer.clear();
             decoded
         };

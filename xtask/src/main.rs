@@ -25,7 +25,7 @@ enum Task {
     /// Examples:
     ///   cargo xtask regen                      # in-process sandbox (no credentials needed)
     ///   cargo xtask regen --from saved/        # saved documents
-    ///   KISS_BASE_URL=https://api.example KISS_CUSTOMER_CODE=ACME01 KISS_API_KEY=... cargo xtask regen
+    ///   KISS_BASE_URL=<https://…> KISS_CUSTOMER_CODE=ACME01 KISS_API_KEY=… cargo xtask regen
     ///   cargo xtask regen --check              # CI: is generated/ in step with generated/schemas?
     Regen(regen::RegenArgs),
 }

@@ -1,0 +1,112 @@
+//! Secrets stay out of logs, `Debug` and errors. In a test binary of its own: tracing's
+//! per-callsite interest is process-wide, and other tests running beside a thread-local
+//! subscriber would hide events from it.
+
+use std::sync::{Arc, Mutex};
+
+use kiss_client::{Client, ManualClock, Quota};
+use kiss_sandbox::{
+    Fault, RateLimit, Sandbox, SandboxConfig, DEFAULT_API_KEY, DEFAULT_CUSTOMER_CODE,
+};
+
+async fn sandbox_with(products: usize, rate_limit: RateLimit) -> Sandbox {
+    Sandbox::start(SandboxConfig {
+        products,
+        rate_limit,
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+const RELAXED: RateLimit = RateLimit {
+    per_minute: 100_000,
+    per_hour: 100_000,
+};
+const UNPACED: Quota = Quota {
+    per_minute: 100_000,
+    per_hour: 100_000,
+};
+
+fn client(sandbox: &Sandbox, quota: Quota) -> (Client, ManualClock) {
+    let clock = ManualClock::new();
+    let client = Client::builder()
+        .base_url(sandbox.base_url())
+        .customer_code(DEFAULT_CUSTOMER_CODE)
+        .api_key(DEFAULT_API_KEY)
+        .quota(quota)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    (client, clock)
+}
+
+/// Collects everything written through tracing.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn neither_logs_nor_debug_nor_errors_carry_the_key_or_a_token() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let sandbox = sandbox_with(3, RELAXED).await;
+    let (client, _) = client(&sandbox, UNPACED);
+    client.stock().await.unwrap();
+    sandbox.control().revoke_tokens();
+    sandbox
+        .control()
+        .queue_fault("/stock", Fault::Status { status: 503 }, 1)
+        .unwrap();
+    client.stock().await.unwrap();
+    let token = {
+        let response = reqwest::Client::new()
+            .post(format!("{}/auth/token", sandbox.base_url()))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", DEFAULT_CUSTOMER_CODE),
+                ("client_secret", DEFAULT_API_KEY),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let body: serde_json::Value = response.json().await.unwrap();
+        body["access_token"].as_str().unwrap().to_owned()
+    };
+    let wrong = Client::builder()
+        .base_url(sandbox.base_url())
+        .customer_code(DEFAULT_CUSTOMER_CODE)
+        .api_key("super-secret-wrong-key")
+        .build()
+        .unwrap();
+    let err = wrong.stock().await.unwrap_err();
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains("response"),
+        "tracing captured something: {logs}"
+    );
+    let debug = format!("{client:?} {wrong:?} {err:?} {err}");
+    for text in [&logs, &debug] {
+        assert!(!text.contains(DEFAULT_API_KEY));
+        assert!(!text.contains("super-secret-wrong-key"));
+        // JWTs from this sandbox share their header; none may appear.
+        assert!(
+            !text.contains(token.split('.').next().unwrap()),
+            "a token leaked"
+        );
+    }
+}

@@ -1,0 +1,393 @@
+//! The transport against the sandbox: tokens, pacing, retries, faults and errors.
+
+use std::time::Duration;
+
+use futures_util::TryStreamExt;
+use kiss_client::{Client, Endpoint, Error, ManualClock, Quota};
+use kiss_sandbox::{
+    Customer, Fault, RateLimit, Sandbox, SandboxConfig, DEFAULT_API_KEY, DEFAULT_CUSTOMER_CODE,
+};
+
+async fn sandbox_with(products: usize, rate_limit: RateLimit) -> Sandbox {
+    Sandbox::start(SandboxConfig {
+        products,
+        rate_limit,
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+const RELAXED: RateLimit = RateLimit {
+    per_minute: 100_000,
+    per_hour: 100_000,
+};
+const UNPACED: Quota = Quota {
+    per_minute: 100_000,
+    per_hour: 100_000,
+};
+
+/// A client on a manual clock that moves the sandbox's clock in step, so waits are instant
+/// and the server sees the time pass.
+fn client(sandbox: &Sandbox, quota: Quota) -> (Client, ManualClock) {
+    let clock = ManualClock::new();
+    let control = sandbox.control().clone();
+    clock.on_sleep(move |d| control.advance_clock(d));
+    let client = Client::builder()
+        .base_url(sandbox.base_url())
+        .customer_code(DEFAULT_CUSTOMER_CODE)
+        .api_key(DEFAULT_API_KEY)
+        .quota(quota)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    (client, clock)
+}
+
+#[tokio::test]
+async fn one_token_serves_every_call_and_typed_data_matches_the_examples() {
+    let sandbox = sandbox_with(50, RELAXED).await;
+    let (client, _) = client(&sandbox, UNPACED);
+    let products = client.products().await.unwrap();
+    let stock = client.stock().await.unwrap();
+    let prices = client.prices().await.unwrap();
+    assert_eq!((products.len(), stock.len(), prices.len()), (50, 50, 50));
+    assert_eq!(products[0].sku, "DRAC001");
+    assert_eq!(
+        prices[0].price_excl_vat.as_ref().unwrap().to_string(),
+        "19.9500"
+    );
+    assert_eq!(client.api_version().await.unwrap(), "2026-04");
+    assert!(client.health().await.unwrap());
+    assert_eq!(sandbox.control().request_count("/auth/token"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_concurrent_callers_cause_one_token_request() {
+    let sandbox = sandbox_with(3, RELAXED).await;
+    let (client, _) = client(&sandbox, UNPACED);
+    let calls = (0..1_000).map(|_| {
+        let client = client.clone();
+        tokio::spawn(async move { client.api_version().await })
+    });
+    for call in futures_util::future::join_all(calls).await {
+        assert_eq!(call.unwrap().unwrap(), "2026-04");
+    }
+    assert_eq!(sandbox.control().request_count("/auth/token"), 1);
+    assert_eq!(sandbox.control().request_count("/api/version"), 1_000);
+}
+
+#[tokio::test]
+async fn revocation_mid_run_costs_one_refresh_and_one_retry() {
+    let sandbox = sandbox_with(5, RELAXED).await;
+    let (client, _) = client(&sandbox, UNPACED);
+    client.stock().await.unwrap();
+    sandbox.control().revoke_tokens();
+    client.stock().await.unwrap();
+    assert_eq!(sandbox.control().request_count("/auth/token"), 2);
+    assert_eq!(
+        sandbox.control().request_count("/stock"),
+        3,
+        "one 401, then the retry"
+    );
+}
+
+#[tokio::test]
+async fn tokens_are_refreshed_ahead_of_expiry_without_a_401() {
+    let sandbox = Sandbox::start(SandboxConfig {
+        products: 3,
+        rate_limit: RELAXED,
+        token_ttl: Duration::from_secs(600),
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let (client, clock) = client(&sandbox, UNPACED);
+    client.stock().await.unwrap();
+    // Most of the lifetime passes, for the client and the server alike.
+    clock.advance(Duration::from_secs(500));
+    sandbox.control().advance_clock(Duration::from_secs(500));
+    client.stock().await.unwrap();
+    assert_eq!(sandbox.control().request_count("/auth/token"), 2);
+    assert_eq!(
+        sandbox.control().request_count("/stock"),
+        2,
+        "no request was refused"
+    );
+}
+
+#[tokio::test]
+async fn pacing_keeps_within_the_quota_so_the_server_never_says_429() {
+    let sandbox = sandbox_with(
+        3,
+        RateLimit {
+            per_minute: 3,
+            per_hour: 100,
+        },
+    )
+    .await;
+    let (client, clock) = client(
+        &sandbox,
+        Quota {
+            per_minute: 3,
+            per_hour: 100,
+        },
+    );
+    for _ in 0..5 {
+        client.stock().await.unwrap();
+    }
+    // 1 token + 5 data requests at 3 a minute: two waits of a minute, no 429 retries.
+    assert_eq!(sandbox.control().request_count("/stock"), 5);
+    let waits = clock.slept();
+    assert_eq!(waits.len(), 1, "{waits:?}");
+    assert!(waits[0] >= Duration::from_secs(60), "{waits:?}");
+}
+
+#[tokio::test]
+async fn a_minute_429_is_waited_out_per_retry_after() {
+    let sandbox = sandbox_with(
+        3,
+        RateLimit {
+            per_minute: 2,
+            per_hour: 100,
+        },
+    )
+    .await;
+    let (client, clock) = client(&sandbox, UNPACED);
+    client.stock().await.unwrap(); // token + stock: the minute is spent
+    client.stock().await.unwrap();
+    let waits = clock.slept();
+    assert_eq!(waits.len(), 1);
+    assert!(
+        waits[0] >= Duration::from_secs(55) && waits[0] <= Duration::from_secs(61),
+        "{waits:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_hour_429_past_the_ceiling_is_a_typed_error_with_the_reset_time() {
+    let sandbox = sandbox_with(
+        3,
+        RateLimit {
+            per_minute: 100,
+            per_hour: 2,
+        },
+    )
+    .await;
+    let (client, clock) = client(&sandbox, UNPACED);
+    client.stock().await.unwrap();
+    let err = client.stock().await.unwrap_err();
+    match &err {
+        Error::RateLimited {
+            window,
+            reset,
+            retry_after,
+            ..
+        } => {
+            assert_eq!(window, "1h");
+            assert!(reset.is_some());
+            assert!(*retry_after > Duration::from_secs(3000));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(err.to_string().contains("resets at"), "{err}");
+    assert!(
+        clock.slept().is_empty(),
+        "never retried immediately, nor waited an hour"
+    );
+}
+
+#[tokio::test]
+async fn repeated_429s_back_off_exponentially_then_give_up() {
+    let sandbox = sandbox_with(3, RELAXED).await;
+    let (client, clock) = client(&sandbox, UNPACED);
+    client.stock().await.unwrap();
+    sandbox
+        .control()
+        .queue_fault(
+            "/stock",
+            Fault::RateLimited {
+                retry_after_secs: 2,
+            },
+            10,
+        )
+        .unwrap();
+    let err = client.stock().await.unwrap_err();
+    assert!(matches!(err, Error::RateLimited { .. }), "{err:?}");
+    let waits: Vec<u64> = clock.slept().iter().map(|d| d.as_secs()).collect();
+    assert_eq!(waits, [2, 4, 8, 16], "doubling from Retry-After");
+}
+
+#[tokio::test]
+async fn each_5xx_and_a_reset_connection_are_retried_with_backoff() {
+    let sandbox = sandbox_with(3, RELAXED).await;
+    let (client, clock) = client(&sandbox, UNPACED);
+    client.stock().await.unwrap();
+    for status in [500, 502, 503, 504] {
+        sandbox
+            .control()
+            .queue_fault("/stock", Fault::Status { status }, 1)
+            .unwrap();
+        client.stock().await.unwrap();
+    }
+    sandbox
+        .control()
+        .queue_fault("/stock", Fault::ConnectionReset, 1)
+        .unwrap();
+    client.stock().await.unwrap();
+    assert_eq!(clock.slept().len(), 5);
+    assert_eq!(sandbox.control().request_count("/stock"), 1 + 2 * 5);
+    sandbox
+        .control()
+        .queue_fault("/stock", Fault::Status { status: 503 }, 10)
+        .unwrap();
+    let err = client.stock().await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Server {
+                status: 503,
+                attempts: 4,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn cut_and_malformed_bodies_are_errors_never_shorter_lists() {
+    let sandbox = sandbox_with(300, RELAXED).await;
+    let (client, _) = client(&sandbox, UNPACED);
+    sandbox
+        .control()
+        .queue_fault(
+            "/products",
+            Fault::TruncatedBody {
+                after_bytes: Some(20_000),
+            },
+            1,
+        )
+        .unwrap();
+    let err = client.products().await.unwrap_err();
+    assert!(matches!(err, Error::BodyCutShort { .. }), "{err:?}");
+    sandbox
+        .control()
+        .queue_fault("/prices", Fault::MalformedJson, 1)
+        .unwrap();
+    let err = client.prices().await.unwrap_err();
+    assert!(matches!(err, Error::InvalidBody { .. }), "{err:?}");
+    assert!(err.to_string().contains("byte"), "says where: {err}");
+    sandbox
+        .control()
+        .queue_fault(
+            "/stock",
+            Fault::SlowBody {
+                bytes_per_sec: 200_000,
+            },
+            1,
+        )
+        .unwrap();
+    assert_eq!(client.stock().await.unwrap().len(), 300);
+}
+
+#[tokio::test]
+async fn wrong_credentials_and_a_missing_customer_are_typed() {
+    let mut ghost = Customer::new("GHOST01", "ghost-key");
+    ghost.missing = true;
+    let sandbox = Sandbox::start(SandboxConfig {
+        products: 3,
+        customers: vec![Customer::new(DEFAULT_CUSTOMER_CODE, DEFAULT_API_KEY), ghost],
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let wrong = Client::builder()
+        .base_url(sandbox.base_url())
+        .customer_code(DEFAULT_CUSTOMER_CODE)
+        .api_key("not-the-key")
+        .build()
+        .unwrap();
+    assert!(matches!(wrong.stock().await, Err(Error::InvalidClient)));
+    let missing = Client::builder()
+        .base_url(sandbox.base_url())
+        .customer_code("GHOST01")
+        .api_key("ghost-key")
+        .build()
+        .unwrap();
+    assert!(matches!(
+        missing.stock().await,
+        Err(Error::CustomerNotFound)
+    ));
+}
+
+#[test]
+fn plain_http_is_refused_off_loopback() {
+    let build = |url: &str| {
+        Client::builder()
+            .base_url(url)
+            .customer_code("A")
+            .api_key("k")
+            .build()
+    };
+    assert!(matches!(
+        build("http://api.kiss.example.com"),
+        Err(Error::InsecureUrl { .. })
+    ));
+    assert!(matches!(
+        build("http://192.0.2.1:8080"),
+        Err(Error::InsecureUrl { .. })
+    ));
+    assert!(build("http://127.0.0.1:9").is_ok());
+    assert!(build("http://localhost:9").is_ok());
+    assert!(build("http://[::1]:9").is_ok());
+    assert!(build("https://api.kiss.example.com").is_ok());
+    let opted_in = Client::builder()
+        .base_url("http://192.0.2.1:8080")
+        .customer_code("A")
+        .api_key("k")
+        .allow_insecure_http(true)
+        .build();
+    assert!(opted_in.is_ok());
+    assert!(matches!(build("ftp://x"), Err(Error::Config(_))));
+}
+
+#[tokio::test]
+async fn dynamic_records_and_the_surface_check_follow_the_live_schema() {
+    let sandbox = sandbox_with(20, RELAXED).await;
+    let (client, _) = client(&sandbox, UNPACED);
+    let check = client.check_surface().await.unwrap();
+    assert!(check.is_in_step(), "{check}");
+    let (schema, records) = client.records_stream(Endpoint::Stock).await.unwrap();
+    let records: Vec<_> = records.try_collect().await.unwrap();
+    assert_eq!(schema.endpoint, "/stock");
+    assert_eq!(records.len(), 20);
+    assert_eq!(records[0].get_str("SKU").unwrap(), Some("DRAC001"));
+
+    let mut stock: serde_json::Value =
+        serde_json::from_slice(&sandbox.control().profile().stock.body).unwrap();
+    stock["fields"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"name": "binLocation", "type": "string"}));
+    let mut profile = sandbox.control().profile();
+    profile.stock = kiss_sandbox::ServedSchema::parse(
+        kiss_sandbox::DataEndpoint::Stock,
+        stock.to_string(),
+        "test",
+    )
+    .unwrap();
+    sandbox.control().set_profile(profile);
+    let check = client.check_surface().await.unwrap();
+    assert!(!check.is_in_step());
+    assert!(
+        check.to_string().contains("+ BinLocation: string"),
+        "{check}"
+    );
+    let (_, records) = client.records_stream(Endpoint::Stock).await.unwrap();
+    let records: Vec<_> = records.try_collect().await.unwrap();
+    assert!(records[0].get_str("BinLocation").unwrap().is_some());
+    // The typed path keeps the new field as unknown.
+    let typed = client.stock().await.unwrap();
+    assert!(typed[0].unknown_fields.get_raw("BinLocation").is_some());
+}
