@@ -391,3 +391,53 @@ async fn dynamic_records_and_the_surface_check_follow_the_live_schema() {
     let typed = client.stock().await.unwrap();
     assert!(typed[0].unknown_fields.get_raw("BinLocation").is_some());
 }
+
+#[tokio::test]
+async fn a_token_refused_twice_is_an_invalid_token_error() {
+    let sandbox = sandbox_with(3, RELAXED).await;
+    let (client, _) = client(&sandbox, UNPACED);
+    sandbox
+        .control()
+        .queue_fault("/stock", Fault::Status { status: 401 }, 2)
+        .unwrap();
+    let err = client.stock().await.unwrap_err();
+    assert!(matches!(err, Error::InvalidToken), "{err:?}");
+    assert_eq!(
+        sandbox.control().request_count("/auth/token"),
+        2,
+        "one forced refresh"
+    );
+    assert_eq!(
+        sandbox.control().request_count("/stock"),
+        2,
+        "one retry, no more"
+    );
+}
+
+#[tokio::test]
+async fn a_stalled_response_is_a_timeout_after_the_retry_budget() {
+    let sandbox = sandbox_with(3, RELAXED).await;
+    let clock = ManualClock::new();
+    let client = Client::builder()
+        .base_url(sandbox.base_url())
+        .customer_code(DEFAULT_CUSTOMER_CODE)
+        .api_key(DEFAULT_API_KEY)
+        .quota(UNPACED)
+        .read_timeout(Duration::from_millis(200))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    client.api_version().await.unwrap();
+    sandbox
+        .control()
+        .queue_fault("/stock", Fault::DelayHeaders { millis: 2_000 }, 4)
+        .unwrap();
+    let err = client.stock().await.unwrap_err();
+    assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
+    assert!(err.to_string().contains("stalled"), "{err}");
+    assert_eq!(
+        clock.slept().len(),
+        3,
+        "backed off between the four attempts"
+    );
+}
