@@ -3,6 +3,7 @@
 //!   first record and the process's peak RSS;
 //! - a full sync (token, products, stock, prices; 50k products) against `curl` fetching the
 //!   same bodies, and the number of token requests it made.
+//!
 //! Run: `cargo bench -p kiss-client --bench sync`.
 
 use std::process::Command;
