@@ -32,6 +32,7 @@ mod faults;
 mod json;
 mod profile;
 mod rate_limit;
+mod serve_cli;
 mod server;
 mod state;
 mod tokens;
@@ -50,6 +51,7 @@ pub use config::{
 };
 pub use faults::Fault;
 pub use profile::{Profile, ProfileError, ServedSchema};
+pub use serve_cli::serve_until_ctrl_c;
 pub use state::SandboxControl;
 
 /// A sandbox that could not start.

@@ -1,0 +1,372 @@
+//! `kiss`: pull Kiss data into files, check the generated models against the API, and run the
+//! sandbox, from a shell. A front end over kiss-client, kiss-dynamic and kiss-sandbox.
+
+mod export;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use kiss_client::{Client, Endpoint, Error};
+use kiss_dynamic::{SchemaDiff, SchemaDocument};
+use kiss_sandbox::{Sandbox, SandboxArgs, SandboxConfig, DEFAULT_API_KEY, DEFAULT_CUSTOMER_CODE};
+
+/// Exit codes, distinct per kind of failure so scripts and cron jobs can tell them apart.
+mod exit {
+    /// Something else failed (network, server, bad data).
+    pub const FAILURE: u8 = 1;
+    /// The command line or configuration is wrong (clap uses 2 as well).
+    pub const USAGE: u8 = 2;
+    /// The credentials were refused, or the customer record is missing.
+    pub const AUTH: u8 = 3;
+    /// The API's rate limit was hit and not waited out.
+    pub const RATE_LIMITED: u8 = 4;
+    /// The API no longer matches the generated models.
+    pub const DRIFT: u8 = 5;
+    /// Interrupted by Ctrl-C.
+    pub const INTERRUPTED: u8 = 130;
+    /// The reader of stdout went away (as a process killed by SIGPIPE reports it).
+    pub const BROKEN_PIPE: u8 = 141;
+}
+
+/// Pull your Kiss Customer API data into files and check your integration against the API.
+///
+/// Credentials come from KISS_BASE_URL, KISS_CUSTOMER_CODE and KISS_API_KEY (or the flags).
+/// With no base URL, every command runs against an embedded sandbox with sample data, and
+/// says so on stderr: try it without an account.
+///
+/// Exit codes: 0 ok, 1 failure, 2 usage, 3 credentials refused, 4 rate limited, 5 drift,
+/// 130 interrupted.
+#[derive(Parser)]
+#[command(name = "kiss", version)]
+struct Cli {
+    #[command(flatten)]
+    connection: Connection,
+    /// No progress bar and no notices on stderr (errors still print).
+    #[arg(long, short, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args)]
+struct Connection {
+    /// The API's base URL; without it, an embedded sandbox is used.
+    #[arg(long, env = "KISS_BASE_URL", global = true, value_name = "URL")]
+    base_url: Option<String>,
+    /// Your Customer Code.
+    #[arg(long, env = "KISS_CUSTOMER_CODE", global = true, value_name = "CODE")]
+    customer_code: Option<String>,
+    /// Your API Key (prefer the environment variable: flags show up in process lists).
+    #[arg(
+        long,
+        env = "KISS_API_KEY",
+        global = true,
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
+    api_key: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Stream one endpoint's records into a file (or stdout).
+    ///
+    /// JSON and NDJSON keep every field and every digit; CSV columns follow the live schema
+    /// (wire keys as headers, fields the schema does not know appended, nested arrays as one
+    /// JSON cell each). The file appears only when the export is complete.
+    ///
+    /// Example:
+    ///   kiss export products --format csv --out products.csv
+    Export(export::ExportArgs),
+    /// Print the API profile (`/api/version`).
+    ///
+    /// Example:
+    ///   kiss version
+    Version,
+    /// Print whether the API is healthy (`/health`); exit 1 when it is not.
+    ///
+    /// Example:
+    ///   kiss health
+    Health,
+    /// Inspect the live schema documents.
+    #[command(subcommand)]
+    Schema(SchemaCommand),
+    /// Compare the live profile and schemas with the ones kiss-generated was built from:
+    /// exit 0 in step, 5 with the differences when not. For cron and CI.
+    ///
+    /// Example:
+    ///   kiss check || echo "run cargo xtask regen"
+    Check,
+    /// Serve the sandbox (the same options as `kiss-sandbox`) until Ctrl-C.
+    ///
+    /// Example:
+    ///   kiss sandbox --addr 127.0.0.1:8080 --products 1000
+    Sandbox(SandboxArgs),
+}
+
+#[derive(Subcommand)]
+enum SchemaCommand {
+    /// A table of one endpoint's fields: schema name, wire key, type, required.
+    ///
+    /// Example:
+    ///   kiss schema show products
+    Show {
+        /// The endpoint.
+        endpoint: SchemaEndpoint,
+    },
+    /// The live schemas against the ones kiss-generated was built from.
+    ///
+    /// Example:
+    ///   kiss schema diff
+    Diff,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SchemaEndpoint {
+    Products,
+    Stock,
+}
+
+impl SchemaEndpoint {
+    fn endpoint(self) -> Endpoint {
+        match self {
+            SchemaEndpoint::Products => Endpoint::Products,
+            SchemaEndpoint::Stock => Endpoint::Stock,
+        }
+    }
+}
+
+/// A failure, with the exit code that says what kind.
+pub(crate) struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl Failure {
+    pub(crate) fn new(code: u8, message: impl Into<String>) -> Failure {
+        Failure {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Failure {
+        let code = match &error {
+            Error::InvalidClient | Error::InvalidToken | Error::CustomerNotFound => exit::AUTH,
+            Error::RateLimited { .. } => exit::RATE_LIMITED,
+            Error::Config(_) | Error::InsecureUrl { .. } => exit::USAGE,
+            _ => exit::FAILURE,
+        };
+        Failure::new(code, error.to_string())
+    }
+}
+
+/// The client, and the embedded sandbox it talks to when no deployment was given.
+struct Session {
+    client: Client,
+    _sandbox: Option<Sandbox>,
+}
+
+async fn connect(connection: Connection, quiet: bool) -> Result<Session, Failure> {
+    let Some(base_url) = connection.base_url else {
+        let sandbox = Sandbox::start(SandboxConfig::default())
+            .await
+            .map_err(|e| {
+                Failure::new(
+                    exit::FAILURE,
+                    format!("cannot start the embedded sandbox: {e}"),
+                )
+            })?;
+        if !quiet {
+            eprintln!(
+                "kiss: no KISS_BASE_URL given: using an embedded sandbox at {} (sample data, no \
+                 account needed)",
+                sandbox.base_url()
+            );
+        }
+        let client = Client::builder()
+            .base_url(sandbox.base_url())
+            .customer_code(DEFAULT_CUSTOMER_CODE)
+            .api_key(DEFAULT_API_KEY)
+            .build()?;
+        return Ok(Session {
+            client,
+            _sandbox: Some(sandbox),
+        });
+    };
+    let missing = |what: &str| {
+        Failure::new(
+            exit::USAGE,
+            format!("KISS_BASE_URL is set, so {what} is needed too (or unset it to use the embedded sandbox)"),
+        )
+    };
+    let client = Client::builder()
+        .base_url(base_url)
+        .customer_code(
+            connection
+                .customer_code
+                .ok_or_else(|| missing("KISS_CUSTOMER_CODE"))?,
+        )
+        .api_key(connection.api_key.ok_or_else(|| missing("KISS_API_KEY"))?)
+        .build()?;
+    Ok(Session {
+        client,
+        _sandbox: None,
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("kiss: cannot start: {e}");
+            return ExitCode::from(exit::FAILURE);
+        }
+    };
+    if let Command::Sandbox(args) = cli.command {
+        return runtime.block_on(kiss_sandbox::serve_until_ctrl_c("kiss", args));
+    }
+    match runtime.block_on(run(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(failure) => {
+            if !failure.message.is_empty() {
+                eprintln!("kiss: {}", failure.message);
+            }
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<u8, Failure> {
+    let session = connect(cli.connection, cli.quiet).await?;
+    let client = &session.client;
+    match cli.command {
+        Command::Export(args) => export::run(client, args, cli.quiet).await.map(|()| 0),
+        Command::Version => {
+            println!("{}", client.api_version().await?);
+            Ok(0)
+        }
+        Command::Health => {
+            if client.health().await? {
+                println!("Healthy");
+                Ok(0)
+            } else {
+                println!("Unhealthy");
+                Ok(exit::FAILURE)
+            }
+        }
+        Command::Schema(SchemaCommand::Show { endpoint }) => {
+            let schema = client.schema(endpoint.endpoint()).await?;
+            print!("{}", schema_table(&schema));
+            Ok(0)
+        }
+        Command::Schema(SchemaCommand::Diff) => {
+            for diff in schema_diffs(client).await? {
+                print!("{diff}");
+            }
+            Ok(0)
+        }
+        Command::Check => {
+            let check = client.check_surface().await?;
+            if check.is_in_step() {
+                println!(
+                    "in step: the API serves profile {} with the schemas kiss-generated was built from",
+                    check.live_profile
+                );
+                Ok(0)
+            } else {
+                print!("{check}");
+                eprintln!(
+                    "kiss: the API has drifted from kiss-generated: run `cargo xtask regen` and \
+                     review the generated code"
+                );
+                Ok(exit::DRIFT)
+            }
+        }
+        Command::Sandbox(_) => unreachable!("served before connecting"),
+    }
+}
+
+async fn schema_diffs(client: &Client) -> Result<Vec<SchemaDiff>, Failure> {
+    let mut diffs = Vec::new();
+    for endpoint in [Endpoint::Products, Endpoint::Stock] {
+        let live = client.schema(endpoint).await?;
+        let generated = kiss_generated::SCHEMA_DOCUMENTS
+            .iter()
+            .find(|(path, _)| *path == endpoint.path())
+            .and_then(|(_, text)| SchemaDocument::from_json(text).ok())
+            .ok_or_else(|| {
+                Failure::new(
+                    exit::FAILURE,
+                    format!("kiss-generated has no schema for {}", endpoint.path()),
+                )
+            })?;
+        diffs.push(SchemaDiff::between(&generated, &live));
+    }
+    Ok(diffs)
+}
+
+/// Schema name, wire key, type, required: one row per field, nested fields as `array[].field`.
+fn schema_table(schema: &SchemaDocument) -> String {
+    let mut rows = vec![[
+        "SCHEMA NAME".to_owned(),
+        "WIRE KEY".to_owned(),
+        "TYPE".to_owned(),
+        "REQUIRED".to_owned(),
+    ]];
+    let yes_no = |required: bool| if required { "yes" } else { "no" }.to_owned();
+    for field in &schema.fields {
+        rows.push([
+            field.name.clone(),
+            field.wire_key.clone(),
+            field.field_type.to_string(),
+            yes_no(field.required),
+        ]);
+    }
+    for array in &schema.arrays {
+        rows.push([
+            format!("{}[]", array.name),
+            format!("{}[]", array.wire_key),
+            "array".to_owned(),
+            "no".to_owned(),
+        ]);
+        for field in &array.fields {
+            rows.push([
+                format!("{}[].{}", array.name, field.name),
+                format!("{}[].{}", array.wire_key, field.wire_key),
+                field.field_type.to_string(),
+                yes_no(field.required),
+            ]);
+        }
+    }
+    let widths: Vec<usize> = (0..4)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = format!("{} (profile {})\n", schema.endpoint, schema.api_version);
+    for row in rows {
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// Where an export goes: stdout, or a file that appears only when complete.
+pub(crate) fn target_dir(out: &std::path::Path) -> PathBuf {
+    match out.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
+        _ => PathBuf::from("."),
+    }
+}

@@ -1,0 +1,456 @@
+//! The built `kiss` binary against sandboxes: every command, every format, drift, bad
+//! credentials, rate limiting and an interrupted export.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use kiss_sandbox::{
+    Fault, Profile, RateLimit, Sandbox, SandboxConfig, ServedSchema, DEFAULT_API_KEY,
+};
+
+fn kiss() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kiss"));
+    command
+        .env_remove("KISS_BASE_URL")
+        .env_remove("KISS_CUSTOMER_CODE")
+        .env_remove("KISS_API_KEY");
+    command
+}
+
+fn against(sandbox: &Sandbox) -> Command {
+    let mut command = kiss();
+    command
+        .env("KISS_BASE_URL", sandbox.base_url())
+        .env("KISS_CUSTOMER_CODE", "ACME01")
+        .env("KISS_API_KEY", DEFAULT_API_KEY);
+    command
+}
+
+/// Runs a command to completion off the async runtime (the sandbox lives on it).
+async fn output(mut command: Command) -> Output {
+    tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).unwrap()
+}
+
+async fn sandbox(products: usize) -> Sandbox {
+    Sandbox::start(SandboxConfig {
+        products,
+        rate_limit: RateLimit {
+            per_minute: 10_000,
+            per_hour: 10_000,
+        },
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+/// The body the API serves, fetched with a plain HTTP client.
+async fn served(sandbox: &Sandbox, endpoint: &str) -> Vec<u8> {
+    let http = reqwest::Client::new();
+    let base = sandbox.base_url();
+    let token: serde_json::Value = http
+        .post(format!("{base}/auth/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "ACME01"),
+            ("client_secret", DEFAULT_API_KEY),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let response = http
+        .get(format!("{base}/{endpoint}"))
+        .bearer_auth(token["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    response.bytes().await.unwrap().to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_and_ndjson_exports_are_the_served_bytes() {
+    let sandbox = sandbox(120).await;
+    let dir = tempdir();
+    for endpoint in ["products", "stock", "prices"] {
+        let body = served(&sandbox, endpoint).await;
+        let file = dir.join(format!("{endpoint}.json"));
+        let mut command = against(&sandbox);
+        command.args([
+            "export",
+            endpoint,
+            "--format",
+            "json",
+            "--out",
+            file.to_str().unwrap(),
+        ]);
+        let out = output(command).await;
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(out.stdout.is_empty(), "data only in the file");
+        assert!(
+            stderr(&out).contains(&format!("wrote 120 {endpoint} records")),
+            "{}",
+            stderr(&out)
+        );
+        let json = std::fs::read_to_string(&file).unwrap();
+        assert_eq!(
+            json.replace('\n', "").into_bytes(),
+            body,
+            "{endpoint}: the served records, byte for byte"
+        );
+        let mut command = against(&sandbox);
+        command.args(["export", endpoint, "--format", "ndjson", "--quiet"]);
+        let out = output(command).await;
+        let lines: Vec<&str> = std::str::from_utf8(&out.stdout).unwrap().lines().collect();
+        assert_eq!(lines.len(), 120);
+        assert_eq!(
+            format!("[{}]", lines.join(",")).into_bytes(),
+            body,
+            "{endpoint} as NDJSON"
+        );
+    }
+    let prices = std::fs::read_to_string(dir.join("prices.json")).unwrap();
+    assert!(
+        prices.contains(r#""PriceExclVAT":19.9500"#),
+        "decimals digit for digit"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csv_columns_follow_the_live_schema_and_pick_up_new_fields() {
+    let sandbox = sandbox(40).await;
+    let mut command = against(&sandbox);
+    command.args(["export", "prices", "--format", "csv", "--quiet"]);
+    let out = output(command).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.stderr.is_empty(), "--quiet: nothing on stderr");
+    let csv = stdout(&out);
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "PriceListCode,PriceListName,CurrencyCode,SKU,PriceExclVAT,MOQ,OrderMultiple"
+    );
+    assert_eq!(
+        lines.next().unwrap(),
+        "EUR-WHOLESALE,EUR Wholesale 2026,EUR,DRAC001,19.9500,12,12"
+    );
+    assert_eq!(csv.lines().count(), 41);
+
+    let mut products: serde_json::Value =
+        serde_json::from_slice(&sandbox.control().profile().products.body).unwrap();
+    products["fields"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"name": "eCOScore", "type": "decimal"}));
+    let served = ServedSchema::parse(
+        kiss_sandbox::DataEndpoint::Products,
+        products.to_string(),
+        "test",
+    )
+    .unwrap();
+    sandbox.control().set_profile(Profile {
+        products: served,
+        ..sandbox.control().profile()
+    });
+    let mut command = against(&sandbox);
+    command.args(["export", "products", "--format", "csv"]);
+    let out = output(command).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let header = stdout(&out).lines().next().unwrap().to_owned();
+    let columns: Vec<&str> = header.split(',').collect();
+    assert_eq!(columns.len(), 29 + 1 + 5);
+    assert_eq!(
+        columns[29], "ECOScore",
+        "a new field shows up without a new release"
+    );
+    // Nested arrays come after the scalar fields, one JSON cell each (in the order of the
+    // served document, which serde_json re-sorted when this test edited it).
+    let mut arrays = columns[30..].to_vec();
+    arrays.sort_unstable();
+    assert_eq!(
+        arrays,
+        [
+            "ProductAccessories",
+            "ProductComposition",
+            "ProductImages",
+            "ProductPrices",
+            "ProductSubstitutions"
+        ]
+    );
+    let first_row = stdout(&out).lines().nth(1).unwrap().to_owned();
+    assert!(
+        first_row.contains(r#"""ImageID"":""IMG001"""#),
+        "{first_row}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn version_health_schema_and_check_follow_the_sandbox() {
+    let sandbox = sandbox(5).await;
+    let run = |args: &'static [&'static str]| {
+        let mut command = against(&sandbox);
+        command.args(args);
+        output(command)
+    };
+    let out = run(&["version"]).await;
+    assert_eq!(
+        (stdout(&out).as_str(), out.status.code()),
+        ("2026-04\n", Some(0))
+    );
+    let out = run(&["health"]).await;
+    assert_eq!(
+        (stdout(&out).as_str(), out.status.code()),
+        ("Healthy\n", Some(0))
+    );
+    let out = run(&["schema", "show", "products"]).await;
+    let table = stdout(&out);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>()
+                == ["hSCode", "HSCode", "string", "no"]),
+        "{table}"
+    );
+    assert!(table.contains("productImages[].imageID"), "{table}");
+    let out = run(&["schema", "diff"]).await;
+    assert!(
+        stdout(&out).contains("no field changes"),
+        "{}",
+        stdout(&out)
+    );
+    let out = run(&["check"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    let mut stock: serde_json::Value =
+        serde_json::from_slice(&sandbox.control().profile().stock.body).unwrap();
+    stock["apiVersion"] = serde_json::json!("2026-10");
+    stock["fields"].as_array_mut().unwrap().pop();
+    let served =
+        ServedSchema::parse(kiss_sandbox::DataEndpoint::Stock, stock.to_string(), "test").unwrap();
+    let mut products: serde_json::Value =
+        serde_json::from_slice(&sandbox.control().profile().products.body).unwrap();
+    products["apiVersion"] = serde_json::json!("2026-10");
+    let products = ServedSchema::parse(
+        kiss_sandbox::DataEndpoint::Products,
+        products.to_string(),
+        "test",
+    )
+    .unwrap();
+    sandbox.control().set_profile(Profile {
+        stock: served,
+        products,
+        ..sandbox.control().profile()
+    });
+    let out = run(&["check"]).await;
+    assert_eq!(out.status.code(), Some(5), "drift has its own exit code");
+    assert!(
+        stdout(&out).contains("profile: live 2026-10, generated 2026-04"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stdout(&out).contains("- NextAvailableETA: date"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stderr(&out).contains("cargo xtask regen"),
+        "{}",
+        stderr(&out)
+    );
+    sandbox
+        .control()
+        .queue_fault("/health", Fault::Status { status: 503 }, 4)
+        .unwrap();
+    let out = run(&["health"]).await;
+    assert_eq!(
+        (stdout(&out).as_str(), out.status.code()),
+        ("Unhealthy\n", Some(1))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_credentials_and_rate_limits_are_one_line_and_their_own_exit_codes() {
+    let sandbox = sandbox(5).await;
+    let mut command = against(&sandbox);
+    command
+        .env("KISS_API_KEY", "wrong")
+        .args(["export", "stock"]);
+    let out = output(command).await;
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
+    assert!(stderr(&out).contains("KISS_API_KEY"), "says what to check");
+    assert!(!stderr(&out).contains("wrong"), "the key is never printed");
+    assert!(out.stdout.is_empty());
+
+    sandbox
+        .control()
+        .queue_fault(
+            "/stock/schema",
+            Fault::RateLimited {
+                retry_after_secs: 7_200,
+            },
+            1,
+        )
+        .unwrap();
+    let mut command = against(&sandbox);
+    command.args(["export", "stock"]);
+    let out = output(command).await;
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(stderr(&out).contains("rate limited"), "{}", stderr(&out));
+
+    let out = output({
+        let mut command = kiss();
+        command.args(["export", "orders"]);
+        command
+    })
+    .await;
+    assert_eq!(out.status.code(), Some(2), "usage errors: {}", stderr(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_export_leaves_no_file_under_the_target_name() {
+    let sandbox = sandbox(300).await;
+    // About 20 s of body at this rate: long enough to interrupt.
+    sandbox
+        .control()
+        .queue_fault(
+            "/products",
+            Fault::SlowBody {
+                bytes_per_sec: 20_000,
+            },
+            1,
+        )
+        .unwrap();
+    let dir = tempdir();
+    let target = dir.join("products.csv");
+    let mut command = against(&sandbox);
+    command
+        .args([
+            "export",
+            "products",
+            "--format",
+            "csv",
+            "--out",
+            target.to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let child = command.spawn().unwrap();
+    // Wait (bounded) for the export to have started writing: its temporary file appears.
+    let started = wait_for(|| temporary_files(&dir) > 0);
+    assert!(started, "the export never started");
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    assert!(stderr(&out).contains("interrupted"), "{}", stderr(&out));
+    assert!(!target.exists(), "nothing under the target name");
+    assert_eq!(
+        temporary_files(&dir),
+        0,
+        "and no temporary file left behind"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_credentials_the_embedded_sandbox_is_used_and_said_so() {
+    let out = output({
+        let mut command = kiss();
+        command.args(["export", "stock", "--format", "ndjson"]);
+        command
+    })
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("embedded sandbox"),
+        "{}",
+        stderr(&out)
+    );
+    let first: serde_json::Value =
+        serde_json::from_str(stdout(&out).lines().next().unwrap()).unwrap();
+    assert_eq!(first["SKU"], "DRAC001");
+    assert_eq!(stdout(&out).lines().count(), 300);
+}
+
+#[test]
+fn every_command_has_help_with_an_example() {
+    for args in [
+        &["export", "--help"][..],
+        &["version", "--help"],
+        &["health", "--help"],
+        &["schema", "show", "--help"],
+        &["schema", "diff", "--help"],
+        &["check", "--help"],
+        &["sandbox", "--help"],
+    ] {
+        let out = kiss().args(args).output().unwrap();
+        assert!(out.status.success());
+        assert!(
+            stdout(&out).contains("Example"),
+            "{args:?}: {}",
+            stdout(&out)
+        );
+    }
+    let out = kiss().arg("--help").output().unwrap();
+    assert!(stdout(&out).contains("Exit codes"));
+}
+
+fn tempdir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "kiss-cli-test-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn temporary_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with(".kiss-export-")
+        })
+        .count()
+}
+
+/// Polls a condition for up to 20 s: a bounded wait on something observable, not a sleep
+/// standing in for it.
+fn wait_for(condition: impl Fn() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        if condition() {
+            return true;
+        }
+        std::thread::yield_now();
+    }
+    false
+}
