@@ -6,7 +6,7 @@
 
 use std::fmt::Formatter;
 use kiss_dynamic::typed::{Key, UnknownFields};
-use kiss_dynamic::Decimal;
+use kiss_dynamic::{CompactString, Decimal};
 use serde::de::{Error as _, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -21,16 +21,16 @@ pub const SCHEMA_FINGERPRINT: &str = "sha256:aeaec45cc4ef40638640a13153288f19ef2
 pub struct ProductPrice {
     /// `PriceListCode` (schema name `priceListCode`): string.
     #[serde(rename = "PriceListCode")]
-    pub price_list_code: Option<String>,
+    pub price_list_code: Option<CompactString>,
     /// `PriceListName` (schema name `priceListName`): string.
     #[serde(rename = "PriceListName")]
-    pub price_list_name: Option<String>,
+    pub price_list_name: Option<CompactString>,
     /// `CurrencyCode` (schema name `currencyCode`): string.
     #[serde(rename = "CurrencyCode")]
-    pub currency_code: Option<String>,
+    pub currency_code: Option<CompactString>,
     /// `SKU` (schema name `sKU`): string, required.
     #[serde(rename = "SKU")]
-    pub sku: String,
+    pub sku: CompactString,
     /// `PriceExclVAT` (schema name `priceExclVAT`): decimal.
     #[serde(rename = "PriceExclVAT")]
     pub price_excl_vat: Option<Decimal>,
@@ -83,10 +83,10 @@ impl<'de> Deserialize<'de> for ProductPrice {
                 self,
                 mut map: A,
             ) -> Result<ProductPrice, A::Error> {
-                let mut slot_price_list_code: Option<String> = None;
-                let mut slot_price_list_name: Option<String> = None;
-                let mut slot_currency_code: Option<String> = None;
-                let mut slot_sku: Option<String> = None;
+                let mut slot_price_list_code: Option<CompactString> = None;
+                let mut slot_price_list_name: Option<CompactString> = None;
+                let mut slot_currency_code: Option<CompactString> = None;
+                let mut slot_sku: Option<CompactString> = None;
                 let mut slot_price_excl_vat: Option<Decimal> = None;
                 let mut slot_moq: Option<i64> = None;
                 let mut slot_order_multiple: Option<i64> = None;

@@ -6,7 +6,7 @@
 
 use std::fmt::Formatter;
 use kiss_dynamic::typed::{Key, UnknownFields};
-use kiss_dynamic::Decimal;
+use kiss_dynamic::{CompactString, Decimal};
 use serde::de::{Error as _, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -21,40 +21,40 @@ pub const SCHEMA_FINGERPRINT: &str = "sha256:38fb0aa891eec251ac44b523d404e5e823c
 pub struct Product {
     /// `SKU` (schema name `sKU`): string, required.
     #[serde(rename = "SKU")]
-    pub sku: String,
+    pub sku: CompactString,
     /// `Name` (schema name `name`): string.
     #[serde(rename = "Name")]
-    pub name: Option<String>,
+    pub name: Option<CompactString>,
     /// `Description` (schema name `description`): string.
     #[serde(rename = "Description")]
-    pub description: Option<String>,
+    pub description: Option<CompactString>,
     /// `WebsiteDescription` (schema name `websiteDescription`): string.
     #[serde(rename = "WebsiteDescription")]
-    pub website_description: Option<String>,
+    pub website_description: Option<CompactString>,
     /// `ProductCategoryCode` (schema name `productCategoryCode`): string.
     #[serde(rename = "ProductCategoryCode")]
-    pub product_category_code: Option<String>,
+    pub product_category_code: Option<CompactString>,
     /// `WashingInstructions` (schema name `washingInstructions`): string.
     #[serde(rename = "WashingInstructions")]
-    pub washing_instructions: Option<String>,
+    pub washing_instructions: Option<CompactString>,
     /// `Gender` (schema name `gender`): string.
     #[serde(rename = "Gender")]
-    pub gender: Option<String>,
+    pub gender: Option<CompactString>,
     /// `Audience` (schema name `audience`): string.
     #[serde(rename = "Audience")]
-    pub audience: Option<String>,
+    pub audience: Option<CompactString>,
     /// `MainColour` (schema name `mainColour`): string.
     #[serde(rename = "MainColour")]
-    pub main_colour: Option<String>,
+    pub main_colour: Option<CompactString>,
     /// `Barcode` (schema name `barcode`): string.
     #[serde(rename = "Barcode")]
-    pub barcode: Option<String>,
+    pub barcode: Option<CompactString>,
     /// `Photo` (schema name `photo`): string.
     #[serde(rename = "Photo")]
-    pub photo: Option<String>,
+    pub photo: Option<CompactString>,
     /// `Theme` (schema name `theme`): string.
     #[serde(rename = "Theme")]
-    pub theme: Option<String>,
+    pub theme: Option<CompactString>,
     /// `PackagedLength_in_cm` (schema name `packagedLength_in_cm`): decimal.
     #[serde(rename = "PackagedLength_in_cm")]
     pub packaged_length_in_cm: Option<Decimal>,
@@ -84,28 +84,28 @@ pub struct Product {
     pub carton_qty: Option<i64>,
     /// `AmazonASIN` (schema name `amazonASIN`): string.
     #[serde(rename = "AmazonASIN")]
-    pub amazon_asin: Option<String>,
+    pub amazon_asin: Option<CompactString>,
     /// `CountryOfOrigin` (schema name `countryOfOrigin`): string.
     #[serde(rename = "CountryOfOrigin")]
-    pub country_of_origin: Option<String>,
+    pub country_of_origin: Option<CompactString>,
     /// `Status` (schema name `status`): string.
     #[serde(rename = "Status")]
-    pub status: Option<String>,
+    pub status: Option<CompactString>,
     /// `StyleCode` (schema name `styleCode`): string.
     #[serde(rename = "StyleCode")]
-    pub style_code: Option<String>,
+    pub style_code: Option<CompactString>,
     /// `CartonBarcode` (schema name `cartonBarcode`): string.
     #[serde(rename = "CartonBarcode")]
-    pub carton_barcode: Option<String>,
+    pub carton_barcode: Option<CompactString>,
     /// `HSCode` (schema name `hSCode`): string.
     #[serde(rename = "HSCode")]
-    pub hs_code: Option<String>,
+    pub hs_code: Option<CompactString>,
     /// `WhatsIncluded` (schema name `whatsIncluded`): string.
     #[serde(rename = "WhatsIncluded")]
-    pub whats_included: Option<String>,
+    pub whats_included: Option<CompactString>,
     /// `ProductCompositionText` (schema name `productCompositionText`): string.
     #[serde(rename = "ProductCompositionText")]
-    pub product_composition_text: Option<String>,
+    pub product_composition_text: Option<CompactString>,
     /// `ProductImages` (schema name `productImages`): nested array; absent or null reads as empty.
     #[serde(rename = "ProductImages")]
     pub product_images: Vec<ProductImage>,
@@ -218,18 +218,18 @@ impl<'de> Deserialize<'de> for Product {
                 self,
                 mut map: A,
             ) -> Result<Product, A::Error> {
-                let mut slot_sku: Option<String> = None;
-                let mut slot_name: Option<String> = None;
-                let mut slot_description: Option<String> = None;
-                let mut slot_website_description: Option<String> = None;
-                let mut slot_product_category_code: Option<String> = None;
-                let mut slot_washing_instructions: Option<String> = None;
-                let mut slot_gender: Option<String> = None;
-                let mut slot_audience: Option<String> = None;
-                let mut slot_main_colour: Option<String> = None;
-                let mut slot_barcode: Option<String> = None;
-                let mut slot_photo: Option<String> = None;
-                let mut slot_theme: Option<String> = None;
+                let mut slot_sku: Option<CompactString> = None;
+                let mut slot_name: Option<CompactString> = None;
+                let mut slot_description: Option<CompactString> = None;
+                let mut slot_website_description: Option<CompactString> = None;
+                let mut slot_product_category_code: Option<CompactString> = None;
+                let mut slot_washing_instructions: Option<CompactString> = None;
+                let mut slot_gender: Option<CompactString> = None;
+                let mut slot_audience: Option<CompactString> = None;
+                let mut slot_main_colour: Option<CompactString> = None;
+                let mut slot_barcode: Option<CompactString> = None;
+                let mut slot_photo: Option<CompactString> = None;
+                let mut slot_theme: Option<CompactString> = None;
                 let mut slot_packaged_length_in_cm: Option<Decimal> = None;
                 let mut slot_packaged_width_in_cm: Option<Decimal> = None;
                 let mut slot_packaged_height_in_cm: Option<Decimal> = None;
@@ -239,14 +239,14 @@ impl<'de> Deserialize<'de> for Product {
                 let mut slot_carton_height_in_cm: Option<Decimal> = None;
                 let mut slot_carton_weight_in_g: Option<Decimal> = None;
                 let mut slot_carton_qty: Option<i64> = None;
-                let mut slot_amazon_asin: Option<String> = None;
-                let mut slot_country_of_origin: Option<String> = None;
-                let mut slot_status: Option<String> = None;
-                let mut slot_style_code: Option<String> = None;
-                let mut slot_carton_barcode: Option<String> = None;
-                let mut slot_hs_code: Option<String> = None;
-                let mut slot_whats_included: Option<String> = None;
-                let mut slot_product_composition_text: Option<String> = None;
+                let mut slot_amazon_asin: Option<CompactString> = None;
+                let mut slot_country_of_origin: Option<CompactString> = None;
+                let mut slot_status: Option<CompactString> = None;
+                let mut slot_style_code: Option<CompactString> = None;
+                let mut slot_carton_barcode: Option<CompactString> = None;
+                let mut slot_hs_code: Option<CompactString> = None;
+                let mut slot_whats_included: Option<CompactString> = None;
+                let mut slot_product_composition_text: Option<CompactString> = None;
                 let mut slot_product_images: Vec<ProductImage> = Vec::new();
                 let mut slot_product_accessories: Vec<ProductAccessory> = Vec::new();
                 let mut slot_product_substitutions: Vec<ProductSubstitution> = Vec::new();
@@ -367,10 +367,10 @@ impl<'de> Deserialize<'de> for Product {
 pub struct ProductImage {
     /// `ImageID` (schema name `imageID`): string.
     #[serde(rename = "ImageID")]
-    pub image_id: Option<String>,
+    pub image_id: Option<CompactString>,
     /// `FileName` (schema name `fileName`): string.
     #[serde(rename = "FileName")]
-    pub file_name: Option<String>,
+    pub file_name: Option<CompactString>,
     /// `IsPrimaryImage` (schema name `isPrimaryImage`): boolean.
     #[serde(rename = "IsPrimaryImage")]
     pub is_primary_image: Option<bool>,
@@ -409,8 +409,8 @@ impl<'de> Deserialize<'de> for ProductImage {
                 self,
                 mut map: A,
             ) -> Result<ProductImage, A::Error> {
-                let mut slot_image_id: Option<String> = None;
-                let mut slot_file_name: Option<String> = None;
+                let mut slot_image_id: Option<CompactString> = None;
+                let mut slot_file_name: Option<CompactString> = None;
                 let mut slot_is_primary_image: Option<bool> = None;
                 let mut unknown_fields = UnknownFields::default();
                 let mut next = 0;
@@ -445,7 +445,7 @@ impl<'de> Deserialize<'de> for ProductImage {
 pub struct ProductAccessory {
     /// `AccessorySKU` (schema name `accessorySKU`): string.
     #[serde(rename = "AccessorySKU")]
-    pub accessory_sku: Option<String>,
+    pub accessory_sku: Option<CompactString>,
     /// Fields the schema does not know, in arrival order: kept, and written back.
     #[serde(flatten)]
     pub unknown_fields: UnknownFields,
@@ -475,7 +475,7 @@ impl<'de> Deserialize<'de> for ProductAccessory {
                 self,
                 mut map: A,
             ) -> Result<ProductAccessory, A::Error> {
-                let mut slot_accessory_sku: Option<String> = None;
+                let mut slot_accessory_sku: Option<CompactString> = None;
                 let mut unknown_fields = UnknownFields::default();
                 let mut next = 0;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
@@ -507,7 +507,7 @@ impl<'de> Deserialize<'de> for ProductAccessory {
 pub struct ProductSubstitution {
     /// `SubstituteSKU` (schema name `substituteSKU`): string.
     #[serde(rename = "SubstituteSKU")]
-    pub substitute_sku: Option<String>,
+    pub substitute_sku: Option<CompactString>,
     /// Fields the schema does not know, in arrival order: kept, and written back.
     #[serde(flatten)]
     pub unknown_fields: UnknownFields,
@@ -537,7 +537,7 @@ impl<'de> Deserialize<'de> for ProductSubstitution {
                 self,
                 mut map: A,
             ) -> Result<ProductSubstitution, A::Error> {
-                let mut slot_substitute_sku: Option<String> = None;
+                let mut slot_substitute_sku: Option<CompactString> = None;
                 let mut unknown_fields = UnknownFields::default();
                 let mut next = 0;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
@@ -569,10 +569,10 @@ impl<'de> Deserialize<'de> for ProductSubstitution {
 pub struct ProductComposition {
     /// `MaterialCode` (schema name `materialCode`): string.
     #[serde(rename = "MaterialCode")]
-    pub material_code: Option<String>,
+    pub material_code: Option<CompactString>,
     /// `MaterialDescription` (schema name `materialDescription`): string.
     #[serde(rename = "MaterialDescription")]
-    pub material_description: Option<String>,
+    pub material_description: Option<CompactString>,
     /// `CompositionPercentage` (schema name `compositionPercentage`): decimal.
     #[serde(rename = "CompositionPercentage")]
     pub composition_percentage: Option<Decimal>,
@@ -611,8 +611,8 @@ impl<'de> Deserialize<'de> for ProductComposition {
                 self,
                 mut map: A,
             ) -> Result<ProductComposition, A::Error> {
-                let mut slot_material_code: Option<String> = None;
-                let mut slot_material_description: Option<String> = None;
+                let mut slot_material_code: Option<CompactString> = None;
+                let mut slot_material_description: Option<CompactString> = None;
                 let mut slot_composition_percentage: Option<Decimal> = None;
                 let mut unknown_fields = UnknownFields::default();
                 let mut next = 0;
@@ -649,10 +649,10 @@ impl<'de> Deserialize<'de> for ProductComposition {
 pub struct ProductPrice {
     /// `PriceListCode` (schema name `priceListCode`): string.
     #[serde(rename = "PriceListCode")]
-    pub price_list_code: Option<String>,
+    pub price_list_code: Option<CompactString>,
     /// `CurrencyCode` (schema name `currencyCode`): string.
     #[serde(rename = "CurrencyCode")]
-    pub currency_code: Option<String>,
+    pub currency_code: Option<CompactString>,
     /// `PriceExclVAT` (schema name `priceExclVAT`): decimal.
     #[serde(rename = "PriceExclVAT")]
     pub price_excl_vat: Option<Decimal>,
@@ -701,8 +701,8 @@ impl<'de> Deserialize<'de> for ProductPrice {
                 self,
                 mut map: A,
             ) -> Result<ProductPrice, A::Error> {
-                let mut slot_price_list_code: Option<String> = None;
-                let mut slot_currency_code: Option<String> = None;
+                let mut slot_price_list_code: Option<CompactString> = None;
+                let mut slot_currency_code: Option<CompactString> = None;
                 let mut slot_price_excl_vat: Option<Decimal> = None;
                 let mut slot_moq: Option<i64> = None;
                 let mut slot_order_multiple: Option<i64> = None;

@@ -7,6 +7,7 @@
 use std::fmt::Formatter;
 use chrono::NaiveDate;
 use kiss_dynamic::typed::{Key, UnknownFields};
+use kiss_dynamic::CompactString;
 use serde::de::{Error as _, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -21,10 +22,10 @@ pub const SCHEMA_FINGERPRINT: &str = "sha256:6a29dc8eaf309be83262c674dd4e512b49f
 pub struct StockEntry {
     /// `SKU` (schema name `sKU`): string, required.
     #[serde(rename = "SKU")]
-    pub sku: String,
+    pub sku: CompactString,
     /// `StockLocation` (schema name `stockLocation`): string.
     #[serde(rename = "StockLocation")]
-    pub stock_location: Option<String>,
+    pub stock_location: Option<CompactString>,
     /// `AvailableQTY` (schema name `availableQTY`): integer.
     #[serde(rename = "AvailableQTY")]
     pub available_qty: Option<i64>,
@@ -68,8 +69,8 @@ impl<'de> Deserialize<'de> for StockEntry {
                 self,
                 mut map: A,
             ) -> Result<StockEntry, A::Error> {
-                let mut slot_sku: Option<String> = None;
-                let mut slot_stock_location: Option<String> = None;
+                let mut slot_sku: Option<CompactString> = None;
+                let mut slot_stock_location: Option<CompactString> = None;
                 let mut slot_available_qty: Option<i64> = None;
                 let mut slot_next_available_eta: Option<NaiveDate> = None;
                 let mut unknown_fields = UnknownFields::default();

@@ -9,8 +9,10 @@
 //! Each generated struct:
 //! - has one field per schema field in schema order, each `#[serde(rename = "<wire key>")]`,
 //!   `Option<T>` unless required, nested arrays as `Vec<Element>` (absent or null read as
-//!   empty), exact [`kiss_dynamic::Decimal`] for `decimal` (never `f64`), `chrono::NaiveDate`
-//!   for `date`, [`kiss_dynamic::RawJson`] for types the docs do not name;
+//!   empty), [`kiss_dynamic::CompactString`] for `string` (short codes and SKUs inline, no
+//!   allocation; derefs to `str`), exact [`kiss_dynamic::Decimal`] for `decimal` (never
+//!   `f64`), `chrono::NaiveDate` for `date`, [`kiss_dynamic::RawJson`] for types the docs do
+//!   not name;
 //! - keeps every field the schema does not know in `unknown_fields`, read by a generated
 //!   `Deserialize` that matches keys itself, so nothing is buffered the way
 //!   `#[serde(flatten)]` buffers a whole record; keys spelled as the schema name are accepted
@@ -369,7 +371,7 @@ enum Shape {
 
 fn scalar_type(field_type: &FieldType) -> TokenStream {
     match field_type {
-        FieldType::String => quote!(String),
+        FieldType::String => quote!(CompactString),
         FieldType::Decimal => quote!(Decimal),
         FieldType::Integer => quote!(i64),
         FieldType::Boolean => quote!(bool),
@@ -413,6 +415,9 @@ fn imports(document: &SchemaDocument) -> TokenStream {
         .map(|f| &f.field_type)
         .collect();
     let mut dynamic = vec![];
+    if types.contains(&FieldType::String) {
+        dynamic.push(quote!(CompactString));
+    }
     if types.contains(&FieldType::Decimal) {
         dynamic.push(quote!(Decimal));
     }

@@ -34,6 +34,10 @@ pub use stream::{ArrayStream, ElementDecoder, Records, StreamError, Typed};
 pub use table::{cell, TableLayout};
 pub use value::{RawJson, Value};
 
+/// The string type of [`Value::String`] and of kiss-generated's string fields: short strings
+/// (up to 24 bytes, most codes and SKUs) inline, without an allocation. Derefs to `str`.
+pub use compact_str::CompactString;
+
 pub use diff::{ArrayChange, FieldChange, SchemaDiff, SectionDiff};
 pub use names::{rust_field_idents, rust_ident, wire_key, RustIdentError};
 pub use schema::{

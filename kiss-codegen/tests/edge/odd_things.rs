@@ -7,7 +7,7 @@
 use std::fmt::Formatter;
 use chrono::NaiveDate;
 use kiss_dynamic::typed::{Key, UnknownFields};
-use kiss_dynamic::{Decimal, RawJson};
+use kiss_dynamic::{CompactString, Decimal, RawJson};
 use serde::de::{Error as _, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -22,10 +22,10 @@ pub const SCHEMA_FINGERPRINT: &str = "sha256:4518727ca72bca759049b4db2c11161f1d7
 pub struct OddThing {
     /// `SKU` (schema name `sKU`): string, required.
     #[serde(rename = "SKU")]
-    pub sku: String,
+    pub sku: CompactString,
     /// `Type` (schema name `type`): string.
     #[serde(rename = "Type")]
-    pub type_: Option<String>,
+    pub type_: Option<CompactString>,
     /// `Self` (schema name `self`): integer.
     #[serde(rename = "Self")]
     pub self_: Option<i64>,
@@ -34,7 +34,7 @@ pub struct OddThing {
     pub crate_: Option<bool>,
     /// `3dModel` (schema name `3dModel`): string.
     #[serde(rename = "3dModel")]
-    pub f_3d_model: Option<String>,
+    pub f_3d_model: Option<CompactString>,
     /// `Größe` (schema name `größe`): decimal.
     #[serde(rename = "Größe")]
     pub größe: Option<Decimal>,
@@ -43,16 +43,16 @@ pub struct OddThing {
     pub price: Option<Decimal>,
     /// `Say "hi"` (schema name `say "hi"`): string.
     #[serde(rename = "Say \"hi\"")]
-    pub say_hi: Option<String>,
+    pub say_hi: Option<CompactString>,
     /// `ImageID` (schema name `imageID`): string.
     #[serde(rename = "ImageID")]
-    pub image_id: Option<String>,
+    pub image_id: Option<CompactString>,
     /// `ImageId` (schema name `imageId`): string.
     #[serde(rename = "ImageId")]
-    pub image_id_2: Option<String>,
+    pub image_id_2: Option<CompactString>,
     /// `UnknownFields` (schema name `unknownFields`): string.
     #[serde(rename = "UnknownFields")]
-    pub unknown_fields_2: Option<String>,
+    pub unknown_fields_2: Option<CompactString>,
     /// `Geo` (schema name `geo`): geo-point.
     #[serde(rename = "Geo")]
     pub geo: Option<RawJson>,
@@ -129,17 +129,17 @@ impl<'de> Deserialize<'de> for OddThing {
                 self,
                 mut map: A,
             ) -> Result<OddThing, A::Error> {
-                let mut slot_sku: Option<String> = None;
-                let mut slot_type_: Option<String> = None;
+                let mut slot_sku: Option<CompactString> = None;
+                let mut slot_type_: Option<CompactString> = None;
                 let mut slot_self_: Option<i64> = None;
                 let mut slot_crate_: Option<bool> = None;
-                let mut slot_f_3d_model: Option<String> = None;
+                let mut slot_f_3d_model: Option<CompactString> = None;
                 let mut slot_größe: Option<Decimal> = None;
                 let mut slot_price: Option<Decimal> = None;
-                let mut slot_say_hi: Option<String> = None;
-                let mut slot_image_id: Option<String> = None;
-                let mut slot_image_id_2: Option<String> = None;
-                let mut slot_unknown_fields_2: Option<String> = None;
+                let mut slot_say_hi: Option<CompactString> = None;
+                let mut slot_image_id: Option<CompactString> = None;
+                let mut slot_image_id_2: Option<CompactString> = None;
+                let mut slot_unknown_fields_2: Option<CompactString> = None;
                 let mut slot_geo: Option<RawJson> = None;
                 let mut slot_x: Option<NaiveDate> = None;
                 let mut slot_empty_array: Vec<EmptyArray> = Vec::new();
@@ -252,7 +252,7 @@ impl<'de> Deserialize<'de> for EmptyArray {
 pub struct StringElement {
     /// `Value` (schema name `value`): string.
     #[serde(rename = "Value")]
-    pub value: Option<String>,
+    pub value: Option<CompactString>,
     /// Fields the schema does not know, in arrival order: kept, and written back.
     #[serde(flatten)]
     pub unknown_fields: UnknownFields,
@@ -282,7 +282,7 @@ impl<'de> Deserialize<'de> for StringElement {
                 self,
                 mut map: A,
             ) -> Result<StringElement, A::Error> {
-                let mut slot_value: Option<String> = None;
+                let mut slot_value: Option<CompactString> = None;
                 let mut unknown_fields = UnknownFields::default();
                 let mut next = 0;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
@@ -312,7 +312,7 @@ impl<'de> Deserialize<'de> for StringElement {
 pub struct OddThingElement {
     /// `Map` (schema name `map`): string.
     #[serde(rename = "Map")]
-    pub map: Option<String>,
+    pub map: Option<CompactString>,
     /// `Key` (schema name `key`): integer.
     #[serde(rename = "Key")]
     pub key: Option<i64>,
@@ -346,7 +346,7 @@ impl<'de> Deserialize<'de> for OddThingElement {
                 self,
                 mut map: A,
             ) -> Result<OddThingElement, A::Error> {
-                let mut slot_map: Option<String> = None;
+                let mut slot_map: Option<CompactString> = None;
                 let mut slot_key: Option<i64> = None;
                 let mut unknown_fields = UnknownFields::default();
                 let mut next = 0;
