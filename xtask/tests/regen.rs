@@ -84,7 +84,7 @@ fn regen_from_saved_documents_rewrites_and_reports_the_diff() {
     assert!(report.contains("+ BinLocation: string"), "{report}");
     let code = std::fs::read_to_string(out.join("src/stock.rs")).unwrap();
     assert!(code.contains(r#"#[serde(rename = "BinLocation")]"#));
-    assert!(code.contains("pub bin_location: Option<String>,"));
+    assert!(code.contains("pub bin_location: Option<CompactString>,"));
     std::fs::remove_dir_all(out).unwrap();
 }
 
