@@ -114,3 +114,59 @@ fn a_deployment_needs_its_credentials() {
     assert_eq!(run.status.code(), Some(2));
     assert!(text(&run).contains("KISS_CUSTOMER_CODE"), "{}", text(&run));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_against_a_live_deployment_reports_drift() {
+    let sandbox = kiss_sandbox::Sandbox::start(kiss_sandbox::SandboxConfig::default())
+        .await
+        .unwrap();
+    let out = copy_of_generated("live");
+    let run = |out: PathBuf, base: String| {
+        tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_xtask"))
+                .args([
+                    "regen",
+                    "--check",
+                    "--base-url",
+                    &base,
+                    "--out",
+                    out.to_str().unwrap(),
+                ])
+                .env("KISS_CUSTOMER_CODE", kiss_sandbox::DEFAULT_CUSTOMER_CODE)
+                .env("KISS_API_KEY", kiss_sandbox::DEFAULT_API_KEY)
+                .output()
+                .unwrap()
+        })
+    };
+    let in_step = run(out.clone(), sandbox.base_url()).await.unwrap();
+    assert!(in_step.status.success(), "{}", text(&in_step));
+    assert!(
+        text(&in_step).contains("deployment http://127.0.0.1"),
+        "{}",
+        text(&in_step)
+    );
+
+    let mut stock: serde_json::Value =
+        serde_json::from_slice(&sandbox.control().profile().stock.body).unwrap();
+    stock["fields"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"name": "binLocation", "type": "string"}));
+    let mut profile = sandbox.control().profile();
+    profile.stock = kiss_sandbox::ServedSchema::parse(
+        kiss_sandbox::DataEndpoint::Stock,
+        stock.to_string(),
+        "test",
+    )
+    .unwrap();
+    sandbox.control().set_profile(profile);
+    let drifted = run(out.clone(), sandbox.base_url()).await.unwrap();
+    assert_eq!(drifted.status.code(), Some(1), "{}", text(&drifted));
+    let report = text(&drifted);
+    assert!(report.contains("+ BinLocation: string"), "{report}");
+    assert!(
+        report.contains("is stale: src/lib.rs, src/stock.rs, schemas/stock.schema.json"),
+        "{report}"
+    );
+    std::fs::remove_dir_all(out).unwrap();
+}
