@@ -1,2 +1,51 @@
-//! End-to-end tests of kiss-rs against the sandbox: they live in `tests/tests/`. This crate
-//! has no code of its own.
+//! Helpers for tests and benchmarks that talk to a sandbox with a plain HTTP client (to see
+//! exactly what was served, without kiss-client in between). The end-to-end tests across
+//! crates live in `tests/tests/`.
+
+use kiss_sandbox::{RateLimit, Sandbox, SandboxConfig, DEFAULT_API_KEY, DEFAULT_CUSTOMER_CODE};
+
+/// A sandbox of `products` products whose rate limits a test never trips by accident.
+pub async fn relaxed_sandbox(products: usize) -> Sandbox {
+    Sandbox::start(SandboxConfig {
+        products,
+        rate_limit: RateLimit {
+            per_minute: 1_000_000,
+            per_hour: 1_000_000,
+        },
+        ..SandboxConfig::default()
+    })
+    .await
+    .expect("the sandbox starts on loopback")
+}
+
+/// A token for the default customer, from the token endpoint.
+pub async fn token(sandbox: &Sandbox) -> String {
+    let response = reqwest::Client::new()
+        .post(format!("{}/auth/token", sandbox.base_url()))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", DEFAULT_CUSTOMER_CODE),
+            ("client_secret", DEFAULT_API_KEY),
+        ])
+        .send()
+        .await
+        .expect("the token endpoint answers");
+    let body: serde_json::Value = response.json().await.expect("token JSON");
+    body["access_token"]
+        .as_str()
+        .expect("an access_token")
+        .to_owned()
+}
+
+/// The bytes the sandbox serves at `path` (such as `/products`) for the default customer.
+pub async fn served(sandbox: &Sandbox, path: &str) -> Vec<u8> {
+    let token = token(sandbox).await;
+    let response = reqwest::Client::new()
+        .get(format!("{}{path}", sandbox.base_url()))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("the sandbox answers");
+    assert_eq!(response.status(), 200, "{path}");
+    response.bytes().await.expect("a whole body").to_vec()
+}

@@ -9,7 +9,6 @@ use chrono::NaiveDate;
 use divan::counter::BytesCount;
 use divan::Bencher;
 use kiss_dynamic::Decimal;
-use kiss_sandbox::{RateLimit, Sandbox, SandboxConfig, DEFAULT_API_KEY};
 use serde::Deserialize;
 
 fn main() {
@@ -50,16 +49,7 @@ fn grown_catalogue() -> &'static [u8] {
 fn fetch_products(products_schema: Option<String>) -> Vec<u8> {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
-        let sandbox = Sandbox::start(SandboxConfig {
-            products: PRODUCTS,
-            rate_limit: RateLimit {
-                per_minute: 1_000,
-                per_hour: 1_000,
-            },
-            ..SandboxConfig::default()
-        })
-        .await
-        .expect("sandbox");
+        let sandbox = kiss_tests::relaxed_sandbox(PRODUCTS).await;
         if let Some(schema) = products_schema {
             let products = kiss_sandbox::ServedSchema::parse(
                 kiss_sandbox::DataEndpoint::Products,
@@ -72,31 +62,7 @@ fn fetch_products(products_schema: Option<String>) -> Vec<u8> {
                 ..kiss_sandbox::Profile::default()
             });
         }
-        let base = sandbox.base_url();
-        let http = reqwest::Client::new();
-        let token: serde_json::Value = http
-            .post(format!("{base}/auth/token"))
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", "ACME01"),
-                ("client_secret", DEFAULT_API_KEY),
-            ])
-            .send()
-            .await
-            .expect("token")
-            .json()
-            .await
-            .expect("token json");
-        let body = http
-            .get(format!("{base}/products"))
-            .bearer_auth(token["access_token"].as_str().expect("access_token"))
-            .send()
-            .await
-            .expect("products")
-            .bytes()
-            .await
-            .expect("body")
-            .to_vec();
+        let body = kiss_tests::served(&sandbox, "/products").await;
         sandbox.shutdown().await;
         body
     })

@@ -1,7 +1,8 @@
 //! The generated models against the docs' example payloads and live sandbox data.
 
 use kiss_generated::{Product, ProductPrice, StockEntry};
-use kiss_sandbox::{Profile, RateLimit, Sandbox, SandboxConfig, ServedSchema, DEFAULT_API_KEY};
+use kiss_sandbox::{Profile, ServedSchema};
+use kiss_tests::{relaxed_sandbox as sandbox, served};
 use serde_json::json;
 
 const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../kiss-sandbox/data");
@@ -108,56 +109,17 @@ fn the_crate_describes_its_own_surface() {
     );
 }
 
-async fn sandbox(products: usize) -> Sandbox {
-    Sandbox::start(SandboxConfig {
-        products,
-        rate_limit: RateLimit {
-            per_minute: 10_000,
-            per_hour: 10_000,
-        },
-        ..SandboxConfig::default()
-    })
-    .await
-    .unwrap()
-}
-
-async fn fetch(sandbox: &Sandbox, path: &str) -> Vec<u8> {
-    let base = sandbox.base_url();
-    let http = reqwest::Client::new();
-    let token: serde_json::Value = http
-        .post(format!("{base}/auth/token"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", "ACME01"),
-            ("client_secret", DEFAULT_API_KEY),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let response = http
-        .get(format!("{base}{path}"))
-        .bearer_auth(token["access_token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    response.bytes().await.unwrap().to_vec()
-}
-
 #[tokio::test]
 async fn sandbox_data_decodes_and_serializes_back_byte_for_byte() {
     let sandbox = sandbox(400).await;
-    let body = fetch(&sandbox, "/products").await;
+    let body = served(&sandbox, "/products").await;
     let products: Vec<Product> = serde_json::from_slice(&body).unwrap();
     assert_eq!(products.len(), 400);
     assert_eq!(serde_json::to_vec(&products).unwrap(), body);
-    let body = fetch(&sandbox, "/stock").await;
+    let body = served(&sandbox, "/stock").await;
     let stock: Vec<StockEntry> = serde_json::from_slice(&body).unwrap();
     assert_eq!(serde_json::to_vec(&stock).unwrap(), body);
-    let body = fetch(&sandbox, "/prices").await;
+    let body = served(&sandbox, "/prices").await;
     let prices: Vec<ProductPrice> = serde_json::from_slice(&body).unwrap();
     assert_eq!(serde_json::to_vec(&prices).unwrap(), body);
 }
@@ -187,7 +149,7 @@ async fn fields_the_api_adds_are_kept_and_written_back() {
         ..Profile::default()
     });
 
-    let body = fetch(&sandbox, "/products").await;
+    let body = served(&sandbox, "/products").await;
     let decoded: Vec<Product> = serde_json::from_slice(&body).unwrap();
     for product in &decoded {
         let unknown: Vec<&str> = product.unknown_fields.iter().map(|(k, _)| k).collect();

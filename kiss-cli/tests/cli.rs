@@ -4,9 +4,8 @@
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use kiss_sandbox::{
-    Fault, Profile, RateLimit, Sandbox, SandboxConfig, ServedSchema, DEFAULT_API_KEY,
-};
+use kiss_sandbox::{Fault, Profile, Sandbox, ServedSchema, DEFAULT_API_KEY};
+use kiss_tests::{relaxed_sandbox as sandbox, served};
 
 fn kiss() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_kiss"));
@@ -41,51 +40,12 @@ fn stderr(output: &Output) -> String {
     String::from_utf8(output.stderr.clone()).unwrap()
 }
 
-async fn sandbox(products: usize) -> Sandbox {
-    Sandbox::start(SandboxConfig {
-        products,
-        rate_limit: RateLimit {
-            per_minute: 10_000,
-            per_hour: 10_000,
-        },
-        ..SandboxConfig::default()
-    })
-    .await
-    .unwrap()
-}
-
-/// The body the API serves, fetched with a plain HTTP client.
-async fn served(sandbox: &Sandbox, endpoint: &str) -> Vec<u8> {
-    let http = reqwest::Client::new();
-    let base = sandbox.base_url();
-    let token: serde_json::Value = http
-        .post(format!("{base}/auth/token"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", "ACME01"),
-            ("client_secret", DEFAULT_API_KEY),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let response = http
-        .get(format!("{base}/{endpoint}"))
-        .bearer_auth(token["access_token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
-    response.bytes().await.unwrap().to_vec()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_and_ndjson_exports_are_the_served_bytes() {
     let sandbox = sandbox(120).await;
     let dir = tempdir();
     for endpoint in ["products", "stock", "prices"] {
-        let body = served(&sandbox, endpoint).await;
+        let body = served(&sandbox, &format!("/{endpoint}")).await;
         let file = dir.join(format!("{endpoint}.json"));
         let mut command = against(&sandbox);
         command.args([

@@ -288,6 +288,7 @@ struct OAuthError {
 }
 
 /// A `429` as the server described it.
+#[derive(Clone)]
 struct Throttle {
     retry_after: Duration,
     window: String,
@@ -381,6 +382,40 @@ impl Client {
         Some(doubled.min(retry.rate_limit_ceiling) + jitter)
     }
 
+    /// Waits out one `429` (Retry-After, doubled on repeats), or says to give up.
+    async fn wait_out_throttle(
+        &self,
+        path: &str,
+        response: &reqwest::Response,
+        throttled: &mut u32,
+    ) -> Result<(), Error> {
+        let throttle = throttle(response);
+        let wait = self
+            .rate_limit_wait(&throttle, *throttled)
+            .ok_or_else(|| rate_limited(throttle.clone()))?;
+        *throttled += 1;
+        tracing::warn!(%path, ?wait, window = %throttle.window, "rate limited; waiting");
+        self.inner.clock.sleep(wait).await;
+        Ok(())
+    }
+
+    /// Backs off after a failed send while the budget lasts; the typed error after that.
+    /// (Issuing a token changes nothing on the server, so the token exchange is repeated
+    /// like a GET.)
+    async fn retry_after_transport_error(
+        &self,
+        path: &str,
+        attempt: u32,
+        source: reqwest::Error,
+    ) -> Result<(), Error> {
+        if attempt >= self.inner.retry.max_attempts {
+            return Err(transport(path, attempt, source, self.inner.read_timeout));
+        }
+        tracing::warn!(%path, attempt, error = %source, "request failed; retrying");
+        self.inner.clock.sleep(self.backoff(attempt)).await;
+        Ok(())
+    }
+
     /// The cached token, or a new one: one request however many callers ask at once.
     async fn token(&self) -> Result<(Secret, u64), Error> {
         let mut cached = self.inner.token.lock().await;
@@ -433,15 +468,10 @@ impl Client {
                 .await;
             let response = match sent {
                 Ok(response) => response,
-                // Issuing a token changes nothing on the server, so a failed exchange is
-                // safe to repeat.
-                Err(source) if attempt < self.inner.retry.max_attempts => {
-                    tracing::warn!(%path, attempt, error = %source, "token request failed; retrying");
-                    self.inner.clock.sleep(self.backoff(attempt)).await;
-                    continue;
-                }
                 Err(source) => {
-                    return Err(transport(path, attempt, source, self.inner.read_timeout))
+                    self.retry_after_transport_error(path, attempt, source)
+                        .await?;
+                    continue;
                 }
             };
             let status = response.status().as_u16();
@@ -460,15 +490,8 @@ impl Client {
                     return Ok((Secret::new(token.access_token), token.expires_in));
                 }
                 429 => {
-                    let throttle = throttle(&response);
-                    match self.rate_limit_wait(&throttle, throttled) {
-                        Some(wait) => {
-                            throttled += 1;
-                            tracing::warn!(%path, ?wait, window = %throttle.window, "rate limited; waiting");
-                            self.inner.clock.sleep(wait).await;
-                        }
-                        None => return Err(rate_limited(throttle)),
-                    }
+                    self.wait_out_throttle(path, &response, &mut throttled)
+                        .await?
                 }
                 502..=504 if attempt < self.inner.retry.max_attempts => {
                     self.inner.clock.sleep(self.backoff(attempt)).await;
@@ -527,13 +550,10 @@ impl Client {
                 .await;
             let response = match sent {
                 Ok(response) => response,
-                Err(source) if attempt < self.inner.retry.max_attempts => {
-                    tracing::warn!(%path, attempt, error = %source, "request failed; retrying");
-                    self.inner.clock.sleep(self.backoff(attempt)).await;
-                    continue;
-                }
                 Err(source) => {
-                    return Err(transport(path, attempt, source, self.inner.read_timeout))
+                    self.retry_after_transport_error(path, attempt, source)
+                        .await?;
+                    continue;
                 }
             };
             let status = response.status().as_u16();
@@ -555,15 +575,8 @@ impl Client {
                     });
                 }
                 429 => {
-                    let throttle = throttle(&response);
-                    match self.rate_limit_wait(&throttle, throttled) {
-                        Some(wait) => {
-                            throttled += 1;
-                            tracing::warn!(%path, ?wait, window = %throttle.window, "rate limited; waiting");
-                            self.inner.clock.sleep(wait).await;
-                        }
-                        None => return Err(rate_limited(throttle)),
-                    }
+                    self.wait_out_throttle(path, &response, &mut throttled)
+                        .await?
                 }
                 500 | 502 | 503 | 504 if attempt < self.inner.retry.max_attempts => {
                     tracing::warn!(%path, status, attempt, "server error; retrying");

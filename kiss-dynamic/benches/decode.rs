@@ -9,7 +9,6 @@ use std::sync::OnceLock;
 use divan::counter::BytesCount;
 use divan::Bencher;
 use kiss_dynamic::{Decoder, SchemaDocument};
-use kiss_sandbox::{RateLimit, Sandbox, SandboxConfig, DEFAULT_API_KEY};
 
 /// Live and peak heap bytes. Hand-written (a dozen lines) because the figure we need is the
 /// peak over a window the benchmark chooses, which allocator-stats crates do not offer.
@@ -48,48 +47,8 @@ fn catalogue() -> &'static Catalogue {
     CATALOGUE.get_or_init(|| {
         let runtime = tokio::runtime::Runtime::new().expect("a runtime");
         runtime.block_on(async {
-            let sandbox = Sandbox::start(SandboxConfig {
-                products: PRODUCTS,
-                rate_limit: RateLimit {
-                    per_minute: 1_000,
-                    per_hour: 1_000,
-                },
-                ..SandboxConfig::default()
-            })
-            .await
-            .expect("sandbox");
-            let base = sandbox.base_url();
-            let http = reqwest::Client::new();
-            let token: serde_json::Value = http
-                .post(format!("{base}/auth/token"))
-                .form(&[
-                    ("grant_type", "client_credentials"),
-                    ("client_id", "ACME01"),
-                    ("client_secret", DEFAULT_API_KEY),
-                ])
-                .send()
-                .await
-                .expect("token")
-                .json()
-                .await
-                .expect("token json");
-            let token = token["access_token"]
-                .as_str()
-                .expect("access_token")
-                .to_owned();
-            let get = |path: &'static str| {
-                let request = http.get(format!("{base}{path}")).bearer_auth(&token);
-                async move {
-                    request
-                        .send()
-                        .await
-                        .expect(path)
-                        .bytes()
-                        .await
-                        .expect(path)
-                        .to_vec()
-                }
-            };
+            let sandbox = kiss_tests::relaxed_sandbox(PRODUCTS).await;
+            let get = |path: &'static str| kiss_tests::served(&sandbox, path);
             let schema =
                 SchemaDocument::from_slice(&get("/products/schema").await).expect("schema");
             let body = get("/products").await;

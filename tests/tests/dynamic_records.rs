@@ -2,47 +2,9 @@
 //! encodes back to the very same bytes, including when the surface grows.
 
 use kiss_dynamic::{Decoder, IssueKind, SchemaDocument};
-use kiss_sandbox::{Profile, RateLimit, Sandbox, SandboxConfig, DEFAULT_API_KEY};
+use kiss_sandbox::Profile;
+use kiss_tests::{relaxed_sandbox as sandbox, served};
 use serde_json::json;
-
-async fn sandbox(products: usize) -> Sandbox {
-    Sandbox::start(SandboxConfig {
-        products,
-        rate_limit: RateLimit {
-            per_minute: 10_000,
-            per_hour: 10_000,
-        },
-        ..SandboxConfig::default()
-    })
-    .await
-    .unwrap()
-}
-
-async fn fetch(base: &str, token: &str, path: &str) -> Vec<u8> {
-    let response = reqwest::Client::new()
-        .get(format!("{base}{path}"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200, "{path}");
-    response.bytes().await.unwrap().to_vec()
-}
-
-async fn token(base: &str) -> String {
-    let response = reqwest::Client::new()
-        .post(format!("{base}/auth/token"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", "ACME01"),
-            ("client_secret", DEFAULT_API_KEY),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let body: serde_json::Value = response.json().await.unwrap();
-    body["access_token"].as_str().unwrap().to_owned()
-}
 
 fn encode(records: &[kiss_dynamic::Record]) -> Vec<u8> {
     let mut out = vec![b'['];
@@ -59,21 +21,19 @@ fn encode(records: &[kiss_dynamic::Record]) -> Vec<u8> {
 #[tokio::test]
 async fn every_endpoint_decodes_by_its_live_schema_and_round_trips_byte_for_byte() {
     let sandbox = sandbox(500).await;
-    let base = sandbox.base_url();
-    let token = token(&base).await;
     let schemas = [
         (
             "/products",
-            SchemaDocument::from_slice(&fetch(&base, &token, "/products/schema").await).unwrap(),
+            SchemaDocument::from_slice(&served(&sandbox, "/products/schema").await).unwrap(),
         ),
         (
             "/stock",
-            SchemaDocument::from_slice(&fetch(&base, &token, "/stock/schema").await).unwrap(),
+            SchemaDocument::from_slice(&served(&sandbox, "/stock/schema").await).unwrap(),
         ),
         ("/prices", kiss_dynamic::prices_schema()),
     ];
     for (path, schema) in schemas {
-        let body = fetch(&base, &token, path).await;
+        let body = served(&sandbox, path).await;
         let decoder = Decoder::new(&schema);
         let records = decoder.decode_array(&body).unwrap();
         assert_eq!(records.len(), 500, "{path}");
@@ -94,7 +54,7 @@ async fn every_endpoint_decodes_by_its_live_schema_and_round_trips_byte_for_byte
         }
     }
     // Exact decimals survive: the documented price keeps its four places.
-    let prices = fetch(&base, &token, "/prices").await;
+    let prices = served(&sandbox, "/prices").await;
     let records = Decoder::new(&kiss_dynamic::prices_schema())
         .decode_array(&prices)
         .unwrap();
@@ -111,13 +71,11 @@ async fn every_endpoint_decodes_by_its_live_schema_and_round_trips_byte_for_byte
 #[tokio::test]
 async fn fields_added_without_a_profile_bump_are_kept_and_reported() {
     let sandbox = sandbox(50).await;
-    let base = sandbox.base_url();
-    let token = token(&base).await;
     let old_schema =
-        SchemaDocument::from_slice(&fetch(&base, &token, "/products/schema").await).unwrap();
+        SchemaDocument::from_slice(&served(&sandbox, "/products/schema").await).unwrap();
 
     let mut grown: serde_json::Value =
-        serde_json::from_slice(&fetch(&base, &token, "/products/schema").await).unwrap();
+        serde_json::from_slice(&served(&sandbox, "/products/schema").await).unwrap();
     grown["fields"]
         .as_array_mut()
         .unwrap()
@@ -138,7 +96,7 @@ async fn fields_added_without_a_profile_bump_are_kept_and_reported() {
         ..Profile::default()
     });
 
-    let body = fetch(&base, &token, "/products").await;
+    let body = served(&sandbox, "/products").await;
     let records = Decoder::new(&old_schema).decode_array(&body).unwrap();
     for record in &records {
         let unknown: Vec<&str> = record.unknown_fields().map(|(k, _)| k).collect();
@@ -153,7 +111,7 @@ async fn fields_added_without_a_profile_bump_are_kept_and_reported() {
     let original: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(reencoded, original);
     // With the live schema the new fields are typed and nothing is unknown.
-    let live = SchemaDocument::from_slice(&fetch(&base, &token, "/products/schema").await).unwrap();
+    let live = SchemaDocument::from_slice(&served(&sandbox, "/products/schema").await).unwrap();
     let typed = Decoder::new(&live).decode_array(&body).unwrap();
     assert!(typed.iter().all(|r| r.issues().is_empty()));
     assert!(typed[3].get_decimal("ECOScore").unwrap().is_some());
