@@ -2,6 +2,9 @@
 //! exactly what was served, without kiss-client in between). The end-to-end tests across
 //! crates live in `tests/tests/`.
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use kiss_sandbox::{RateLimit, Sandbox, SandboxConfig, DEFAULT_API_KEY, DEFAULT_CUSTOMER_CODE};
 
 /// A sandbox of `products` products whose rate limits a test never trips by accident.
@@ -48,4 +51,50 @@ pub async fn served(sandbox: &Sandbox, path: &str) -> Vec<u8> {
         .expect("the sandbox answers");
     assert_eq!(response.status(), 200, "{path}");
     response.bytes().await.expect("a whole body").to_vec()
+}
+
+/// A global allocator that counts live heap bytes and their peak, for benchmarks that report
+/// memory. Hand-written (a dozen lines) because the figure needed is the peak over a window
+/// the benchmark chooses ([`reset_peak`], then [`peak_bytes`]), which allocator-stats crates
+/// do not offer.
+///
+/// ```ignore
+/// #[global_allocator]
+/// static ALLOC: kiss_tests::PeakAlloc = kiss_tests::PeakAlloc;
+/// ```
+pub struct PeakAlloc;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call is forwarded to the system allocator unchanged; the counters are only
+// bookkeeping.
+unsafe impl GlobalAlloc for PeakAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let ptr = unsafe { System.alloc(layout) };
+        if !ptr.is_null() {
+            let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+            PEAK.fetch_max(live, Ordering::Relaxed);
+        }
+        ptr
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) };
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+}
+
+/// Heap bytes live now (with [`PeakAlloc`] installed).
+pub fn live_bytes() -> usize {
+    LIVE.load(Ordering::Relaxed)
+}
+
+/// The most heap bytes live at once since the last [`reset_peak`].
+pub fn peak_bytes() -> usize {
+    PEAK.load(Ordering::Relaxed)
+}
+
+/// Starts a new peak window at the current live bytes.
+pub fn reset_peak() {
+    PEAK.store(live_bytes(), Ordering::Relaxed);
 }

@@ -73,20 +73,7 @@ async fn neither_logs_nor_debug_nor_errors_carry_the_key_or_a_token() {
         .queue_fault("/stock", Fault::Status { status: 503 }, 1)
         .unwrap();
     client.stock().await.unwrap();
-    let token = {
-        let response = reqwest::Client::new()
-            .post(format!("{}/auth/token", sandbox.base_url()))
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", DEFAULT_CUSTOMER_CODE),
-                ("client_secret", DEFAULT_API_KEY),
-            ])
-            .send()
-            .await
-            .unwrap();
-        let body: serde_json::Value = response.json().await.unwrap();
-        body["access_token"].as_str().unwrap().to_owned()
-    };
+    let token = kiss_tests::token(&sandbox).await;
     let wrong = Client::builder()
         .base_url(sandbox.base_url())
         .customer_code(DEFAULT_CUSTOMER_CODE)

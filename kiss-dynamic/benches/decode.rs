@@ -2,38 +2,14 @@
 //! peak heap; and the streaming decoder's peak heap. The catalogue comes from an in-process
 //! sandbox on loopback. Run: `cargo bench -p kiss-dynamic --bench decode`.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 use divan::counter::BytesCount;
 use divan::Bencher;
 use kiss_dynamic::{Decoder, SchemaDocument};
 
-/// Live and peak heap bytes. Hand-written (a dozen lines) because the figure we need is the
-/// peak over a window the benchmark chooses, which allocator-stats crates do not offer.
-struct PeakAlloc;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for PeakAlloc {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let ptr = unsafe { System.alloc(layout) };
-        if !ptr.is_null() {
-            let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(live, Ordering::Relaxed);
-        }
-        ptr
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-}
-
 #[global_allocator]
-static ALLOC: PeakAlloc = PeakAlloc;
+static ALLOC: kiss_tests::PeakAlloc = kiss_tests::PeakAlloc;
 
 const PRODUCTS: usize = 50_000;
 
@@ -99,10 +75,10 @@ fn stream_all(decoder: &Decoder, body: &[u8]) -> u64 {
 
 /// Peak heap above the baseline while `work` runs and its result is alive.
 fn peak_of<T>(work: impl FnOnce() -> T) -> usize {
-    let baseline = LIVE.load(Ordering::Relaxed);
-    PEAK.store(baseline, Ordering::Relaxed);
+    let baseline = kiss_tests::live_bytes();
+    kiss_tests::reset_peak();
     let kept = work();
-    let peak = PEAK.load(Ordering::Relaxed);
+    let peak = kiss_tests::peak_bytes();
     drop(kept);
     peak - baseline
 }

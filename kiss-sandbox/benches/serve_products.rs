@@ -4,7 +4,6 @@
 //! The client is a bare TCP reader with one fixed buffer, so the heap figures are the
 //! sandbox's. Run: `cargo bench -p kiss-sandbox`.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use divan::counter::BytesCount;
@@ -12,30 +11,8 @@ use divan::Bencher;
 use kiss_sandbox::{RateLimit, Sandbox, SandboxConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// Counts live heap bytes and their peak. A few lines: no allocator-stats crate reports the
-/// peak of a window that a benchmark chooses.
-struct PeakAlloc;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for PeakAlloc {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let ptr = unsafe { System.alloc(layout) };
-        if !ptr.is_null() {
-            let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(live, Ordering::Relaxed);
-        }
-        ptr
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-}
-
 #[global_allocator]
-static ALLOC: PeakAlloc = PeakAlloc;
+static ALLOC: kiss_tests::PeakAlloc = kiss_tests::PeakAlloc;
 
 const PRODUCTS: usize = 50_000;
 
@@ -120,8 +97,8 @@ async fn fetch_products(fixture: &Fixture) -> usize {
 fn serve_50k_products(bencher: Bencher) {
     let fixture = fixture();
     let body_bytes = fixture.runtime.block_on(fetch_products(&fixture));
-    let baseline = LIVE.load(Ordering::Relaxed);
-    PEAK.store(baseline, Ordering::Relaxed);
+    let baseline = kiss_tests::live_bytes();
+    kiss_tests::reset_peak();
     bencher
         .counter(BytesCount::new(body_bytes))
         .bench_local(|| fixture.runtime.block_on(fetch_products(&fixture)));
@@ -137,7 +114,7 @@ fn main() {
     let (body, baseline, peak) = (
         BODY.load(Ordering::Relaxed),
         BASELINE.load(Ordering::Relaxed),
-        PEAK.load(Ordering::Relaxed),
+        kiss_tests::peak_bytes(),
     );
     if body > 0 {
         println!(
