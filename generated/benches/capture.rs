@@ -262,3 +262,58 @@ fn grown_each_record_flatten_capture(bencher: Bencher) {
         .counter(BytesCount::new(body.len()))
         .bench(|| each_record::<flattened::Product>(body));
 }
+
+#[divan::bench(sample_count = 20, sample_size = 1)]
+fn generated_fast_path(bencher: Bencher) {
+    let body = catalogue();
+    bencher.counter(BytesCount::new(body.len())).bench(|| {
+        kiss_dynamic::fast::decode_all::<kiss_generated::Product>(body).expect("decodes")
+    });
+}
+
+/// The fast path one record at a time (each dropped), through the streaming splitter as the
+/// client uses it.
+fn each_record_fast(body: &[u8]) -> usize {
+    let mut stream = kiss_dynamic::ArrayStream::new(kiss_dynamic::fast::Fast::<
+        kiss_generated::Product,
+    >::default());
+    let mut count = 0;
+    for chunk in body.chunks(64 * 1024) {
+        for record in stream.feed(chunk) {
+            divan::black_box(record.expect("decodes"));
+            count += 1;
+        }
+    }
+    stream.finish().expect("complete");
+    count
+}
+
+#[divan::bench(sample_count = 20, sample_size = 1)]
+fn each_record_generated_fast_path(bencher: Bencher) {
+    let body = catalogue();
+    bencher.counter(BytesCount::new(body.len())).bench(|| {
+        kiss_dynamic::fast::decode_each::<kiss_generated::Product>(body, |p| {
+            divan::black_box(p);
+        })
+        .expect("decodes")
+    });
+}
+
+#[divan::bench(sample_count = 20, sample_size = 1)]
+fn grown_each_record_generated_fast_path(bencher: Bencher) {
+    let body = grown_catalogue();
+    bencher.counter(BytesCount::new(body.len())).bench(|| {
+        kiss_dynamic::fast::decode_each::<kiss_generated::Product>(body, |p| {
+            divan::black_box(p);
+        })
+        .expect("decodes")
+    });
+}
+
+#[divan::bench(sample_count = 20, sample_size = 1)]
+fn streamed_in_64k_chunks_generated_fast_path(bencher: Bencher) {
+    let body = catalogue();
+    bencher
+        .counter(BytesCount::new(body.len()))
+        .bench(|| each_record_fast(body));
+}

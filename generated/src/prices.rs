@@ -5,6 +5,7 @@
 //! Typed records of `/prices`, generated from its schema document (profile 2026-04).
 
 use std::fmt::Formatter;
+use kiss_dynamic::fast::{FastDecode, ReadError, Reader};
 use kiss_dynamic::typed::{Key, UnknownFields};
 use kiss_dynamic::{CompactString, Decimal};
 use serde::de::{Error as _, MapAccess, Visitor};
@@ -123,5 +124,50 @@ impl<'de> Deserialize<'de> for ProductPrice {
             }
         }
         deserializer.deserialize_map(RecordVisitor)
+    }
+}
+
+/// The fast path: read straight from JSON bytes by kiss-dynamic's parser.
+impl FastDecode for ProductPrice {
+    fn read(reader: &mut Reader<'_>) -> Result<Self, ReadError> {
+        let mut slot_price_list_code: Option<CompactString> = None;
+        let mut slot_price_list_name: Option<CompactString> = None;
+        let mut slot_currency_code: Option<CompactString> = None;
+        let mut slot_sku: Option<CompactString> = None;
+        let mut slot_price_excl_vat: Option<Decimal> = None;
+        let mut slot_moq: Option<i64> = None;
+        let mut slot_order_multiple: Option<i64> = None;
+        let mut unknown_fields = UnknownFields::default();
+        let mut next = 0;
+        reader
+            .object(|reader, key| {
+                let index = if ProductPrice::WIRE_KEYS.get(next) == Some(&&*key) {
+                    Some(next)
+                } else {
+                    ProductPrice::field_index(&key)
+                };
+                next = index.map_or(next, |i| i + 1);
+                match index {
+                    Some(0) => slot_price_list_code = reader.opt_string("PriceListCode")?,
+                    Some(1) => slot_price_list_name = reader.opt_string("PriceListName")?,
+                    Some(2) => slot_currency_code = reader.opt_string("CurrencyCode")?,
+                    Some(3) => slot_sku = Some(reader.string("SKU")?),
+                    Some(4) => slot_price_excl_vat = reader.opt_decimal("PriceExclVAT")?,
+                    Some(5) => slot_moq = reader.opt_integer("MOQ")?,
+                    Some(6) => slot_order_multiple = reader.opt_integer("OrderMultiple")?,
+                    _ => reader.capture(key, &mut unknown_fields)?,
+                }
+                Ok(())
+            })?;
+        Ok(ProductPrice {
+            price_list_code: slot_price_list_code,
+            price_list_name: slot_price_list_name,
+            currency_code: slot_currency_code,
+            sku: slot_sku.ok_or_else(|| reader.missing("SKU"))?,
+            price_excl_vat: slot_price_excl_vat,
+            moq: slot_moq,
+            order_multiple: slot_order_multiple,
+            unknown_fields,
+        })
     }
 }

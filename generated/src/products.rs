@@ -5,6 +5,7 @@
 //! Typed records of `/products`, generated from its schema document (profile 2026-04).
 
 use std::fmt::Formatter;
+use kiss_dynamic::fast::{FastDecode, ReadError, Reader};
 use kiss_dynamic::typed::{Key, UnknownFields};
 use kiss_dynamic::{CompactString, Decimal};
 use serde::de::{Error as _, MapAccess, Visitor};
@@ -362,6 +363,185 @@ impl<'de> Deserialize<'de> for Product {
     }
 }
 
+/// The fast path: read straight from JSON bytes by kiss-dynamic's parser.
+impl FastDecode for Product {
+    fn read(reader: &mut Reader<'_>) -> Result<Self, ReadError> {
+        let mut slot_sku: Option<CompactString> = None;
+        let mut slot_name: Option<CompactString> = None;
+        let mut slot_description: Option<CompactString> = None;
+        let mut slot_website_description: Option<CompactString> = None;
+        let mut slot_product_category_code: Option<CompactString> = None;
+        let mut slot_washing_instructions: Option<CompactString> = None;
+        let mut slot_gender: Option<CompactString> = None;
+        let mut slot_audience: Option<CompactString> = None;
+        let mut slot_main_colour: Option<CompactString> = None;
+        let mut slot_barcode: Option<CompactString> = None;
+        let mut slot_photo: Option<CompactString> = None;
+        let mut slot_theme: Option<CompactString> = None;
+        let mut slot_packaged_length_in_cm: Option<Decimal> = None;
+        let mut slot_packaged_width_in_cm: Option<Decimal> = None;
+        let mut slot_packaged_height_in_cm: Option<Decimal> = None;
+        let mut slot_packaged_weight_in_g: Option<Decimal> = None;
+        let mut slot_carton_length_in_cm: Option<Decimal> = None;
+        let mut slot_carton_width_in_cm: Option<Decimal> = None;
+        let mut slot_carton_height_in_cm: Option<Decimal> = None;
+        let mut slot_carton_weight_in_g: Option<Decimal> = None;
+        let mut slot_carton_qty: Option<i64> = None;
+        let mut slot_amazon_asin: Option<CompactString> = None;
+        let mut slot_country_of_origin: Option<CompactString> = None;
+        let mut slot_status: Option<CompactString> = None;
+        let mut slot_style_code: Option<CompactString> = None;
+        let mut slot_carton_barcode: Option<CompactString> = None;
+        let mut slot_hs_code: Option<CompactString> = None;
+        let mut slot_whats_included: Option<CompactString> = None;
+        let mut slot_product_composition_text: Option<CompactString> = None;
+        let mut slot_product_images: Vec<ProductImage> = Vec::new();
+        let mut slot_product_accessories: Vec<ProductAccessory> = Vec::new();
+        let mut slot_product_substitutions: Vec<ProductSubstitution> = Vec::new();
+        let mut slot_product_composition: Vec<ProductComposition> = Vec::new();
+        let mut slot_product_prices: Vec<ProductPrice> = Vec::new();
+        let mut unknown_fields = UnknownFields::default();
+        let mut next = 0;
+        reader
+            .object(|reader, key| {
+                let index = if Product::WIRE_KEYS.get(next) == Some(&&*key) {
+                    Some(next)
+                } else {
+                    Product::field_index(&key)
+                };
+                next = index.map_or(next, |i| i + 1);
+                match index {
+                    Some(0) => slot_sku = Some(reader.string("SKU")?),
+                    Some(1) => slot_name = reader.opt_string("Name")?,
+                    Some(2) => slot_description = reader.opt_string("Description")?,
+                    Some(3) => {
+                        slot_website_description = reader
+                            .opt_string("WebsiteDescription")?;
+                    }
+                    Some(4) => {
+                        slot_product_category_code = reader
+                            .opt_string("ProductCategoryCode")?;
+                    }
+                    Some(5) => {
+                        slot_washing_instructions = reader
+                            .opt_string("WashingInstructions")?;
+                    }
+                    Some(6) => slot_gender = reader.opt_string("Gender")?,
+                    Some(7) => slot_audience = reader.opt_string("Audience")?,
+                    Some(8) => slot_main_colour = reader.opt_string("MainColour")?,
+                    Some(9) => slot_barcode = reader.opt_string("Barcode")?,
+                    Some(10) => slot_photo = reader.opt_string("Photo")?,
+                    Some(11) => slot_theme = reader.opt_string("Theme")?,
+                    Some(12) => {
+                        slot_packaged_length_in_cm = reader
+                            .opt_decimal("PackagedLength_in_cm")?;
+                    }
+                    Some(13) => {
+                        slot_packaged_width_in_cm = reader
+                            .opt_decimal("PackagedWidth_in_cm")?;
+                    }
+                    Some(14) => {
+                        slot_packaged_height_in_cm = reader
+                            .opt_decimal("PackagedHeight_in_cm")?;
+                    }
+                    Some(15) => {
+                        slot_packaged_weight_in_g = reader
+                            .opt_decimal("PackagedWeight_in_g")?;
+                    }
+                    Some(16) => {
+                        slot_carton_length_in_cm = reader
+                            .opt_decimal("CartonLength_in_cm")?;
+                    }
+                    Some(17) => {
+                        slot_carton_width_in_cm = reader
+                            .opt_decimal("CartonWidth_in_cm")?;
+                    }
+                    Some(18) => {
+                        slot_carton_height_in_cm = reader
+                            .opt_decimal("CartonHeight_in_cm")?;
+                    }
+                    Some(19) => {
+                        slot_carton_weight_in_g = reader
+                            .opt_decimal("CartonWeight_in_g")?;
+                    }
+                    Some(20) => slot_carton_qty = reader.opt_integer("CartonQty")?,
+                    Some(21) => slot_amazon_asin = reader.opt_string("AmazonASIN")?,
+                    Some(22) => {
+                        slot_country_of_origin = reader.opt_string("CountryOfOrigin")?;
+                    }
+                    Some(23) => slot_status = reader.opt_string("Status")?,
+                    Some(24) => slot_style_code = reader.opt_string("StyleCode")?,
+                    Some(25) => slot_carton_barcode = reader.opt_string("CartonBarcode")?,
+                    Some(26) => slot_hs_code = reader.opt_string("HSCode")?,
+                    Some(27) => slot_whats_included = reader.opt_string("WhatsIncluded")?,
+                    Some(28) => {
+                        slot_product_composition_text = reader
+                            .opt_string("ProductCompositionText")?;
+                    }
+                    Some(29) => {
+                        slot_product_images = reader
+                            .array::<ProductImage>("ProductImages")?;
+                    }
+                    Some(30) => {
+                        slot_product_accessories = reader
+                            .array::<ProductAccessory>("ProductAccessories")?;
+                    }
+                    Some(31) => {
+                        slot_product_substitutions = reader
+                            .array::<ProductSubstitution>("ProductSubstitutions")?;
+                    }
+                    Some(32) => {
+                        slot_product_composition = reader
+                            .array::<ProductComposition>("ProductComposition")?;
+                    }
+                    Some(33) => {
+                        slot_product_prices = reader
+                            .array::<ProductPrice>("ProductPrices")?;
+                    }
+                    _ => reader.capture(key, &mut unknown_fields)?,
+                }
+                Ok(())
+            })?;
+        Ok(Product {
+            sku: slot_sku.ok_or_else(|| reader.missing("SKU"))?,
+            name: slot_name,
+            description: slot_description,
+            website_description: slot_website_description,
+            product_category_code: slot_product_category_code,
+            washing_instructions: slot_washing_instructions,
+            gender: slot_gender,
+            audience: slot_audience,
+            main_colour: slot_main_colour,
+            barcode: slot_barcode,
+            photo: slot_photo,
+            theme: slot_theme,
+            packaged_length_in_cm: slot_packaged_length_in_cm,
+            packaged_width_in_cm: slot_packaged_width_in_cm,
+            packaged_height_in_cm: slot_packaged_height_in_cm,
+            packaged_weight_in_g: slot_packaged_weight_in_g,
+            carton_length_in_cm: slot_carton_length_in_cm,
+            carton_width_in_cm: slot_carton_width_in_cm,
+            carton_height_in_cm: slot_carton_height_in_cm,
+            carton_weight_in_g: slot_carton_weight_in_g,
+            carton_qty: slot_carton_qty,
+            amazon_asin: slot_amazon_asin,
+            country_of_origin: slot_country_of_origin,
+            status: slot_status,
+            style_code: slot_style_code,
+            carton_barcode: slot_carton_barcode,
+            hs_code: slot_hs_code,
+            whats_included: slot_whats_included,
+            product_composition_text: slot_product_composition_text,
+            product_images: slot_product_images,
+            product_accessories: slot_product_accessories,
+            product_substitutions: slot_product_substitutions,
+            product_composition: slot_product_composition,
+            product_prices: slot_product_prices,
+            unknown_fields,
+        })
+    }
+}
+
 /// One element of `ProductImages` in a record of `/products` (schema name `productImages`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ProductImage {
@@ -440,6 +620,41 @@ impl<'de> Deserialize<'de> for ProductImage {
     }
 }
 
+/// The fast path: read straight from JSON bytes by kiss-dynamic's parser.
+impl FastDecode for ProductImage {
+    fn read(reader: &mut Reader<'_>) -> Result<Self, ReadError> {
+        let mut slot_image_id: Option<CompactString> = None;
+        let mut slot_file_name: Option<CompactString> = None;
+        let mut slot_is_primary_image: Option<bool> = None;
+        let mut unknown_fields = UnknownFields::default();
+        let mut next = 0;
+        reader
+            .object(|reader, key| {
+                let index = if ProductImage::WIRE_KEYS.get(next) == Some(&&*key) {
+                    Some(next)
+                } else {
+                    ProductImage::field_index(&key)
+                };
+                next = index.map_or(next, |i| i + 1);
+                match index {
+                    Some(0) => slot_image_id = reader.opt_string("ImageID")?,
+                    Some(1) => slot_file_name = reader.opt_string("FileName")?,
+                    Some(2) => {
+                        slot_is_primary_image = reader.opt_boolean("IsPrimaryImage")?;
+                    }
+                    _ => reader.capture(key, &mut unknown_fields)?,
+                }
+                Ok(())
+            })?;
+        Ok(ProductImage {
+            image_id: slot_image_id,
+            file_name: slot_file_name,
+            is_primary_image: slot_is_primary_image,
+            unknown_fields,
+        })
+    }
+}
+
 /// One element of `ProductAccessories` in a record of `/products` (schema name `productAccessories`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ProductAccessory {
@@ -502,6 +717,33 @@ impl<'de> Deserialize<'de> for ProductAccessory {
     }
 }
 
+/// The fast path: read straight from JSON bytes by kiss-dynamic's parser.
+impl FastDecode for ProductAccessory {
+    fn read(reader: &mut Reader<'_>) -> Result<Self, ReadError> {
+        let mut slot_accessory_sku: Option<CompactString> = None;
+        let mut unknown_fields = UnknownFields::default();
+        let mut next = 0;
+        reader
+            .object(|reader, key| {
+                let index = if ProductAccessory::WIRE_KEYS.get(next) == Some(&&*key) {
+                    Some(next)
+                } else {
+                    ProductAccessory::field_index(&key)
+                };
+                next = index.map_or(next, |i| i + 1);
+                match index {
+                    Some(0) => slot_accessory_sku = reader.opt_string("AccessorySKU")?,
+                    _ => reader.capture(key, &mut unknown_fields)?,
+                }
+                Ok(())
+            })?;
+        Ok(ProductAccessory {
+            accessory_sku: slot_accessory_sku,
+            unknown_fields,
+        })
+    }
+}
+
 /// One element of `ProductSubstitutions` in a record of `/products` (schema name `productSubstitutions`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ProductSubstitution {
@@ -561,6 +803,33 @@ impl<'de> Deserialize<'de> for ProductSubstitution {
             }
         }
         deserializer.deserialize_map(RecordVisitor)
+    }
+}
+
+/// The fast path: read straight from JSON bytes by kiss-dynamic's parser.
+impl FastDecode for ProductSubstitution {
+    fn read(reader: &mut Reader<'_>) -> Result<Self, ReadError> {
+        let mut slot_substitute_sku: Option<CompactString> = None;
+        let mut unknown_fields = UnknownFields::default();
+        let mut next = 0;
+        reader
+            .object(|reader, key| {
+                let index = if ProductSubstitution::WIRE_KEYS.get(next) == Some(&&*key) {
+                    Some(next)
+                } else {
+                    ProductSubstitution::field_index(&key)
+                };
+                next = index.map_or(next, |i| i + 1);
+                match index {
+                    Some(0) => slot_substitute_sku = reader.opt_string("SubstituteSKU")?,
+                    _ => reader.capture(key, &mut unknown_fields)?,
+                }
+                Ok(())
+            })?;
+        Ok(ProductSubstitution {
+            substitute_sku: slot_substitute_sku,
+            unknown_fields,
+        })
     }
 }
 
@@ -641,6 +910,45 @@ impl<'de> Deserialize<'de> for ProductComposition {
             }
         }
         deserializer.deserialize_map(RecordVisitor)
+    }
+}
+
+/// The fast path: read straight from JSON bytes by kiss-dynamic's parser.
+impl FastDecode for ProductComposition {
+    fn read(reader: &mut Reader<'_>) -> Result<Self, ReadError> {
+        let mut slot_material_code: Option<CompactString> = None;
+        let mut slot_material_description: Option<CompactString> = None;
+        let mut slot_composition_percentage: Option<Decimal> = None;
+        let mut unknown_fields = UnknownFields::default();
+        let mut next = 0;
+        reader
+            .object(|reader, key| {
+                let index = if ProductComposition::WIRE_KEYS.get(next) == Some(&&*key) {
+                    Some(next)
+                } else {
+                    ProductComposition::field_index(&key)
+                };
+                next = index.map_or(next, |i| i + 1);
+                match index {
+                    Some(0) => slot_material_code = reader.opt_string("MaterialCode")?,
+                    Some(1) => {
+                        slot_material_description = reader
+                            .opt_string("MaterialDescription")?;
+                    }
+                    Some(2) => {
+                        slot_composition_percentage = reader
+                            .opt_decimal("CompositionPercentage")?;
+                    }
+                    _ => reader.capture(key, &mut unknown_fields)?,
+                }
+                Ok(())
+            })?;
+        Ok(ProductComposition {
+            material_code: slot_material_code,
+            material_description: slot_material_description,
+            composition_percentage: slot_composition_percentage,
+            unknown_fields,
+        })
     }
 }
 
@@ -735,5 +1043,44 @@ impl<'de> Deserialize<'de> for ProductPrice {
             }
         }
         deserializer.deserialize_map(RecordVisitor)
+    }
+}
+
+/// The fast path: read straight from JSON bytes by kiss-dynamic's parser.
+impl FastDecode for ProductPrice {
+    fn read(reader: &mut Reader<'_>) -> Result<Self, ReadError> {
+        let mut slot_price_list_code: Option<CompactString> = None;
+        let mut slot_currency_code: Option<CompactString> = None;
+        let mut slot_price_excl_vat: Option<Decimal> = None;
+        let mut slot_moq: Option<i64> = None;
+        let mut slot_order_multiple: Option<i64> = None;
+        let mut unknown_fields = UnknownFields::default();
+        let mut next = 0;
+        reader
+            .object(|reader, key| {
+                let index = if ProductPrice::WIRE_KEYS.get(next) == Some(&&*key) {
+                    Some(next)
+                } else {
+                    ProductPrice::field_index(&key)
+                };
+                next = index.map_or(next, |i| i + 1);
+                match index {
+                    Some(0) => slot_price_list_code = reader.opt_string("PriceListCode")?,
+                    Some(1) => slot_currency_code = reader.opt_string("CurrencyCode")?,
+                    Some(2) => slot_price_excl_vat = reader.opt_decimal("PriceExclVAT")?,
+                    Some(3) => slot_moq = reader.opt_integer("MOQ")?,
+                    Some(4) => slot_order_multiple = reader.opt_integer("OrderMultiple")?,
+                    _ => reader.capture(key, &mut unknown_fields)?,
+                }
+                Ok(())
+            })?;
+        Ok(ProductPrice {
+            price_list_code: slot_price_list_code,
+            currency_code: slot_currency_code,
+            price_excl_vat: slot_price_excl_vat,
+            moq: slot_moq,
+            order_multiple: slot_order_multiple,
+            unknown_fields,
+        })
     }
 }

@@ -6,6 +6,7 @@
 
 use std::fmt::Formatter;
 use chrono::NaiveDate;
+use kiss_dynamic::fast::{FastDecode, ReadError, Reader};
 use kiss_dynamic::typed::{Key, UnknownFields};
 use kiss_dynamic::CompactString;
 use serde::de::{Error as _, MapAccess, Visitor};
@@ -100,5 +101,43 @@ impl<'de> Deserialize<'de> for StockEntry {
             }
         }
         deserializer.deserialize_map(RecordVisitor)
+    }
+}
+
+/// The fast path: read straight from JSON bytes by kiss-dynamic's parser.
+impl FastDecode for StockEntry {
+    fn read(reader: &mut Reader<'_>) -> Result<Self, ReadError> {
+        let mut slot_sku: Option<CompactString> = None;
+        let mut slot_stock_location: Option<CompactString> = None;
+        let mut slot_available_qty: Option<i64> = None;
+        let mut slot_next_available_eta: Option<NaiveDate> = None;
+        let mut unknown_fields = UnknownFields::default();
+        let mut next = 0;
+        reader
+            .object(|reader, key| {
+                let index = if StockEntry::WIRE_KEYS.get(next) == Some(&&*key) {
+                    Some(next)
+                } else {
+                    StockEntry::field_index(&key)
+                };
+                next = index.map_or(next, |i| i + 1);
+                match index {
+                    Some(0) => slot_sku = Some(reader.string("SKU")?),
+                    Some(1) => slot_stock_location = reader.opt_string("StockLocation")?,
+                    Some(2) => slot_available_qty = reader.opt_integer("AvailableQTY")?,
+                    Some(3) => {
+                        slot_next_available_eta = reader.opt_date("NextAvailableETA")?;
+                    }
+                    _ => reader.capture(key, &mut unknown_fields)?,
+                }
+                Ok(())
+            })?;
+        Ok(StockEntry {
+            sku: slot_sku.ok_or_else(|| reader.missing("SKU"))?,
+            stock_location: slot_stock_location,
+            available_qty: slot_available_qty,
+            next_available_eta: slot_next_available_eta,
+            unknown_fields,
+        })
     }
 }

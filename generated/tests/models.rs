@@ -173,3 +173,62 @@ async fn fields_the_api_adds_are_kept_and_written_back() {
         "the re-serialized records differ from the served ones"
     );
 }
+
+#[tokio::test]
+async fn the_fast_path_reads_exactly_what_serde_reads() {
+    use kiss_dynamic::fast::{decode_all, decode_one};
+    let sandbox = sandbox(300).await;
+    let mut grown: serde_json::Value =
+        serde_json::from_str(&example("products.schema.json")).unwrap();
+    grown["fields"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "eCOScore", "type": "decimal"}));
+    grown["arrays"]["productVideos"] = json!({"fields": [{"name": "uRL", "type": "string"}]});
+    for grow in [false, true] {
+        if grow {
+            let products = ServedSchema::parse(
+                kiss_sandbox::DataEndpoint::Products,
+                grown.to_string(),
+                "test",
+            )
+            .unwrap();
+            sandbox.control().set_profile(Profile {
+                products,
+                ..Profile::default()
+            });
+        }
+        let body = served(&sandbox, "/products").await;
+        let fast: Vec<Product> = decode_all(&body).unwrap();
+        let serde: Vec<Product> = serde_json::from_slice(&body).unwrap();
+        assert!(fast == serde, "grown: {grow}");
+    }
+    let stock = served(&sandbox, "/stock").await;
+    assert!(
+        decode_all::<StockEntry>(&stock).unwrap()
+            == serde_json::from_slice::<Vec<StockEntry>>(&stock).unwrap()
+    );
+    let prices = served(&sandbox, "/prices").await;
+    assert!(
+        decode_all::<ProductPrice>(&prices).unwrap()
+            == serde_json::from_slice::<Vec<ProductPrice>>(&prices).unwrap()
+    );
+
+    // Spellings, nulls and errors behave as through serde.
+    let entry: StockEntry =
+        decode_one(br#"{"sKU":"A","availableQTY":3,"NextAvailableETA":null,"X":[1.50]}"#).unwrap();
+    assert_eq!((entry.sku.as_str(), entry.available_qty), ("A", Some(3)));
+    assert_eq!(entry.unknown_fields.get_raw("X"), Some("[1.50]"));
+    let err = decode_one::<StockEntry>(br#"{"AvailableQTY":3}"#).unwrap_err();
+    assert!(err.to_string().contains("missing field `SKU`"), "{err}");
+    let err = decode_one::<StockEntry>(br#"{"SKU":"A","AvailableQTY":"3"}"#).unwrap_err();
+    assert!(
+        err.to_string().contains("AvailableQTY: expected integer"),
+        "{err}"
+    );
+    let err = decode_one::<StockEntry>(br#"{"SKU":"A","AvailableQTY":1.5}"#).unwrap_err();
+    assert!(err.to_string().contains("expected integer"), "{err}");
+    let product: Product = decode_one(br#"{"SKU":"A","ProductImages":null}"#).unwrap();
+    assert!(product.product_images.is_empty());
+    assert!(decode_all::<StockEntry>(br#"[{"SKU":"A"},"#).is_err());
+}

@@ -666,7 +666,7 @@ impl Client {
     pub async fn products_stream(
         &self,
     ) -> Result<impl Stream<Item = Result<kiss_generated::Product, Error>>, Error> {
-        self.stream_with(Endpoint::Products, kiss_dynamic::Typed::default())
+        self.stream_with(Endpoint::Products, kiss_dynamic::fast::Fast::default())
             .await
     }
 
@@ -674,7 +674,7 @@ impl Client {
     pub async fn stock_stream(
         &self,
     ) -> Result<impl Stream<Item = Result<kiss_generated::StockEntry, Error>>, Error> {
-        self.stream_with(Endpoint::Stock, kiss_dynamic::Typed::default())
+        self.stream_with(Endpoint::Stock, kiss_dynamic::fast::Fast::default())
             .await
     }
 
@@ -682,7 +682,7 @@ impl Client {
     pub async fn prices_stream(
         &self,
     ) -> Result<impl Stream<Item = Result<kiss_generated::ProductPrice, Error>>, Error> {
-        self.stream_with(Endpoint::Prices, kiss_dynamic::Typed::default())
+        self.stream_with(Endpoint::Prices, kiss_dynamic::fast::Fast::default())
             .await
     }
 

@@ -16,7 +16,9 @@
 //! - keeps every field the schema does not know in `unknown_fields`, read by a generated
 //!   `Deserialize` that matches keys itself, so nothing is buffered the way
 //!   `#[serde(flatten)]` buffers a whole record; keys spelled as the schema name are accepted
-//!   too (a later profile may fix the API's casing quirk).
+//!   too (a later profile may fix the API's casing quirk);
+//! - also implements [`kiss_dynamic::fast::FastDecode`]: the same fields read straight from the
+//!   bytes by kiss-dynamic's one-pass parser, faster than serde (what kiss-client uses).
 //!
 //! It does not fetch anything, and writes no files: callers get [`GeneratedFile`]s.
 //!
@@ -364,9 +366,22 @@ struct ArrayField<'a> {
 
 /// How a field is read and written.
 enum Shape {
-    Required(TokenStream),
-    Optional(TokenStream),
+    /// The type, and the `Reader` method that reads it.
+    Required(TokenStream, &'static str),
+    Optional(TokenStream, &'static str),
     Array(TokenStream),
+}
+
+/// The fast path's `Reader` method for a scalar type.
+fn reader_method(field_type: &FieldType) -> &'static str {
+    match field_type {
+        FieldType::String => "string",
+        FieldType::Decimal => "decimal",
+        FieldType::Integer => "integer",
+        FieldType::Boolean => "boolean",
+        FieldType::Date => "date",
+        FieldType::Other(_) => "raw_json",
+    }
 }
 
 fn scalar_type(field_type: &FieldType) -> TokenStream {
@@ -434,6 +449,7 @@ fn imports(document: &SchemaDocument) -> TokenStream {
         use std::fmt::Formatter;
 
         #chrono
+        use kiss_dynamic::fast::{FastDecode, ReadError, Reader};
         use kiss_dynamic::typed::{Key, UnknownFields};
         #dynamic
         use serde::de::{Error as _, MapAccess, Visitor};
@@ -510,10 +526,11 @@ fn generate_struct(
                 " `{}` (schema name `{}`): {}{required}.",
                 f.wire_key, f.name, f.field_type
             );
+            let method = reader_method(&f.field_type);
             let shape = if f.required {
-                Shape::Required(ty)
+                Shape::Required(ty, method)
             } else {
-                Shape::Optional(ty)
+                Shape::Optional(ty, method)
             };
             (shape, doc)
         })
@@ -533,6 +550,8 @@ fn generate_struct(
     let mut match_arms = Vec::new();
     let mut index_arms = Vec::new();
     let mut finishes = Vec::new();
+    let mut fast_arms = Vec::new();
+    let mut fast_finishes = Vec::new();
     for (position, ((ident_text, (schema_name, wire_key)), (shape, field_doc))) in
         idents.iter().zip(&by_wire_key).zip(&shapes).enumerate()
     {
@@ -547,18 +566,26 @@ fn generate_struct(
         index_arms.push(quote! { #names => Some(#position), });
         let pattern = quote!(Some(#position));
         let field_type = match shape {
-            Shape::Required(ty) => {
+            Shape::Required(ty, method) => {
+                let method = format_ident!("{}", method);
                 slot_defs.push(quote! { let mut #slot: Option<#ty> = None; });
                 match_arms.push(quote! { #pattern => #slot = Some(map.next_value()?), });
                 finishes.push(quote! {
                     #ident: #slot.ok_or_else(|| A::Error::missing_field(#wire_key))?,
                 });
+                fast_arms.push(quote! { #pattern => #slot = Some(reader.#method(#wire_key)?), });
+                fast_finishes.push(quote! {
+                    #ident: #slot.ok_or_else(|| reader.missing(#wire_key))?,
+                });
                 quote!(#ty)
             }
-            Shape::Optional(ty) => {
+            Shape::Optional(ty, method) => {
+                let method = format_ident!("opt_{}", method);
                 slot_defs.push(quote! { let mut #slot: Option<#ty> = None; });
                 match_arms.push(quote! { #pattern => #slot = map.next_value()?, });
                 finishes.push(quote! { #ident: #slot, });
+                fast_arms.push(quote! { #pattern => #slot = reader.#method(#wire_key)?, });
+                fast_finishes.push(quote! { #ident: #slot, });
                 quote!(Option<#ty>)
             }
             Shape::Array(element) => {
@@ -567,6 +594,9 @@ fn generate_struct(
                     #pattern => #slot = map.next_value::<Option<Vec<#element>>>()?.unwrap_or_default(),
                 });
                 finishes.push(quote! { #ident: #slot, });
+                fast_arms
+                    .push(quote! { #pattern => #slot = reader.array::<#element>(#wire_key)?, });
+                fast_finishes.push(quote! { #ident: #slot, });
                 quote!(Vec<#element>)
             }
         };
@@ -580,13 +610,16 @@ fn generate_struct(
     let expecting = format!("{name}: a record of {endpoint} (a JSON object)");
     // A struct whose schema lists no fields (an empty nested array schema) keeps everything
     // as unknown fields; matching on nothing would only draw lints.
-    let (field_index, read_fields) = if by_wire_key.is_empty() {
+    let (field_index, read_fields, fast_fields) = if by_wire_key.is_empty() {
         (
             quote! {},
             quote! {
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     unknown_fields.read_value(key.0, &mut map)?;
                 }
+            },
+            quote! {
+                reader.object(|reader, key| reader.capture(key, &mut unknown_fields))?;
             },
         )
     } else {
@@ -615,6 +648,22 @@ fn generate_struct(
                         _ => unknown_fields.read_value(key.0, &mut map)?,
                     }
                 }
+            },
+            quote! {
+                let mut next = 0;
+                reader.object(|reader, key| {
+                    let index = if #type_ident::WIRE_KEYS.get(next) == Some(&&*key) {
+                        Some(next)
+                    } else {
+                        #type_ident::field_index(&key)
+                    };
+                    next = index.map_or(next, |i| i + 1);
+                    match index {
+                        #(#fast_arms)*
+                        _ => reader.capture(key, &mut unknown_fields)?,
+                    }
+                    Ok(())
+                })?;
             },
         )
     };
@@ -658,6 +707,19 @@ fn generate_struct(
                 }
 
                 deserializer.deserialize_map(RecordVisitor)
+            }
+        }
+
+        /// The fast path: read straight from JSON bytes by kiss-dynamic's parser.
+        impl FastDecode for #type_ident {
+            fn read(reader: &mut Reader<'_>) -> Result<Self, ReadError> {
+                #(#slot_defs)*
+                let mut unknown_fields = UnknownFields::default();
+                #fast_fields
+                Ok(#type_ident {
+                    #(#fast_finishes)*
+                    unknown_fields,
+                })
             }
         }
     })

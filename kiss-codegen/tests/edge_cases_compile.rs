@@ -35,6 +35,11 @@ fn odd_names_decode_to_their_fields_and_round_trip() {
         thing.unknown_fields.get("Extra"),
         Some(kiss_dynamic::Value::Decimal("1.250".parse().unwrap()))
     );
+    // The fast path reads the same struct, and refuses the same wrong type.
+    let fast: OddThing = kiss_dynamic::fast::decode_one(text.as_bytes()).unwrap();
+    assert!(fast == thing);
+    let wrong = text.replace(r#""Größe":1.50"#, r#""Größe":"1.50""#);
+    assert!(kiss_dynamic::fast::decode_one::<OddThing>(wrong.as_bytes()).is_err());
     let back = serde_json::to_string(&thing).unwrap();
     assert_eq!(back, text);
 }

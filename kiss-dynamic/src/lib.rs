@@ -18,6 +18,7 @@
 pub mod decimal;
 pub mod decode;
 pub mod diff;
+pub mod fast;
 pub mod names;
 mod parse;
 pub mod record;

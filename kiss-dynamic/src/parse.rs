@@ -71,15 +71,25 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn error<T>(&self, message: impl Into<String>) -> Parsed<T> {
+    pub(crate) fn error<T>(&self, message: impl Into<String>) -> Parsed<T> {
         Err(SyntaxError {
             offset: self.pos,
             message: message.into(),
         })
     }
 
-    fn peek(&self) -> Option<u8> {
+    pub(crate) fn peek(&self) -> Option<u8> {
         self.bytes.get(self.pos).copied()
+    }
+
+    /// The current byte offset.
+    pub(crate) fn offset(&self) -> usize {
+        self.pos
+    }
+
+    /// Moves past `n` bytes already looked at.
+    pub(crate) fn advance(&mut self, n: usize) {
+        self.pos += n;
     }
 
     pub(crate) fn skip_whitespace(&mut self) {
@@ -88,14 +98,14 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn found(&self) -> String {
+    pub(crate) fn found(&self) -> String {
         match self.peek() {
             None => "the end of the input".to_owned(),
             Some(b) => format!("'{}'", (b as char).escape_default()),
         }
     }
 
-    fn expect(&mut self, byte: u8, what: &str) -> Parsed<()> {
+    pub(crate) fn expect(&mut self, byte: u8, what: &str) -> Parsed<()> {
         self.skip_whitespace();
         if self.peek() == Some(byte) {
             self.pos += 1;
@@ -119,7 +129,7 @@ impl<'a> Parser<'a> {
     }
 
     /// A string; borrowed when it has no escapes. The position is after the closing quote.
-    fn string(&mut self) -> Parsed<Cow<'a, str>> {
+    pub(crate) fn string(&mut self) -> Parsed<Cow<'a, str>> {
         self.expect(b'"', "a string")?;
         let start = self.pos;
         while self.pos < self.bytes.len() && !STRING_STOP[self.bytes[self.pos] as usize] {
@@ -191,7 +201,7 @@ impl<'a> Parser<'a> {
     }
 
     /// The text of a number, checked against the JSON grammar.
-    fn number(&mut self) -> Parsed<&'a str> {
+    pub(crate) fn number(&mut self) -> Parsed<&'a str> {
         let start = self.pos;
         while let Some(b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E') = self.peek() {
             self.pos += 1;
@@ -205,7 +215,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn literal(&mut self, word: &'static str) -> Parsed<()> {
+    pub(crate) fn literal(&mut self, word: &'static str) -> Parsed<()> {
         if self.bytes[self.pos..].starts_with(word.as_bytes()) {
             self.pos += word.len();
             Ok(())
@@ -215,7 +225,7 @@ impl<'a> Parser<'a> {
     }
 
     /// Moves past any JSON value, validating it; returns its text.
-    fn skip_value(&mut self, depth: usize) -> Parsed<&'a str> {
+    pub(crate) fn skip_value(&mut self, depth: usize) -> Parsed<&'a str> {
         self.skip_whitespace();
         let start = self.pos;
         if depth > MAX_DEPTH {

@@ -255,6 +255,12 @@ impl<D: ElementDecoder> Iterator for Records<'_, D> {
                             stream.escaped = true;
                         } else if byte == b'"' {
                             stream.in_string = false;
+                        } else {
+                            // Most bytes of a record are string contents: jump to the next
+                            // quote or backslash.
+                            let rest = &chunk[self.position..];
+                            self.position +=
+                                memchr::memchr2(b'"', b'\\', rest).unwrap_or(rest.len());
                         }
                     } else {
                         match byte {

@@ -170,6 +170,15 @@ impl UnknownFields {
         self.spans.push((key_end, offset(self.text.len())));
     }
 
+    /// For the fast path: keeps an already validated raw value.
+    pub(crate) fn push_captured(&mut self, key: &str, raw: &str) {
+        if self.get_raw(key).is_some() {
+            self.set(key, raw);
+        } else {
+            self.push(key, raw);
+        }
+    }
+
     /// For generated code: reads the next map value as an unknown field.
     #[doc(hidden)]
     pub fn read_value<'de, A: de::MapAccess<'de>>(

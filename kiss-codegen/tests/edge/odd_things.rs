@@ -6,6 +6,7 @@
 
 use std::fmt::Formatter;
 use chrono::NaiveDate;
+use kiss_dynamic::fast::{FastDecode, ReadError, Reader};
 use kiss_dynamic::typed::{Key, UnknownFields};
 use kiss_dynamic::{CompactString, Decimal, RawJson};
 use serde::de::{Error as _, MapAccess, Visitor};
@@ -211,6 +212,84 @@ impl<'de> Deserialize<'de> for OddThing {
     }
 }
 
+/// The fast path: read straight from JSON bytes by kiss-dynamic's parser.
+impl FastDecode for OddThing {
+    fn read(reader: &mut Reader<'_>) -> Result<Self, ReadError> {
+        let mut slot_sku: Option<CompactString> = None;
+        let mut slot_type_: Option<CompactString> = None;
+        let mut slot_self_: Option<i64> = None;
+        let mut slot_crate_: Option<bool> = None;
+        let mut slot_f_3d_model: Option<CompactString> = None;
+        let mut slot_größe: Option<Decimal> = None;
+        let mut slot_price: Option<Decimal> = None;
+        let mut slot_say_hi: Option<CompactString> = None;
+        let mut slot_image_id: Option<CompactString> = None;
+        let mut slot_image_id_2: Option<CompactString> = None;
+        let mut slot_unknown_fields_2: Option<CompactString> = None;
+        let mut slot_geo: Option<RawJson> = None;
+        let mut slot_x: Option<NaiveDate> = None;
+        let mut slot_empty_array: Vec<EmptyArray> = Vec::new();
+        let mut slot_strings: Vec<StringElement> = Vec::new();
+        let mut slot_odd_things: Vec<OddThingElement> = Vec::new();
+        let mut unknown_fields = UnknownFields::default();
+        let mut next = 0;
+        reader
+            .object(|reader, key| {
+                let index = if OddThing::WIRE_KEYS.get(next) == Some(&&*key) {
+                    Some(next)
+                } else {
+                    OddThing::field_index(&key)
+                };
+                next = index.map_or(next, |i| i + 1);
+                match index {
+                    Some(0) => slot_sku = Some(reader.string("SKU")?),
+                    Some(1) => slot_type_ = reader.opt_string("Type")?,
+                    Some(2) => slot_self_ = reader.opt_integer("Self")?,
+                    Some(3) => slot_crate_ = reader.opt_boolean("Crate")?,
+                    Some(4) => slot_f_3d_model = reader.opt_string("3dModel")?,
+                    Some(5) => slot_größe = reader.opt_decimal("Größe")?,
+                    Some(6) => slot_price = reader.opt_decimal("Price-€")?,
+                    Some(7) => slot_say_hi = reader.opt_string("Say \"hi\"")?,
+                    Some(8) => slot_image_id = reader.opt_string("ImageID")?,
+                    Some(9) => slot_image_id_2 = reader.opt_string("ImageId")?,
+                    Some(10) => {
+                        slot_unknown_fields_2 = reader.opt_string("UnknownFields")?;
+                    }
+                    Some(11) => slot_geo = reader.opt_raw_json("Geo")?,
+                    Some(12) => slot_x = Some(reader.date("X")?),
+                    Some(13) => {
+                        slot_empty_array = reader.array::<EmptyArray>("EmptyArray")?;
+                    }
+                    Some(14) => slot_strings = reader.array::<StringElement>("Strings")?,
+                    Some(15) => {
+                        slot_odd_things = reader.array::<OddThingElement>("OddThings")?;
+                    }
+                    _ => reader.capture(key, &mut unknown_fields)?,
+                }
+                Ok(())
+            })?;
+        Ok(OddThing {
+            sku: slot_sku.ok_or_else(|| reader.missing("SKU"))?,
+            type_: slot_type_,
+            self_: slot_self_,
+            crate_: slot_crate_,
+            f_3d_model: slot_f_3d_model,
+            größe: slot_größe,
+            price: slot_price,
+            say_hi: slot_say_hi,
+            image_id: slot_image_id,
+            image_id_2: slot_image_id_2,
+            unknown_fields_2: slot_unknown_fields_2,
+            geo: slot_geo,
+            x: slot_x.ok_or_else(|| reader.missing("X"))?,
+            empty_array: slot_empty_array,
+            strings: slot_strings,
+            odd_things: slot_odd_things,
+            unknown_fields,
+        })
+    }
+}
+
 /// One element of `EmptyArray` in a record of `/odd-things` (schema name `emptyArray`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EmptyArray {
@@ -244,6 +323,15 @@ impl<'de> Deserialize<'de> for EmptyArray {
             }
         }
         deserializer.deserialize_map(RecordVisitor)
+    }
+}
+
+/// The fast path: read straight from JSON bytes by kiss-dynamic's parser.
+impl FastDecode for EmptyArray {
+    fn read(reader: &mut Reader<'_>) -> Result<Self, ReadError> {
+        let mut unknown_fields = UnknownFields::default();
+        reader.object(|reader, key| reader.capture(key, &mut unknown_fields))?;
+        Ok(EmptyArray { unknown_fields })
     }
 }
 
@@ -304,6 +392,33 @@ impl<'de> Deserialize<'de> for StringElement {
             }
         }
         deserializer.deserialize_map(RecordVisitor)
+    }
+}
+
+/// The fast path: read straight from JSON bytes by kiss-dynamic's parser.
+impl FastDecode for StringElement {
+    fn read(reader: &mut Reader<'_>) -> Result<Self, ReadError> {
+        let mut slot_value: Option<CompactString> = None;
+        let mut unknown_fields = UnknownFields::default();
+        let mut next = 0;
+        reader
+            .object(|reader, key| {
+                let index = if StringElement::WIRE_KEYS.get(next) == Some(&&*key) {
+                    Some(next)
+                } else {
+                    StringElement::field_index(&key)
+                };
+                next = index.map_or(next, |i| i + 1);
+                match index {
+                    Some(0) => slot_value = reader.opt_string("Value")?,
+                    _ => reader.capture(key, &mut unknown_fields)?,
+                }
+                Ok(())
+            })?;
+        Ok(StringElement {
+            value: slot_value,
+            unknown_fields,
+        })
     }
 }
 
@@ -372,5 +487,35 @@ impl<'de> Deserialize<'de> for OddThingElement {
             }
         }
         deserializer.deserialize_map(RecordVisitor)
+    }
+}
+
+/// The fast path: read straight from JSON bytes by kiss-dynamic's parser.
+impl FastDecode for OddThingElement {
+    fn read(reader: &mut Reader<'_>) -> Result<Self, ReadError> {
+        let mut slot_map: Option<CompactString> = None;
+        let mut slot_key: Option<i64> = None;
+        let mut unknown_fields = UnknownFields::default();
+        let mut next = 0;
+        reader
+            .object(|reader, key| {
+                let index = if OddThingElement::WIRE_KEYS.get(next) == Some(&&*key) {
+                    Some(next)
+                } else {
+                    OddThingElement::field_index(&key)
+                };
+                next = index.map_or(next, |i| i + 1);
+                match index {
+                    Some(0) => slot_map = reader.opt_string("Map")?,
+                    Some(1) => slot_key = reader.opt_integer("Key")?,
+                    _ => reader.capture(key, &mut unknown_fields)?,
+                }
+                Ok(())
+            })?;
+        Ok(OddThingElement {
+            map: slot_map,
+            key: slot_key,
+            unknown_fields,
+        })
     }
 }
