@@ -414,3 +414,35 @@ fn wait_for(condition: impl Fn() -> bool) -> bool {
     }
     false
 }
+
+#[test]
+fn kiss_sandbox_serves_until_ctrl_c() {
+    use std::io::{BufRead, BufReader};
+    let mut child = kiss()
+        .args(["sandbox", "--products", "5"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("kiss listening on ")
+        .unwrap_or_else(|| panic!("{line:?}"))
+        .to_owned();
+    let health = Command::new("curl")
+        .args(["-s", "--noproxy", "*", &format!("{base}/health")])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&health.stdout), "Healthy");
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    assert!(child.wait().unwrap().success(), "a clean stop exits 0");
+}
