@@ -16,6 +16,17 @@ pub async fn serve_until_ctrl_c(name: &str, args: SandboxArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Listen for Ctrl-C before announcing the URL: whoever reads the URL may interrupt at
+    // once, and tokio's `ctrl_c()` would only start listening when first polled.
+    #[cfg(unix)]
+    let mut interrupt =
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()) {
+            Ok(signal) => signal,
+            Err(e) => {
+                eprintln!("{name}: cannot listen for Ctrl-C: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
     let sandbox = match Sandbox::start(config).await {
         Ok(sandbox) => sandbox,
         Err(e) => {
@@ -36,6 +47,9 @@ pub async fn serve_until_ctrl_c(name: &str, args: SandboxArgs) -> ExitCode {
          Control plane for tests: {base}/_sandbox/ (counters, faults, profile, tokens/revoke, clock/advance)",
         base = sandbox.base_url(),
     );
+    #[cfg(unix)]
+    interrupt.recv().await;
+    #[cfg(not(unix))]
     if let Err(e) = tokio::signal::ctrl_c().await {
         eprintln!("{name}: cannot wait for Ctrl-C ({e}); stopping");
     }
