@@ -147,8 +147,8 @@ pub(crate) async fn run(client: &Client, args: ExportArgs, quiet: bool) -> Resul
             .map_err(|e| io_failure(&format!("cannot move the export to {}", path.display()), e))?;
         if !quiet {
             eprintln!(
-                "kiss: wrote {records} {} records to {} ({bytes} bytes)",
-                endpoint.path().trim_start_matches('/'),
+                "kiss: wrote {records} records of {} to {} ({bytes} bytes)",
+                endpoint.path(),
                 path.display()
             );
         }

@@ -60,7 +60,7 @@ async fn json_and_ndjson_exports_are_the_served_bytes() {
         assert!(out.status.success(), "{}", stderr(&out));
         assert!(out.stdout.is_empty(), "data only in the file");
         assert!(
-            stderr(&out).contains(&format!("wrote 120 {endpoint} records")),
+            stderr(&out).contains(&format!("wrote 120 records of /{endpoint}")),
             "{}",
             stderr(&out)
         );
