@@ -386,10 +386,10 @@ impl Client {
     async fn wait_out_throttle(
         &self,
         path: &str,
-        response: &reqwest::Response,
+        response: reqwest::Response,
         throttled: &mut u32,
     ) -> Result<(), Error> {
-        let throttle = throttle(response);
+        let throttle = throttle(response).await;
         let wait = self
             .rate_limit_wait(&throttle, *throttled)
             .ok_or_else(|| rate_limited(throttle.clone()))?;
@@ -490,7 +490,7 @@ impl Client {
                     return Ok((Secret::new(token.access_token), token.expires_in));
                 }
                 429 => {
-                    self.wait_out_throttle(path, &response, &mut throttled)
+                    self.wait_out_throttle(path, response, &mut throttled)
                         .await?
                 }
                 502..=504 if attempt < self.inner.retry.max_attempts => {
@@ -575,7 +575,7 @@ impl Client {
                     });
                 }
                 429 => {
-                    self.wait_out_throttle(path, &response, &mut throttled)
+                    self.wait_out_throttle(path, response, &mut throttled)
                         .await?
                 }
                 500 | 502 | 503 | 504 if attempt < self.inner.retry.max_attempts => {
@@ -773,7 +773,9 @@ impl Client {
     }
 }
 
-fn throttle(response: &reqwest::Response) -> Throttle {
+/// What a `429` says: its headers, and the limit from its body's `message`
+/// (`"API calls quota exceeded! maximum admitted 60 per 1m."`).
+async fn throttle(response: reqwest::Response) -> Throttle {
     let header = |name: &str| {
         response
             .headers()
@@ -781,15 +783,24 @@ fn throttle(response: &reqwest::Response) -> Throttle {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
     };
+    let retry_after = header("retry-after")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map_or(Duration::from_secs(1), Duration::from_secs);
+    let window = header("x-rate-limit-limit").unwrap_or_else(|| "unknown".to_owned());
+    let reset = header("x-rate-limit-reset")
+        .and_then(|v| chrono::DateTime::parse_from_rfc3339(&v).ok())
+        .map(|t| t.with_timezone(&chrono::Utc));
+    let body = response.bytes().await.unwrap_or_default();
+    let limit = error_message(&body)
+        .split("maximum admitted ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok());
     Throttle {
-        retry_after: header("retry-after")
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map_or(Duration::from_secs(1), Duration::from_secs),
-        window: header("x-rate-limit-limit").unwrap_or_else(|| "unknown".to_owned()),
-        limit: None,
-        reset: header("x-rate-limit-reset")
-            .and_then(|v| chrono::DateTime::parse_from_rfc3339(&v).ok())
-            .map(|t| t.with_timezone(&chrono::Utc)),
+        retry_after,
+        window,
+        limit,
+        reset,
     }
 }
 
