@@ -39,7 +39,12 @@ pub enum Error {
     #[error("the API has no customer record for this Customer Code (404 Customer not found.): contact Kiss support")]
     CustomerNotFound,
     /// Rate limited past the retry ceiling.
-    #[error("rate limited on the {window} window (limit {limit:?}); the quota resets {}; wait or raise the client's quota settings only if your account allows more", reset.map_or_else(|| format!("in {}s", retry_after.as_secs()), |r| format!("at {r}")))]
+    #[error(
+        "rate limited on the {window} window{}; the quota resets {}; wait, or raise the client's \
+         Quota only if your account allows more",
+        limit.map_or_else(String::new, |l| format!(" ({l} requests)")),
+        reset.map_or_else(|| format!("in {}s", retry_after.as_secs()), |r| format!("at {r}"))
+    )]
     RateLimited {
         /// `1m` or `1h`, as the server said (`X-Rate-Limit-Limit`).
         window: String,
