@@ -58,7 +58,7 @@ pub async fn served(sandbox: &Sandbox, path: &str) -> Vec<u8> {
 /// the benchmark chooses ([`reset_peak`], then [`peak_bytes`]), which allocator-stats crates
 /// do not offer.
 ///
-/// ```ignore
+/// ```text
 /// #[global_allocator]
 /// static ALLOC: kiss_tests::PeakAlloc = kiss_tests::PeakAlloc;
 /// ```
