@@ -4,42 +4,11 @@
 
 use std::sync::{Arc, Mutex};
 
-use kiss_client::{Client, ManualClock, Quota};
-use kiss_sandbox::{
-    Fault, RateLimit, Sandbox, SandboxConfig, DEFAULT_API_KEY, DEFAULT_CUSTOMER_CODE,
-};
+mod common;
 
-async fn sandbox_with(products: usize, rate_limit: RateLimit) -> Sandbox {
-    Sandbox::start(SandboxConfig {
-        products,
-        rate_limit,
-        ..SandboxConfig::default()
-    })
-    .await
-    .unwrap()
-}
-
-const RELAXED: RateLimit = RateLimit {
-    per_minute: 100_000,
-    per_hour: 100_000,
-};
-const UNPACED: Quota = Quota {
-    per_minute: 100_000,
-    per_hour: 100_000,
-};
-
-fn client(sandbox: &Sandbox, quota: Quota) -> (Client, ManualClock) {
-    let clock = ManualClock::new();
-    let client = Client::builder()
-        .base_url(sandbox.base_url())
-        .customer_code(DEFAULT_CUSTOMER_CODE)
-        .api_key(DEFAULT_API_KEY)
-        .quota(quota)
-        .clock(clock.clone())
-        .build()
-        .unwrap();
-    (client, clock)
-}
+use common::{client, sandbox_with, RELAXED, UNPACED};
+use kiss_client::Client;
+use kiss_sandbox::{Fault, DEFAULT_API_KEY, DEFAULT_CUSTOMER_CODE};
 
 /// Collects everything written through tracing.
 #[derive(Clone, Default)]

@@ -2,47 +2,14 @@
 
 use std::time::Duration;
 
+mod common;
+
+use common::{client, sandbox_with, RELAXED, UNPACED};
 use futures_util::TryStreamExt;
 use kiss_client::{Client, Endpoint, Error, ManualClock, Quota};
 use kiss_sandbox::{
     Customer, Fault, RateLimit, Sandbox, SandboxConfig, DEFAULT_API_KEY, DEFAULT_CUSTOMER_CODE,
 };
-
-async fn sandbox_with(products: usize, rate_limit: RateLimit) -> Sandbox {
-    Sandbox::start(SandboxConfig {
-        products,
-        rate_limit,
-        ..SandboxConfig::default()
-    })
-    .await
-    .unwrap()
-}
-
-const RELAXED: RateLimit = RateLimit {
-    per_minute: 100_000,
-    per_hour: 100_000,
-};
-const UNPACED: Quota = Quota {
-    per_minute: 100_000,
-    per_hour: 100_000,
-};
-
-/// A client on a manual clock that moves the sandbox's clock in step, so waits are instant
-/// and the server sees the time pass.
-fn client(sandbox: &Sandbox, quota: Quota) -> (Client, ManualClock) {
-    let clock = ManualClock::new();
-    let control = sandbox.control().clone();
-    clock.on_sleep(move |d| control.advance_clock(d));
-    let client = Client::builder()
-        .base_url(sandbox.base_url())
-        .customer_code(DEFAULT_CUSTOMER_CODE)
-        .api_key(DEFAULT_API_KEY)
-        .quota(quota)
-        .clock(clock.clone())
-        .build()
-        .unwrap();
-    (client, clock)
-}
 
 #[tokio::test]
 async fn one_token_serves_every_call_and_typed_data_matches_the_examples() {
