@@ -6,10 +6,10 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use kiss_codegen::GeneratedFile;
-use kiss_dynamic::{Decoder, SchemaDiff, SchemaDocument};
+use kiss_dynamic::{SchemaDiff, SchemaDocument};
 use thiserror::Error;
 
-use crate::fetch::{self, Deployment};
+use crate::fetch::{self, SAMPLE};
 
 #[derive(Debug, clap::Args)]
 pub struct RegenArgs {
@@ -51,7 +51,7 @@ pub enum RegenError {
         source: kiss_dynamic::SchemaError,
     },
     #[error("{0}")]
-    Fetch(#[from] fetch::FetchError),
+    Fetch(#[from] kiss_client::Error),
     #[error("{0}")]
     Codegen(#[from] kiss_codegen::CodegenError),
     #[error(
@@ -67,7 +67,7 @@ struct Source {
     description: String,
     documents: Vec<SchemaDocument>,
     profile: Option<String>,
-    data: Vec<(&'static str, Vec<u8>)>,
+    samples: Vec<(&'static str, Vec<kiss_dynamic::Record>)>,
 }
 
 pub fn run(args: RegenArgs) -> Result<ExitCode, RegenError> {
@@ -81,9 +81,9 @@ pub fn run(args: RegenArgs) -> Result<ExitCode, RegenError> {
             println!("warning: /api/version says {served}, the products schema says {profile}");
         }
     }
-    for (endpoint, body) in &source.data {
+    for (endpoint, sample) in &source.samples {
         if let Some(document) = documents.iter().find(|d| d.endpoint == *endpoint) {
-            for warning in check_wire_keys(document, body) {
+            for warning in check_wire_keys(document, sample) {
                 println!("warning: {warning}");
             }
         }
@@ -139,7 +139,7 @@ fn load(args: &RegenArgs) -> Result<Source, RegenError> {
             description: format!("saved documents in {}", dir.display()),
             documents: read_documents(dir)?,
             profile: None,
-            data: Vec::new(),
+            samples: Vec::new(),
         });
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -147,14 +147,18 @@ fn load(args: &RegenArgs) -> Result<Source, RegenError> {
         .build()
         .map_err(|e| RegenError::Sandbox(e.to_string()))?;
     if let Some(base_url) = &args.base_url {
-        let deployment = Deployment {
-            base_url: base_url.clone(),
-            customer_code: std::env::var("KISS_CUSTOMER_CODE")
-                .map_err(|_| RegenError::MissingCredential("KISS_CUSTOMER_CODE"))?,
-            api_key: std::env::var("KISS_API_KEY")
-                .map_err(|_| RegenError::MissingCredential("KISS_API_KEY"))?,
-        };
-        let fetched = runtime.block_on(fetch::fetch(&deployment))?;
+        let client = kiss_client::Client::builder()
+            .base_url(base_url.clone())
+            .customer_code(
+                std::env::var("KISS_CUSTOMER_CODE")
+                    .map_err(|_| RegenError::MissingCredential("KISS_CUSTOMER_CODE"))?,
+            )
+            .api_key(
+                std::env::var("KISS_API_KEY")
+                    .map_err(|_| RegenError::MissingCredential("KISS_API_KEY"))?,
+            )
+            .build()?;
+        let fetched = runtime.block_on(fetch::fetch(&client))?;
         return from_fetched(format!("deployment {base_url}"), fetched);
     }
     if args.check {
@@ -163,19 +167,19 @@ fn load(args: &RegenArgs) -> Result<Source, RegenError> {
             description: format!("saved documents in {}", dir.display()),
             documents: read_documents(&dir)?,
             profile: None,
-            data: Vec::new(),
+            samples: Vec::new(),
         });
     }
     let fetched = runtime.block_on(async {
         let sandbox = kiss_sandbox::Sandbox::start(kiss_sandbox::SandboxConfig::default())
             .await
             .map_err(|e| RegenError::Sandbox(e.to_string()))?;
-        let deployment = Deployment {
-            base_url: sandbox.base_url(),
-            customer_code: kiss_sandbox::DEFAULT_CUSTOMER_CODE.to_owned(),
-            api_key: kiss_sandbox::DEFAULT_API_KEY.to_owned(),
-        };
-        let fetched = fetch::fetch(&deployment).await;
+        let client = kiss_client::Client::builder()
+            .base_url(sandbox.base_url())
+            .customer_code(kiss_sandbox::DEFAULT_CUSTOMER_CODE)
+            .api_key(kiss_sandbox::DEFAULT_API_KEY)
+            .build()?;
+        let fetched = fetch::fetch(&client).await;
         sandbox.shutdown().await;
         Ok::<_, RegenError>(fetched?)
     })?;
@@ -186,21 +190,15 @@ fn load(args: &RegenArgs) -> Result<Source, RegenError> {
 }
 
 fn from_fetched(description: String, fetched: fetch::Fetched) -> Result<Source, RegenError> {
-    let parse = |origin: &str, bytes: &[u8]| {
-        SchemaDocument::from_slice(bytes).map_err(|source| RegenError::Schema {
-            origin: origin.to_owned(),
-            source,
-        })
-    };
     Ok(Source {
         description,
         documents: vec![
-            parse("/products/schema", &fetched.products_schema)?,
-            parse("/stock/schema", &fetched.stock_schema)?,
+            fetched.products_schema,
+            fetched.stock_schema,
             kiss_dynamic::prices_schema(),
         ],
         profile: Some(fetched.profile),
-        data: fetched.data,
+        samples: fetched.samples,
     })
 }
 
@@ -252,19 +250,12 @@ fn stale_files(out: &Path, files: &[GeneratedFile]) -> Result<Vec<String>, Regen
     Ok(stale)
 }
 
-/// How many records of each endpoint the wire-key check reads.
-const SAMPLE: usize = 500;
-
 /// Checks the schema's mapped wire keys against the data's literal keys, which win: schema
 /// names that map to no key in a sample, keys spelled as the schema name, keys the schema
 /// lacks.
-pub fn check_wire_keys(document: &SchemaDocument, body: &[u8]) -> Vec<String> {
+pub fn check_wire_keys(document: &SchemaDocument, sample: &[kiss_dynamic::Record]) -> Vec<String> {
     let endpoint = &document.endpoint;
-    let records = match Decoder::new(document).decode_array(body) {
-        Ok(records) => records,
-        Err(e) => return vec![format!("{endpoint}: the data does not decode: {e}")],
-    };
-    let sample = &records[..records.len().min(SAMPLE)];
+    let sample = &sample[..sample.len().min(SAMPLE)];
     let mut seen: HashSet<String> = HashSet::new();
     let mut unknown: BTreeSet<String> = BTreeSet::new();
     for record in sample {
@@ -340,6 +331,12 @@ pub fn check_wire_keys(document: &SchemaDocument, body: &[u8]) -> Vec<String> {
 mod tests {
     use super::*;
 
+    fn sample(document: &SchemaDocument, body: &[u8]) -> Vec<kiss_dynamic::Record> {
+        kiss_dynamic::Decoder::new(document)
+            .decode_array(body)
+            .unwrap()
+    }
+
     fn stock() -> SchemaDocument {
         SchemaDocument::from_json(include_str!("../../kiss-sandbox/data/stock.schema.json"))
             .unwrap()
@@ -348,14 +345,14 @@ mod tests {
     #[test]
     fn data_that_matches_the_schema_gives_no_warning() {
         let body = include_bytes!("../../kiss-sandbox/data/stock.json");
-        assert!(check_wire_keys(&stock(), body).is_empty());
+        assert!(check_wire_keys(&stock(), &sample(&stock(), body)).is_empty());
     }
 
     #[test]
     fn schema_names_mapping_to_no_key_and_extra_keys_are_reported() {
         let body =
             br#"[{"SKU":"A","stockLocation":"UK01","AvailableQty":1,"NextAvailableETA":null}]"#;
-        let warnings = check_wire_keys(&stock(), body);
+        let warnings = check_wire_keys(&stock(), &sample(&stock(), body));
         assert_eq!(warnings.len(), 3, "{warnings:#?}");
         assert!(warnings[0].contains("spells StockLocation as the schema name \"stockLocation\""));
         assert!(warnings[1].contains("\"availableQTY\" maps to the wire key \"AvailableQTY\""));
@@ -368,7 +365,7 @@ mod tests {
             SchemaDocument::from_json(include_str!("../../kiss-sandbox/data/products.schema.json"))
                 .unwrap();
         let body = br#"[{"SKU":"A","ProductImages":[{"ImageId":"x"}]}]"#;
-        let warnings = check_wire_keys(&products, body);
+        let warnings = check_wire_keys(&products, &sample(&products, body));
         assert!(
             warnings
                 .iter()
