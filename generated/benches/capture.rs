@@ -51,16 +51,10 @@ fn fetch_products(products_schema: Option<String>) -> Vec<u8> {
     runtime.block_on(async {
         let sandbox = kiss_tests::relaxed_sandbox(PRODUCTS).await;
         if let Some(schema) = products_schema {
-            let products = kiss_sandbox::ServedSchema::parse(
-                kiss_sandbox::DataEndpoint::Products,
-                schema,
-                "bench",
-            )
-            .expect("grown schema");
-            sandbox.control().set_profile(kiss_sandbox::Profile {
-                products,
-                ..kiss_sandbox::Profile::default()
-            });
+            sandbox
+                .control()
+                .set_schema(kiss_sandbox::DataEndpoint::Products, schema)
+                .unwrap();
         }
         let body = kiss_tests::served(&sandbox, "/products").await;
         sandbox.shutdown().await;

@@ -1,7 +1,6 @@
 //! The generated models against the docs' example payloads and live sandbox data.
 
 use kiss_generated::{Product, ProductPrice, StockEntry};
-use kiss_sandbox::{Profile, ServedSchema};
 use kiss_tests::{relaxed_sandbox as sandbox, served};
 use serde_json::json;
 
@@ -138,16 +137,10 @@ async fn fields_the_api_adds_are_kept_and_written_back() {
         .unwrap()
         .push(json!({"name": "altText", "type": "string"}));
     grown["arrays"]["productVideos"] = json!({"fields": [{"name": "uRL", "type": "string"}]});
-    let products = ServedSchema::parse(
-        kiss_sandbox::DataEndpoint::Products,
-        grown.to_string(),
-        "test",
-    )
-    .unwrap();
-    sandbox.control().set_profile(Profile {
-        products,
-        ..Profile::default()
-    });
+    sandbox
+        .control()
+        .set_schema(kiss_sandbox::DataEndpoint::Products, grown.to_string())
+        .unwrap();
 
     let body = served(&sandbox, "/products").await;
     let decoded: Vec<Product> = serde_json::from_slice(&body).unwrap();
@@ -187,16 +180,10 @@ async fn the_fast_path_reads_exactly_what_serde_reads() {
     grown["arrays"]["productVideos"] = json!({"fields": [{"name": "uRL", "type": "string"}]});
     for grow in [false, true] {
         if grow {
-            let products = ServedSchema::parse(
-                kiss_sandbox::DataEndpoint::Products,
-                grown.to_string(),
-                "test",
-            )
-            .unwrap();
-            sandbox.control().set_profile(Profile {
-                products,
-                ..Profile::default()
-            });
+            sandbox
+                .control()
+                .set_schema(kiss_sandbox::DataEndpoint::Products, grown.to_string())
+                .unwrap();
         }
         let body = served(&sandbox, "/products").await;
         let fast: Vec<Product> = decode_all(&body).unwrap();

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use kiss_sandbox::{Fault, Profile, Sandbox, ServedSchema, DEFAULT_API_KEY};
+use kiss_sandbox::{Fault, Sandbox, DEFAULT_API_KEY};
 use kiss_tests::{relaxed_sandbox as sandbox, served};
 
 fn kiss() -> Command {
@@ -115,16 +115,10 @@ async fn csv_columns_follow_the_live_schema_and_pick_up_new_fields() {
         .as_array_mut()
         .unwrap()
         .push(serde_json::json!({"name": "eCOScore", "type": "decimal"}));
-    let served = ServedSchema::parse(
-        kiss_sandbox::DataEndpoint::Products,
-        products.to_string(),
-        "test",
-    )
-    .unwrap();
-    sandbox.control().set_profile(Profile {
-        products: served,
-        ..sandbox.control().profile()
-    });
+    sandbox
+        .control()
+        .set_schema(kiss_sandbox::DataEndpoint::Products, products.to_string())
+        .unwrap();
     let mut command = against(&sandbox);
     command.args(["export", "products", "--format", "csv"]);
     let out = output(command).await;
@@ -198,22 +192,16 @@ async fn version_health_schema_and_check_follow_the_sandbox() {
         serde_json::from_slice(&sandbox.control().profile().stock.body).unwrap();
     stock["apiVersion"] = serde_json::json!("2026-10");
     stock["fields"].as_array_mut().unwrap().pop();
-    let served =
-        ServedSchema::parse(kiss_sandbox::DataEndpoint::Stock, stock.to_string(), "test").unwrap();
     let mut products: serde_json::Value =
         serde_json::from_slice(&sandbox.control().profile().products.body).unwrap();
     products["apiVersion"] = serde_json::json!("2026-10");
-    let products = ServedSchema::parse(
-        kiss_sandbox::DataEndpoint::Products,
-        products.to_string(),
-        "test",
-    )
-    .unwrap();
-    sandbox.control().set_profile(Profile {
-        stock: served,
-        products,
-        ..sandbox.control().profile()
-    });
+    let control = sandbox.control();
+    control
+        .set_schema(kiss_sandbox::DataEndpoint::Stock, stock.to_string())
+        .unwrap();
+    control
+        .set_schema(kiss_sandbox::DataEndpoint::Products, products.to_string())
+        .unwrap();
     let out = run(&["check"]).await;
     assert_eq!(out.status.code(), Some(5), "drift has its own exit code");
     assert!(

@@ -337,14 +337,10 @@ async fn dynamic_records_and_the_surface_check_follow_the_live_schema() {
         .as_array_mut()
         .unwrap()
         .push(serde_json::json!({"name": "binLocation", "type": "string"}));
-    let mut profile = sandbox.control().profile();
-    profile.stock = kiss_sandbox::ServedSchema::parse(
-        kiss_sandbox::DataEndpoint::Stock,
-        stock.to_string(),
-        "test",
-    )
-    .unwrap();
-    sandbox.control().set_profile(profile);
+    sandbox
+        .control()
+        .set_schema(kiss_sandbox::DataEndpoint::Stock, stock.to_string())
+        .unwrap();
     let check = client.check_surface().await.unwrap();
     assert!(!check.is_in_step());
     assert!(

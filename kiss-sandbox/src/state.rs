@@ -5,10 +5,11 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use crate::catalogue::Catalogue;
+use crate::catalogue::DataEndpoint;
 use crate::clock::Clock;
 use crate::config::{Customer, SandboxConfig};
 use crate::faults::{Fault, FaultQueue};
-use crate::profile::Profile;
+use crate::profile::{Profile, ProfileError, ServedSchema};
 use crate::rate_limit::RateLimiter;
 use crate::tokens::TokenIssuer;
 
@@ -74,6 +75,24 @@ impl SandboxControl {
             .profile
             .write()
             .unwrap_or_else(|p| p.into_inner()) = Arc::new(profile);
+    }
+
+    /// Serves `text` as the schema of `endpoint` from now on, the rest of the profile unchanged:
+    /// "a field was added without a profile bump" in one call.
+    ///
+    /// # Errors
+    /// When `text` is not a schema document of that endpoint.
+    pub fn set_schema(
+        &self,
+        endpoint: DataEndpoint,
+        text: impl Into<bytes::Bytes>,
+    ) -> Result<(), ProfileError> {
+        let served =
+            ServedSchema::parse(endpoint, text, &format!("the {} schema", endpoint.path()))?;
+        let mut profile = self.profile();
+        *profile.schema_mut(endpoint) = served;
+        self.set_profile(profile);
+        Ok(())
     }
 
     /// The profile being served.

@@ -2,7 +2,6 @@
 //! encodes back to the very same bytes, including when the surface grows.
 
 use kiss_dynamic::{Decoder, IssueKind, SchemaDocument};
-use kiss_sandbox::Profile;
 use kiss_tests::{relaxed_sandbox as sandbox, served};
 use serde_json::json;
 
@@ -85,16 +84,10 @@ async fn fields_added_without_a_profile_bump_are_kept_and_reported() {
         .unwrap()
         .push(json!({"name": "altText", "type": "string"}));
     grown["arrays"]["productVideos"] = json!({"fields": [{"name": "uRL", "type": "string"}]});
-    let products = kiss_sandbox::ServedSchema::parse(
-        kiss_sandbox::DataEndpoint::Products,
-        grown.to_string(),
-        "test",
-    )
-    .unwrap();
-    sandbox.control().set_profile(Profile {
-        products,
-        ..Profile::default()
-    });
+    sandbox
+        .control()
+        .set_schema(kiss_sandbox::DataEndpoint::Products, grown.to_string())
+        .unwrap();
 
     let body = served(&sandbox, "/products").await;
     let records = Decoder::new(&old_schema).decode_array(&body).unwrap();

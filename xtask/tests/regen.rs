@@ -152,14 +152,10 @@ async fn check_against_a_live_deployment_reports_drift() {
         .as_array_mut()
         .unwrap()
         .push(serde_json::json!({"name": "binLocation", "type": "string"}));
-    let mut profile = sandbox.control().profile();
-    profile.stock = kiss_sandbox::ServedSchema::parse(
-        kiss_sandbox::DataEndpoint::Stock,
-        stock.to_string(),
-        "test",
-    )
-    .unwrap();
-    sandbox.control().set_profile(profile);
+    sandbox
+        .control()
+        .set_schema(kiss_sandbox::DataEndpoint::Stock, stock.to_string())
+        .unwrap();
     let drifted = run(out.clone(), sandbox.base_url()).await.unwrap();
     assert_eq!(drifted.status.code(), Some(1), "{}", text(&drifted));
     let report = text(&drifted);
