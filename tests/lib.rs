@@ -1,24 +1,22 @@
-//! Helpers for tests and benchmarks that talk to a sandbox with a plain HTTP client (to see
-//! exactly what was served, without kiss-client in between). The end-to-end tests across
-//! crates live in `tests/tests/`.
+//! The test helpers that several crates' tests and benchmarks share, in one place: a relaxed
+//! sandbox, a token and the bytes served (through a plain HTTP client, to see exactly what
+//! was served, without kiss-client in between), and a counting allocator for memory figures.
+//! The end-to-end tests across crates live in `tests/tests/`, the cross-crate benchmarks in
+//! `tests/benches/`.
+//!
+//! It depends on the sandbox, never the other way round: the sandbox's own tests use its
+//! control plane ([`kiss_sandbox::SandboxControl`]) for tokens and schema changes.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use kiss_sandbox::{RateLimit, Sandbox, SandboxConfig, DEFAULT_API_KEY, DEFAULT_CUSTOMER_CODE};
+use kiss_sandbox::{Sandbox, SandboxConfig, DEFAULT_API_KEY, DEFAULT_CUSTOMER_CODE};
 
 /// A sandbox of `products` products whose rate limits a test never trips by accident.
 pub async fn relaxed_sandbox(products: usize) -> Sandbox {
-    Sandbox::start(SandboxConfig {
-        products,
-        rate_limit: RateLimit {
-            per_minute: 1_000_000,
-            per_hour: 1_000_000,
-        },
-        ..SandboxConfig::default()
-    })
-    .await
-    .expect("the sandbox starts on loopback")
+    Sandbox::start(SandboxConfig::relaxed(products))
+        .await
+        .expect("the sandbox starts on loopback")
 }
 
 /// A token for the default customer, from the token endpoint.
@@ -69,6 +67,7 @@ static PEAK: AtomicUsize = AtomicUsize::new(0);
 
 // SAFETY: every call is forwarded to the system allocator unchanged; the counters are only
 // bookkeeping.
+#[allow(unsafe_code)] // a global allocator cannot be written without it
 unsafe impl GlobalAlloc for PeakAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let ptr = unsafe { System.alloc(layout) };

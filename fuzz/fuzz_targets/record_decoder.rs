@@ -5,7 +5,7 @@
 use kiss_dynamic::{Decoder, SchemaDocument};
 use libfuzzer_sys::fuzz_target;
 
-const PRODUCTS_SCHEMA: &str = include_str!("../../kiss-sandbox/data/products.schema.json");
+const PRODUCTS_SCHEMA: &str = kiss_schema::contract::PRODUCTS_SCHEMA;
 
 fuzz_target!(|data: &[u8]| {
     let schema = SchemaDocument::from_json(PRODUCTS_SCHEMA).expect("the built-in schema parses");

@@ -53,7 +53,7 @@ fn fetch_products(products_schema: Option<String>) -> Vec<u8> {
         if let Some(schema) = products_schema {
             sandbox
                 .control()
-                .set_schema(kiss_sandbox::DataEndpoint::Products, schema)
+                .set_schema(kiss_sandbox::Endpoint::Products, schema)
                 .unwrap();
         }
         let body = kiss_tests::served(&sandbox, "/products").await;
@@ -261,14 +261,14 @@ fn grown_each_record_flatten_capture(bencher: Bencher) {
 fn generated_fast_path(bencher: Bencher) {
     let body = catalogue();
     bencher.counter(BytesCount::new(body.len())).bench(|| {
-        kiss_dynamic::fast::decode_all::<kiss_generated::Product>(body).expect("decodes")
+        kiss_dynamic::model::decode_all::<kiss_generated::Product>(body).expect("decodes")
     });
 }
 
 /// The fast path one record at a time (each dropped), through the streaming splitter as the
 /// client uses it.
 fn each_record_fast(body: &[u8]) -> usize {
-    let mut stream = kiss_dynamic::ArrayStream::new(kiss_dynamic::fast::Fast::<
+    let mut stream = kiss_dynamic::ArrayStream::new(kiss_dynamic::model::ModelDecoder::<
         kiss_generated::Product,
     >::default());
     let mut count = 0;
@@ -286,7 +286,7 @@ fn each_record_fast(body: &[u8]) -> usize {
 fn each_record_generated_fast_path(bencher: Bencher) {
     let body = catalogue();
     bencher.counter(BytesCount::new(body.len())).bench(|| {
-        kiss_dynamic::fast::decode_each::<kiss_generated::Product>(body, |p| {
+        kiss_dynamic::model::decode_each::<kiss_generated::Product>(body, |p| {
             divan::black_box(p);
         })
         .expect("decodes")
@@ -297,7 +297,7 @@ fn each_record_generated_fast_path(bencher: Bencher) {
 fn grown_each_record_generated_fast_path(bencher: Bencher) {
     let body = grown_catalogue();
     bencher.counter(BytesCount::new(body.len())).bench(|| {
-        kiss_dynamic::fast::decode_each::<kiss_generated::Product>(body, |p| {
+        kiss_dynamic::model::decode_each::<kiss_generated::Product>(body, |p| {
             divan::black_box(p);
         })
         .expect("decodes")

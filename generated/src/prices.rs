@@ -4,13 +4,6 @@
 
 //! Typed records of `/prices`, generated from its schema document (profile 2026-04).
 
-use std::fmt::Formatter;
-use kiss_dynamic::fast::{FastDecode, ReadError, Reader};
-use kiss_dynamic::typed::{Key, UnknownFields};
-use kiss_dynamic::{CompactString, Decimal};
-use serde::de::{Error as _, MapAccess, Visitor};
-use serde::{Deserialize, Deserializer, Serialize};
-
 /// The profile of the schema document this module was generated from.
 pub const PROFILE: &str = "2026-04";
 
@@ -18,32 +11,37 @@ pub const PROFILE: &str = "2026-04";
 pub const SCHEMA_FINGERPRINT: &str = "sha256:aeaec45cc4ef40638640a13153288f19ef2f4d5c5c627fd2d7051a1868d54646";
 
 /// A record of `/prices` (profile 2026-04), fields in schema order.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(
+    ::core::fmt::Debug,
+    ::core::clone::Clone,
+    ::core::cmp::PartialEq,
+    ::serde::Serialize
+)]
 pub struct ProductPrice {
     /// `PriceListCode` (schema name `priceListCode`): string.
     #[serde(rename = "PriceListCode")]
-    pub price_list_code: Option<CompactString>,
+    pub price_list_code: ::core::option::Option<::kiss_dynamic::CompactString>,
     /// `PriceListName` (schema name `priceListName`): string.
     #[serde(rename = "PriceListName")]
-    pub price_list_name: Option<CompactString>,
+    pub price_list_name: ::core::option::Option<::kiss_dynamic::CompactString>,
     /// `CurrencyCode` (schema name `currencyCode`): string.
     #[serde(rename = "CurrencyCode")]
-    pub currency_code: Option<CompactString>,
+    pub currency_code: ::core::option::Option<::kiss_dynamic::CompactString>,
     /// `SKU` (schema name `sKU`): string, required.
     #[serde(rename = "SKU")]
-    pub sku: CompactString,
+    pub sku: ::kiss_dynamic::CompactString,
     /// `PriceExclVAT` (schema name `priceExclVAT`): decimal.
     #[serde(rename = "PriceExclVAT")]
-    pub price_excl_vat: Option<Decimal>,
+    pub price_excl_vat: ::core::option::Option<::kiss_dynamic::Decimal>,
     /// `MOQ` (schema name `mOQ`): integer.
     #[serde(rename = "MOQ")]
-    pub moq: Option<i64>,
+    pub moq: ::core::option::Option<i64>,
     /// `OrderMultiple` (schema name `orderMultiple`): integer.
     #[serde(rename = "OrderMultiple")]
-    pub order_multiple: Option<i64>,
+    pub order_multiple: ::core::option::Option<i64>,
     /// Fields the schema does not know, in arrival order: kept, and written back.
     #[serde(flatten)]
-    pub unknown_fields: UnknownFields,
+    pub unknown_fields: ::kiss_dynamic::typed::UnknownFields,
 }
 
 impl ProductPrice {
@@ -58,116 +56,90 @@ impl ProductPrice {
         "OrderMultiple",
     ];
     /// The position of the field a key names (wire key or schema name).
-    fn field_index(key: &str) -> Option<usize> {
+    fn field_index(key: &str) -> ::core::option::Option<usize> {
         match key {
-            "PriceListCode" | "priceListCode" => Some(0),
-            "PriceListName" | "priceListName" => Some(1),
-            "CurrencyCode" | "currencyCode" => Some(2),
-            "SKU" | "sKU" => Some(3),
-            "PriceExclVAT" | "priceExclVAT" => Some(4),
-            "MOQ" | "mOQ" => Some(5),
-            "OrderMultiple" | "orderMultiple" => Some(6),
-            _ => None,
+            "PriceListCode" | "priceListCode" => ::core::option::Option::Some(0),
+            "PriceListName" | "priceListName" => ::core::option::Option::Some(1),
+            "CurrencyCode" | "currencyCode" => ::core::option::Option::Some(2),
+            "SKU" | "sKU" => ::core::option::Option::Some(3),
+            "PriceExclVAT" | "priceExclVAT" => ::core::option::Option::Some(4),
+            "MOQ" | "mOQ" => ::core::option::Option::Some(5),
+            "OrderMultiple" | "orderMultiple" => ::core::option::Option::Some(6),
+            _ => ::core::option::Option::None,
         }
     }
 }
 
-impl<'de> Deserialize<'de> for ProductPrice {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct RecordVisitor;
-        impl<'de> Visitor<'de> for RecordVisitor {
-            type Value = ProductPrice;
-            fn expecting(&self, f: &mut Formatter<'_>) -> std::fmt::Result {
-                f.write_str("ProductPrice: a record of /prices (a JSON object)")
-            }
-            fn visit_map<A: MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<ProductPrice, A::Error> {
-                let mut slot_price_list_code: Option<CompactString> = None;
-                let mut slot_price_list_name: Option<CompactString> = None;
-                let mut slot_currency_code: Option<CompactString> = None;
-                let mut slot_sku: Option<CompactString> = None;
-                let mut slot_price_excl_vat: Option<Decimal> = None;
-                let mut slot_moq: Option<i64> = None;
-                let mut slot_order_multiple: Option<i64> = None;
-                let mut unknown_fields = UnknownFields::default();
-                let mut next = 0;
-                while let Some(key) = map.next_key::<Key<'de>>()? {
-                    let index = if ProductPrice::WIRE_KEYS.get(next) == Some(&&*key.0) {
-                        Some(next)
-                    } else {
-                        ProductPrice::field_index(&key.0)
-                    };
-                    next = index.map_or(next, |i| i + 1);
-                    match index {
-                        Some(0) => slot_price_list_code = map.next_value()?,
-                        Some(1) => slot_price_list_name = map.next_value()?,
-                        Some(2) => slot_currency_code = map.next_value()?,
-                        Some(3) => slot_sku = Some(map.next_value()?),
-                        Some(4) => slot_price_excl_vat = map.next_value()?,
-                        Some(5) => slot_moq = map.next_value()?,
-                        Some(6) => slot_order_multiple = map.next_value()?,
-                        _ => unknown_fields.read_value(key.0, &mut map)?,
-                    }
-                }
-                Ok(ProductPrice {
-                    price_list_code: slot_price_list_code,
-                    price_list_name: slot_price_list_name,
-                    currency_code: slot_currency_code,
-                    sku: slot_sku.ok_or_else(|| A::Error::missing_field("SKU"))?,
-                    price_excl_vat: slot_price_excl_vat,
-                    moq: slot_moq,
-                    order_multiple: slot_order_multiple,
-                    unknown_fields,
-                })
-            }
-        }
-        deserializer.deserialize_map(RecordVisitor)
-    }
-}
-
-/// The fast path: read straight from JSON bytes by kiss-dynamic's parser.
-impl FastDecode for ProductPrice {
-    fn read(reader: &mut Reader<'_>) -> Result<Self, ReadError> {
-        let mut slot_price_list_code: Option<CompactString> = None;
-        let mut slot_price_list_name: Option<CompactString> = None;
-        let mut slot_currency_code: Option<CompactString> = None;
-        let mut slot_sku: Option<CompactString> = None;
-        let mut slot_price_excl_vat: Option<Decimal> = None;
-        let mut slot_moq: Option<i64> = None;
-        let mut slot_order_multiple: Option<i64> = None;
-        let mut unknown_fields = UnknownFields::default();
+/// The one decoding engine of this struct, for both entry points: bytes
+/// (`kiss_dynamic::model::decode_all`) and serde (`Deserialize` below).
+impl ::kiss_dynamic::model::Model for ProductPrice {
+    const EXPECTING: &'static str = "ProductPrice: a record of /prices (a JSON object)";
+    fn read<'de, __S: ::kiss_dynamic::model::FieldSource<'de>>(
+        source: &mut __S,
+    ) -> ::core::result::Result<Self, __S::Error> {
+        let mut slot_price_list_code: ::core::option::Option<
+            ::kiss_dynamic::CompactString,
+        > = ::core::option::Option::None;
+        let mut slot_price_list_name: ::core::option::Option<
+            ::kiss_dynamic::CompactString,
+        > = ::core::option::Option::None;
+        let mut slot_currency_code: ::core::option::Option<
+            ::kiss_dynamic::CompactString,
+        > = ::core::option::Option::None;
+        let mut slot_sku: ::core::option::Option<::kiss_dynamic::CompactString> = ::core::option::Option::None;
+        let mut slot_price_excl_vat: ::core::option::Option<::kiss_dynamic::Decimal> = ::core::option::Option::None;
+        let mut slot_moq: ::core::option::Option<i64> = ::core::option::Option::None;
+        let mut slot_order_multiple: ::core::option::Option<i64> = ::core::option::Option::None;
+        let mut unknown_fields = ::kiss_dynamic::typed::UnknownFields::new();
         let mut next = 0;
-        reader
-            .object(|reader, key| {
-                let index = if ProductPrice::WIRE_KEYS.get(next) == Some(&&*key) {
-                    Some(next)
-                } else {
-                    ProductPrice::field_index(&key)
-                };
-                next = index.map_or(next, |i| i + 1);
-                match index {
-                    Some(0) => slot_price_list_code = reader.opt_string("PriceListCode")?,
-                    Some(1) => slot_price_list_name = reader.opt_string("PriceListName")?,
-                    Some(2) => slot_currency_code = reader.opt_string("CurrencyCode")?,
-                    Some(3) => slot_sku = Some(reader.string("SKU")?),
-                    Some(4) => slot_price_excl_vat = reader.opt_decimal("PriceExclVAT")?,
-                    Some(5) => slot_moq = reader.opt_integer("MOQ")?,
-                    Some(6) => slot_order_multiple = reader.opt_integer("OrderMultiple")?,
-                    _ => reader.capture(key, &mut unknown_fields)?,
+        while let ::core::option::Option::Some(key) = source.next_key()? {
+            let index = match Self::WIRE_KEYS.get(next) {
+                ::core::option::Option::Some(expected) if *expected == &*key => {
+                    ::core::option::Option::Some(next)
                 }
-                Ok(())
-            })?;
-        Ok(ProductPrice {
+                _ => Self::field_index(&key),
+            };
+            next = index.map_or(next, |i| i + 1);
+            match index {
+                ::core::option::Option::Some(0) => {
+                    slot_price_list_code = source.value("PriceListCode")?;
+                }
+                ::core::option::Option::Some(1) => {
+                    slot_price_list_name = source.value("PriceListName")?;
+                }
+                ::core::option::Option::Some(2) => {
+                    slot_currency_code = source.value("CurrencyCode")?;
+                }
+                ::core::option::Option::Some(3) => {
+                    slot_sku = ::core::option::Option::Some(source.value("SKU")?);
+                }
+                ::core::option::Option::Some(4) => {
+                    slot_price_excl_vat = source.value("PriceExclVAT")?;
+                }
+                ::core::option::Option::Some(5) => slot_moq = source.value("MOQ")?,
+                ::core::option::Option::Some(6) => {
+                    slot_order_multiple = source.value("OrderMultiple")?;
+                }
+                _ => source.capture(key, &mut unknown_fields)?,
+            }
+        }
+        ::core::result::Result::Ok(Self {
             price_list_code: slot_price_list_code,
             price_list_name: slot_price_list_name,
             currency_code: slot_currency_code,
-            sku: slot_sku.ok_or_else(|| reader.missing("SKU"))?,
+            sku: slot_sku.ok_or_else(|| source.missing("SKU"))?,
             price_excl_vat: slot_price_excl_vat,
             moq: slot_moq,
             order_multiple: slot_order_multiple,
             unknown_fields,
         })
+    }
+}
+
+impl<'de> ::serde::Deserialize<'de> for ProductPrice {
+    fn deserialize<__D: ::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::core::result::Result<Self, __D::Error> {
+        ::kiss_dynamic::model::deserialize(deserializer)
     }
 }

@@ -4,13 +4,6 @@
 
 //! Typed records of `/products`, generated from its schema document (profile 2026-04).
 
-use std::fmt::Formatter;
-use kiss_dynamic::fast::{FastDecode, ReadError, Reader};
-use kiss_dynamic::typed::{Key, UnknownFields};
-use kiss_dynamic::{CompactString, Decimal};
-use serde::de::{Error as _, MapAccess, Visitor};
-use serde::{Deserialize, Deserializer, Serialize};
-
 /// The profile of the schema document this module was generated from.
 pub const PROFILE: &str = "2026-04";
 
@@ -18,113 +11,118 @@ pub const PROFILE: &str = "2026-04";
 pub const SCHEMA_FINGERPRINT: &str = "sha256:38fb0aa891eec251ac44b523d404e5e823cd4abdf07b82f65393cb3c62d5c9ff";
 
 /// A record of `/products` (profile 2026-04), fields in schema order.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(
+    ::core::fmt::Debug,
+    ::core::clone::Clone,
+    ::core::cmp::PartialEq,
+    ::serde::Serialize
+)]
 pub struct Product {
     /// `SKU` (schema name `sKU`): string, required.
     #[serde(rename = "SKU")]
-    pub sku: CompactString,
+    pub sku: ::kiss_dynamic::CompactString,
     /// `Name` (schema name `name`): string.
     #[serde(rename = "Name")]
-    pub name: Option<CompactString>,
+    pub name: ::core::option::Option<::kiss_dynamic::CompactString>,
     /// `Description` (schema name `description`): string.
     #[serde(rename = "Description")]
-    pub description: Option<CompactString>,
+    pub description: ::core::option::Option<::kiss_dynamic::CompactString>,
     /// `WebsiteDescription` (schema name `websiteDescription`): string.
     #[serde(rename = "WebsiteDescription")]
-    pub website_description: Option<CompactString>,
+    pub website_description: ::core::option::Option<::kiss_dynamic::CompactString>,
     /// `ProductCategoryCode` (schema name `productCategoryCode`): string.
     #[serde(rename = "ProductCategoryCode")]
-    pub product_category_code: Option<CompactString>,
+    pub product_category_code: ::core::option::Option<::kiss_dynamic::CompactString>,
     /// `WashingInstructions` (schema name `washingInstructions`): string.
     #[serde(rename = "WashingInstructions")]
-    pub washing_instructions: Option<CompactString>,
+    pub washing_instructions: ::core::option::Option<::kiss_dynamic::CompactString>,
     /// `Gender` (schema name `gender`): string.
     #[serde(rename = "Gender")]
-    pub gender: Option<CompactString>,
+    pub gender: ::core::option::Option<::kiss_dynamic::CompactString>,
     /// `Audience` (schema name `audience`): string.
     #[serde(rename = "Audience")]
-    pub audience: Option<CompactString>,
+    pub audience: ::core::option::Option<::kiss_dynamic::CompactString>,
     /// `MainColour` (schema name `mainColour`): string.
     #[serde(rename = "MainColour")]
-    pub main_colour: Option<CompactString>,
+    pub main_colour: ::core::option::Option<::kiss_dynamic::CompactString>,
     /// `Barcode` (schema name `barcode`): string.
     #[serde(rename = "Barcode")]
-    pub barcode: Option<CompactString>,
+    pub barcode: ::core::option::Option<::kiss_dynamic::CompactString>,
     /// `Photo` (schema name `photo`): string.
     #[serde(rename = "Photo")]
-    pub photo: Option<CompactString>,
+    pub photo: ::core::option::Option<::kiss_dynamic::CompactString>,
     /// `Theme` (schema name `theme`): string.
     #[serde(rename = "Theme")]
-    pub theme: Option<CompactString>,
+    pub theme: ::core::option::Option<::kiss_dynamic::CompactString>,
     /// `PackagedLength_in_cm` (schema name `packagedLength_in_cm`): decimal.
     #[serde(rename = "PackagedLength_in_cm")]
-    pub packaged_length_in_cm: Option<Decimal>,
+    pub packaged_length_in_cm: ::core::option::Option<::kiss_dynamic::Decimal>,
     /// `PackagedWidth_in_cm` (schema name `packagedWidth_in_cm`): decimal.
     #[serde(rename = "PackagedWidth_in_cm")]
-    pub packaged_width_in_cm: Option<Decimal>,
+    pub packaged_width_in_cm: ::core::option::Option<::kiss_dynamic::Decimal>,
     /// `PackagedHeight_in_cm` (schema name `packagedHeight_in_cm`): decimal.
     #[serde(rename = "PackagedHeight_in_cm")]
-    pub packaged_height_in_cm: Option<Decimal>,
+    pub packaged_height_in_cm: ::core::option::Option<::kiss_dynamic::Decimal>,
     /// `PackagedWeight_in_g` (schema name `packagedWeight_in_g`): decimal.
     #[serde(rename = "PackagedWeight_in_g")]
-    pub packaged_weight_in_g: Option<Decimal>,
+    pub packaged_weight_in_g: ::core::option::Option<::kiss_dynamic::Decimal>,
     /// `CartonLength_in_cm` (schema name `cartonLength_in_cm`): decimal.
     #[serde(rename = "CartonLength_in_cm")]
-    pub carton_length_in_cm: Option<Decimal>,
+    pub carton_length_in_cm: ::core::option::Option<::kiss_dynamic::Decimal>,
     /// `CartonWidth_in_cm` (schema name `cartonWidth_in_cm`): decimal.
     #[serde(rename = "CartonWidth_in_cm")]
-    pub carton_width_in_cm: Option<Decimal>,
+    pub carton_width_in_cm: ::core::option::Option<::kiss_dynamic::Decimal>,
     /// `CartonHeight_in_cm` (schema name `cartonHeight_in_cm`): decimal.
     #[serde(rename = "CartonHeight_in_cm")]
-    pub carton_height_in_cm: Option<Decimal>,
+    pub carton_height_in_cm: ::core::option::Option<::kiss_dynamic::Decimal>,
     /// `CartonWeight_in_g` (schema name `cartonWeight_in_g`): decimal.
     #[serde(rename = "CartonWeight_in_g")]
-    pub carton_weight_in_g: Option<Decimal>,
+    pub carton_weight_in_g: ::core::option::Option<::kiss_dynamic::Decimal>,
     /// `CartonQty` (schema name `cartonQty`): integer.
     #[serde(rename = "CartonQty")]
-    pub carton_qty: Option<i64>,
+    pub carton_qty: ::core::option::Option<i64>,
     /// `AmazonASIN` (schema name `amazonASIN`): string.
     #[serde(rename = "AmazonASIN")]
-    pub amazon_asin: Option<CompactString>,
+    pub amazon_asin: ::core::option::Option<::kiss_dynamic::CompactString>,
     /// `CountryOfOrigin` (schema name `countryOfOrigin`): string.
     #[serde(rename = "CountryOfOrigin")]
-    pub country_of_origin: Option<CompactString>,
+    pub country_of_origin: ::core::option::Option<::kiss_dynamic::CompactString>,
     /// `Status` (schema name `status`): string.
     #[serde(rename = "Status")]
-    pub status: Option<CompactString>,
+    pub status: ::core::option::Option<::kiss_dynamic::CompactString>,
     /// `StyleCode` (schema name `styleCode`): string.
     #[serde(rename = "StyleCode")]
-    pub style_code: Option<CompactString>,
+    pub style_code: ::core::option::Option<::kiss_dynamic::CompactString>,
     /// `CartonBarcode` (schema name `cartonBarcode`): string.
     #[serde(rename = "CartonBarcode")]
-    pub carton_barcode: Option<CompactString>,
+    pub carton_barcode: ::core::option::Option<::kiss_dynamic::CompactString>,
     /// `HSCode` (schema name `hSCode`): string.
     #[serde(rename = "HSCode")]
-    pub hs_code: Option<CompactString>,
+    pub hs_code: ::core::option::Option<::kiss_dynamic::CompactString>,
     /// `WhatsIncluded` (schema name `whatsIncluded`): string.
     #[serde(rename = "WhatsIncluded")]
-    pub whats_included: Option<CompactString>,
+    pub whats_included: ::core::option::Option<::kiss_dynamic::CompactString>,
     /// `ProductCompositionText` (schema name `productCompositionText`): string.
     #[serde(rename = "ProductCompositionText")]
-    pub product_composition_text: Option<CompactString>,
+    pub product_composition_text: ::core::option::Option<::kiss_dynamic::CompactString>,
     /// `ProductImages` (schema name `productImages`): nested array; absent or null reads as empty.
     #[serde(rename = "ProductImages")]
-    pub product_images: Vec<ProductImage>,
+    pub product_images: ::std::vec::Vec<ProductImage>,
     /// `ProductAccessories` (schema name `productAccessories`): nested array; absent or null reads as empty.
     #[serde(rename = "ProductAccessories")]
-    pub product_accessories: Vec<ProductAccessory>,
+    pub product_accessories: ::std::vec::Vec<ProductAccessory>,
     /// `ProductSubstitutions` (schema name `productSubstitutions`): nested array; absent or null reads as empty.
     #[serde(rename = "ProductSubstitutions")]
-    pub product_substitutions: Vec<ProductSubstitution>,
+    pub product_substitutions: ::std::vec::Vec<ProductSubstitution>,
     /// `ProductComposition` (schema name `productComposition`): nested array; absent or null reads as empty.
     #[serde(rename = "ProductComposition")]
-    pub product_composition: Vec<ProductComposition>,
+    pub product_composition: ::std::vec::Vec<ProductComposition>,
     /// `ProductPrices` (schema name `productPrices`): nested array; absent or null reads as empty.
     #[serde(rename = "ProductPrices")]
-    pub product_prices: Vec<ProductPrice>,
+    pub product_prices: ::std::vec::Vec<ProductPrice>,
     /// Fields the schema does not know, in arrival order: kept, and written back.
     #[serde(flatten)]
-    pub unknown_fields: UnknownFields,
+    pub unknown_fields: ::kiss_dynamic::typed::UnknownFields,
 }
 
 impl Product {
@@ -166,344 +164,259 @@ impl Product {
         "ProductPrices",
     ];
     /// The position of the field a key names (wire key or schema name).
-    fn field_index(key: &str) -> Option<usize> {
+    fn field_index(key: &str) -> ::core::option::Option<usize> {
         match key {
-            "SKU" | "sKU" => Some(0),
-            "Name" | "name" => Some(1),
-            "Description" | "description" => Some(2),
-            "WebsiteDescription" | "websiteDescription" => Some(3),
-            "ProductCategoryCode" | "productCategoryCode" => Some(4),
-            "WashingInstructions" | "washingInstructions" => Some(5),
-            "Gender" | "gender" => Some(6),
-            "Audience" | "audience" => Some(7),
-            "MainColour" | "mainColour" => Some(8),
-            "Barcode" | "barcode" => Some(9),
-            "Photo" | "photo" => Some(10),
-            "Theme" | "theme" => Some(11),
-            "PackagedLength_in_cm" | "packagedLength_in_cm" => Some(12),
-            "PackagedWidth_in_cm" | "packagedWidth_in_cm" => Some(13),
-            "PackagedHeight_in_cm" | "packagedHeight_in_cm" => Some(14),
-            "PackagedWeight_in_g" | "packagedWeight_in_g" => Some(15),
-            "CartonLength_in_cm" | "cartonLength_in_cm" => Some(16),
-            "CartonWidth_in_cm" | "cartonWidth_in_cm" => Some(17),
-            "CartonHeight_in_cm" | "cartonHeight_in_cm" => Some(18),
-            "CartonWeight_in_g" | "cartonWeight_in_g" => Some(19),
-            "CartonQty" | "cartonQty" => Some(20),
-            "AmazonASIN" | "amazonASIN" => Some(21),
-            "CountryOfOrigin" | "countryOfOrigin" => Some(22),
-            "Status" | "status" => Some(23),
-            "StyleCode" | "styleCode" => Some(24),
-            "CartonBarcode" | "cartonBarcode" => Some(25),
-            "HSCode" | "hSCode" => Some(26),
-            "WhatsIncluded" | "whatsIncluded" => Some(27),
-            "ProductCompositionText" | "productCompositionText" => Some(28),
-            "ProductImages" | "productImages" => Some(29),
-            "ProductAccessories" | "productAccessories" => Some(30),
-            "ProductSubstitutions" | "productSubstitutions" => Some(31),
-            "ProductComposition" | "productComposition" => Some(32),
-            "ProductPrices" | "productPrices" => Some(33),
-            _ => None,
+            "SKU" | "sKU" => ::core::option::Option::Some(0),
+            "Name" | "name" => ::core::option::Option::Some(1),
+            "Description" | "description" => ::core::option::Option::Some(2),
+            "WebsiteDescription" | "websiteDescription" => {
+                ::core::option::Option::Some(3)
+            }
+            "ProductCategoryCode" | "productCategoryCode" => {
+                ::core::option::Option::Some(4)
+            }
+            "WashingInstructions" | "washingInstructions" => {
+                ::core::option::Option::Some(5)
+            }
+            "Gender" | "gender" => ::core::option::Option::Some(6),
+            "Audience" | "audience" => ::core::option::Option::Some(7),
+            "MainColour" | "mainColour" => ::core::option::Option::Some(8),
+            "Barcode" | "barcode" => ::core::option::Option::Some(9),
+            "Photo" | "photo" => ::core::option::Option::Some(10),
+            "Theme" | "theme" => ::core::option::Option::Some(11),
+            "PackagedLength_in_cm" | "packagedLength_in_cm" => {
+                ::core::option::Option::Some(12)
+            }
+            "PackagedWidth_in_cm" | "packagedWidth_in_cm" => {
+                ::core::option::Option::Some(13)
+            }
+            "PackagedHeight_in_cm" | "packagedHeight_in_cm" => {
+                ::core::option::Option::Some(14)
+            }
+            "PackagedWeight_in_g" | "packagedWeight_in_g" => {
+                ::core::option::Option::Some(15)
+            }
+            "CartonLength_in_cm" | "cartonLength_in_cm" => {
+                ::core::option::Option::Some(16)
+            }
+            "CartonWidth_in_cm" | "cartonWidth_in_cm" => ::core::option::Option::Some(17),
+            "CartonHeight_in_cm" | "cartonHeight_in_cm" => {
+                ::core::option::Option::Some(18)
+            }
+            "CartonWeight_in_g" | "cartonWeight_in_g" => ::core::option::Option::Some(19),
+            "CartonQty" | "cartonQty" => ::core::option::Option::Some(20),
+            "AmazonASIN" | "amazonASIN" => ::core::option::Option::Some(21),
+            "CountryOfOrigin" | "countryOfOrigin" => ::core::option::Option::Some(22),
+            "Status" | "status" => ::core::option::Option::Some(23),
+            "StyleCode" | "styleCode" => ::core::option::Option::Some(24),
+            "CartonBarcode" | "cartonBarcode" => ::core::option::Option::Some(25),
+            "HSCode" | "hSCode" => ::core::option::Option::Some(26),
+            "WhatsIncluded" | "whatsIncluded" => ::core::option::Option::Some(27),
+            "ProductCompositionText" | "productCompositionText" => {
+                ::core::option::Option::Some(28)
+            }
+            "ProductImages" | "productImages" => ::core::option::Option::Some(29),
+            "ProductAccessories" | "productAccessories" => {
+                ::core::option::Option::Some(30)
+            }
+            "ProductSubstitutions" | "productSubstitutions" => {
+                ::core::option::Option::Some(31)
+            }
+            "ProductComposition" | "productComposition" => {
+                ::core::option::Option::Some(32)
+            }
+            "ProductPrices" | "productPrices" => ::core::option::Option::Some(33),
+            _ => ::core::option::Option::None,
         }
     }
 }
 
-impl<'de> Deserialize<'de> for Product {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct RecordVisitor;
-        impl<'de> Visitor<'de> for RecordVisitor {
-            type Value = Product;
-            fn expecting(&self, f: &mut Formatter<'_>) -> std::fmt::Result {
-                f.write_str("Product: a record of /products (a JSON object)")
-            }
-            fn visit_map<A: MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<Product, A::Error> {
-                let mut slot_sku: Option<CompactString> = None;
-                let mut slot_name: Option<CompactString> = None;
-                let mut slot_description: Option<CompactString> = None;
-                let mut slot_website_description: Option<CompactString> = None;
-                let mut slot_product_category_code: Option<CompactString> = None;
-                let mut slot_washing_instructions: Option<CompactString> = None;
-                let mut slot_gender: Option<CompactString> = None;
-                let mut slot_audience: Option<CompactString> = None;
-                let mut slot_main_colour: Option<CompactString> = None;
-                let mut slot_barcode: Option<CompactString> = None;
-                let mut slot_photo: Option<CompactString> = None;
-                let mut slot_theme: Option<CompactString> = None;
-                let mut slot_packaged_length_in_cm: Option<Decimal> = None;
-                let mut slot_packaged_width_in_cm: Option<Decimal> = None;
-                let mut slot_packaged_height_in_cm: Option<Decimal> = None;
-                let mut slot_packaged_weight_in_g: Option<Decimal> = None;
-                let mut slot_carton_length_in_cm: Option<Decimal> = None;
-                let mut slot_carton_width_in_cm: Option<Decimal> = None;
-                let mut slot_carton_height_in_cm: Option<Decimal> = None;
-                let mut slot_carton_weight_in_g: Option<Decimal> = None;
-                let mut slot_carton_qty: Option<i64> = None;
-                let mut slot_amazon_asin: Option<CompactString> = None;
-                let mut slot_country_of_origin: Option<CompactString> = None;
-                let mut slot_status: Option<CompactString> = None;
-                let mut slot_style_code: Option<CompactString> = None;
-                let mut slot_carton_barcode: Option<CompactString> = None;
-                let mut slot_hs_code: Option<CompactString> = None;
-                let mut slot_whats_included: Option<CompactString> = None;
-                let mut slot_product_composition_text: Option<CompactString> = None;
-                let mut slot_product_images: Vec<ProductImage> = Vec::new();
-                let mut slot_product_accessories: Vec<ProductAccessory> = Vec::new();
-                let mut slot_product_substitutions: Vec<ProductSubstitution> = Vec::new();
-                let mut slot_product_composition: Vec<ProductComposition> = Vec::new();
-                let mut slot_product_prices: Vec<ProductPrice> = Vec::new();
-                let mut unknown_fields = UnknownFields::default();
-                let mut next = 0;
-                while let Some(key) = map.next_key::<Key<'de>>()? {
-                    let index = if Product::WIRE_KEYS.get(next) == Some(&&*key.0) {
-                        Some(next)
-                    } else {
-                        Product::field_index(&key.0)
-                    };
-                    next = index.map_or(next, |i| i + 1);
-                    match index {
-                        Some(0) => slot_sku = Some(map.next_value()?),
-                        Some(1) => slot_name = map.next_value()?,
-                        Some(2) => slot_description = map.next_value()?,
-                        Some(3) => slot_website_description = map.next_value()?,
-                        Some(4) => slot_product_category_code = map.next_value()?,
-                        Some(5) => slot_washing_instructions = map.next_value()?,
-                        Some(6) => slot_gender = map.next_value()?,
-                        Some(7) => slot_audience = map.next_value()?,
-                        Some(8) => slot_main_colour = map.next_value()?,
-                        Some(9) => slot_barcode = map.next_value()?,
-                        Some(10) => slot_photo = map.next_value()?,
-                        Some(11) => slot_theme = map.next_value()?,
-                        Some(12) => slot_packaged_length_in_cm = map.next_value()?,
-                        Some(13) => slot_packaged_width_in_cm = map.next_value()?,
-                        Some(14) => slot_packaged_height_in_cm = map.next_value()?,
-                        Some(15) => slot_packaged_weight_in_g = map.next_value()?,
-                        Some(16) => slot_carton_length_in_cm = map.next_value()?,
-                        Some(17) => slot_carton_width_in_cm = map.next_value()?,
-                        Some(18) => slot_carton_height_in_cm = map.next_value()?,
-                        Some(19) => slot_carton_weight_in_g = map.next_value()?,
-                        Some(20) => slot_carton_qty = map.next_value()?,
-                        Some(21) => slot_amazon_asin = map.next_value()?,
-                        Some(22) => slot_country_of_origin = map.next_value()?,
-                        Some(23) => slot_status = map.next_value()?,
-                        Some(24) => slot_style_code = map.next_value()?,
-                        Some(25) => slot_carton_barcode = map.next_value()?,
-                        Some(26) => slot_hs_code = map.next_value()?,
-                        Some(27) => slot_whats_included = map.next_value()?,
-                        Some(28) => slot_product_composition_text = map.next_value()?,
-                        Some(29) => {
-                            slot_product_images = map
-                                .next_value::<Option<Vec<ProductImage>>>()?
-                                .unwrap_or_default();
-                        }
-                        Some(30) => {
-                            slot_product_accessories = map
-                                .next_value::<Option<Vec<ProductAccessory>>>()?
-                                .unwrap_or_default();
-                        }
-                        Some(31) => {
-                            slot_product_substitutions = map
-                                .next_value::<Option<Vec<ProductSubstitution>>>()?
-                                .unwrap_or_default();
-                        }
-                        Some(32) => {
-                            slot_product_composition = map
-                                .next_value::<Option<Vec<ProductComposition>>>()?
-                                .unwrap_or_default();
-                        }
-                        Some(33) => {
-                            slot_product_prices = map
-                                .next_value::<Option<Vec<ProductPrice>>>()?
-                                .unwrap_or_default();
-                        }
-                        _ => unknown_fields.read_value(key.0, &mut map)?,
-                    }
-                }
-                Ok(Product {
-                    sku: slot_sku.ok_or_else(|| A::Error::missing_field("SKU"))?,
-                    name: slot_name,
-                    description: slot_description,
-                    website_description: slot_website_description,
-                    product_category_code: slot_product_category_code,
-                    washing_instructions: slot_washing_instructions,
-                    gender: slot_gender,
-                    audience: slot_audience,
-                    main_colour: slot_main_colour,
-                    barcode: slot_barcode,
-                    photo: slot_photo,
-                    theme: slot_theme,
-                    packaged_length_in_cm: slot_packaged_length_in_cm,
-                    packaged_width_in_cm: slot_packaged_width_in_cm,
-                    packaged_height_in_cm: slot_packaged_height_in_cm,
-                    packaged_weight_in_g: slot_packaged_weight_in_g,
-                    carton_length_in_cm: slot_carton_length_in_cm,
-                    carton_width_in_cm: slot_carton_width_in_cm,
-                    carton_height_in_cm: slot_carton_height_in_cm,
-                    carton_weight_in_g: slot_carton_weight_in_g,
-                    carton_qty: slot_carton_qty,
-                    amazon_asin: slot_amazon_asin,
-                    country_of_origin: slot_country_of_origin,
-                    status: slot_status,
-                    style_code: slot_style_code,
-                    carton_barcode: slot_carton_barcode,
-                    hs_code: slot_hs_code,
-                    whats_included: slot_whats_included,
-                    product_composition_text: slot_product_composition_text,
-                    product_images: slot_product_images,
-                    product_accessories: slot_product_accessories,
-                    product_substitutions: slot_product_substitutions,
-                    product_composition: slot_product_composition,
-                    product_prices: slot_product_prices,
-                    unknown_fields,
-                })
-            }
-        }
-        deserializer.deserialize_map(RecordVisitor)
-    }
-}
-
-/// The fast path: read straight from JSON bytes by kiss-dynamic's parser.
-impl FastDecode for Product {
-    fn read(reader: &mut Reader<'_>) -> Result<Self, ReadError> {
-        let mut slot_sku: Option<CompactString> = None;
-        let mut slot_name: Option<CompactString> = None;
-        let mut slot_description: Option<CompactString> = None;
-        let mut slot_website_description: Option<CompactString> = None;
-        let mut slot_product_category_code: Option<CompactString> = None;
-        let mut slot_washing_instructions: Option<CompactString> = None;
-        let mut slot_gender: Option<CompactString> = None;
-        let mut slot_audience: Option<CompactString> = None;
-        let mut slot_main_colour: Option<CompactString> = None;
-        let mut slot_barcode: Option<CompactString> = None;
-        let mut slot_photo: Option<CompactString> = None;
-        let mut slot_theme: Option<CompactString> = None;
-        let mut slot_packaged_length_in_cm: Option<Decimal> = None;
-        let mut slot_packaged_width_in_cm: Option<Decimal> = None;
-        let mut slot_packaged_height_in_cm: Option<Decimal> = None;
-        let mut slot_packaged_weight_in_g: Option<Decimal> = None;
-        let mut slot_carton_length_in_cm: Option<Decimal> = None;
-        let mut slot_carton_width_in_cm: Option<Decimal> = None;
-        let mut slot_carton_height_in_cm: Option<Decimal> = None;
-        let mut slot_carton_weight_in_g: Option<Decimal> = None;
-        let mut slot_carton_qty: Option<i64> = None;
-        let mut slot_amazon_asin: Option<CompactString> = None;
-        let mut slot_country_of_origin: Option<CompactString> = None;
-        let mut slot_status: Option<CompactString> = None;
-        let mut slot_style_code: Option<CompactString> = None;
-        let mut slot_carton_barcode: Option<CompactString> = None;
-        let mut slot_hs_code: Option<CompactString> = None;
-        let mut slot_whats_included: Option<CompactString> = None;
-        let mut slot_product_composition_text: Option<CompactString> = None;
-        let mut slot_product_images: Vec<ProductImage> = Vec::new();
-        let mut slot_product_accessories: Vec<ProductAccessory> = Vec::new();
-        let mut slot_product_substitutions: Vec<ProductSubstitution> = Vec::new();
-        let mut slot_product_composition: Vec<ProductComposition> = Vec::new();
-        let mut slot_product_prices: Vec<ProductPrice> = Vec::new();
-        let mut unknown_fields = UnknownFields::default();
+/// The one decoding engine of this struct, for both entry points: bytes
+/// (`kiss_dynamic::model::decode_all`) and serde (`Deserialize` below).
+impl ::kiss_dynamic::model::Model for Product {
+    const EXPECTING: &'static str = "Product: a record of /products (a JSON object)";
+    fn read<'de, __S: ::kiss_dynamic::model::FieldSource<'de>>(
+        source: &mut __S,
+    ) -> ::core::result::Result<Self, __S::Error> {
+        let mut slot_sku: ::core::option::Option<::kiss_dynamic::CompactString> = ::core::option::Option::None;
+        let mut slot_name: ::core::option::Option<::kiss_dynamic::CompactString> = ::core::option::Option::None;
+        let mut slot_description: ::core::option::Option<
+            ::kiss_dynamic::CompactString,
+        > = ::core::option::Option::None;
+        let mut slot_website_description: ::core::option::Option<
+            ::kiss_dynamic::CompactString,
+        > = ::core::option::Option::None;
+        let mut slot_product_category_code: ::core::option::Option<
+            ::kiss_dynamic::CompactString,
+        > = ::core::option::Option::None;
+        let mut slot_washing_instructions: ::core::option::Option<
+            ::kiss_dynamic::CompactString,
+        > = ::core::option::Option::None;
+        let mut slot_gender: ::core::option::Option<::kiss_dynamic::CompactString> = ::core::option::Option::None;
+        let mut slot_audience: ::core::option::Option<::kiss_dynamic::CompactString> = ::core::option::Option::None;
+        let mut slot_main_colour: ::core::option::Option<
+            ::kiss_dynamic::CompactString,
+        > = ::core::option::Option::None;
+        let mut slot_barcode: ::core::option::Option<::kiss_dynamic::CompactString> = ::core::option::Option::None;
+        let mut slot_photo: ::core::option::Option<::kiss_dynamic::CompactString> = ::core::option::Option::None;
+        let mut slot_theme: ::core::option::Option<::kiss_dynamic::CompactString> = ::core::option::Option::None;
+        let mut slot_packaged_length_in_cm: ::core::option::Option<
+            ::kiss_dynamic::Decimal,
+        > = ::core::option::Option::None;
+        let mut slot_packaged_width_in_cm: ::core::option::Option<
+            ::kiss_dynamic::Decimal,
+        > = ::core::option::Option::None;
+        let mut slot_packaged_height_in_cm: ::core::option::Option<
+            ::kiss_dynamic::Decimal,
+        > = ::core::option::Option::None;
+        let mut slot_packaged_weight_in_g: ::core::option::Option<
+            ::kiss_dynamic::Decimal,
+        > = ::core::option::Option::None;
+        let mut slot_carton_length_in_cm: ::core::option::Option<
+            ::kiss_dynamic::Decimal,
+        > = ::core::option::Option::None;
+        let mut slot_carton_width_in_cm: ::core::option::Option<
+            ::kiss_dynamic::Decimal,
+        > = ::core::option::Option::None;
+        let mut slot_carton_height_in_cm: ::core::option::Option<
+            ::kiss_dynamic::Decimal,
+        > = ::core::option::Option::None;
+        let mut slot_carton_weight_in_g: ::core::option::Option<
+            ::kiss_dynamic::Decimal,
+        > = ::core::option::Option::None;
+        let mut slot_carton_qty: ::core::option::Option<i64> = ::core::option::Option::None;
+        let mut slot_amazon_asin: ::core::option::Option<
+            ::kiss_dynamic::CompactString,
+        > = ::core::option::Option::None;
+        let mut slot_country_of_origin: ::core::option::Option<
+            ::kiss_dynamic::CompactString,
+        > = ::core::option::Option::None;
+        let mut slot_status: ::core::option::Option<::kiss_dynamic::CompactString> = ::core::option::Option::None;
+        let mut slot_style_code: ::core::option::Option<::kiss_dynamic::CompactString> = ::core::option::Option::None;
+        let mut slot_carton_barcode: ::core::option::Option<
+            ::kiss_dynamic::CompactString,
+        > = ::core::option::Option::None;
+        let mut slot_hs_code: ::core::option::Option<::kiss_dynamic::CompactString> = ::core::option::Option::None;
+        let mut slot_whats_included: ::core::option::Option<
+            ::kiss_dynamic::CompactString,
+        > = ::core::option::Option::None;
+        let mut slot_product_composition_text: ::core::option::Option<
+            ::kiss_dynamic::CompactString,
+        > = ::core::option::Option::None;
+        let mut slot_product_images: ::std::vec::Vec<ProductImage> = ::std::vec::Vec::new();
+        let mut slot_product_accessories: ::std::vec::Vec<ProductAccessory> = ::std::vec::Vec::new();
+        let mut slot_product_substitutions: ::std::vec::Vec<ProductSubstitution> = ::std::vec::Vec::new();
+        let mut slot_product_composition: ::std::vec::Vec<ProductComposition> = ::std::vec::Vec::new();
+        let mut slot_product_prices: ::std::vec::Vec<ProductPrice> = ::std::vec::Vec::new();
+        let mut unknown_fields = ::kiss_dynamic::typed::UnknownFields::new();
         let mut next = 0;
-        reader
-            .object(|reader, key| {
-                let index = if Product::WIRE_KEYS.get(next) == Some(&&*key) {
-                    Some(next)
-                } else {
-                    Product::field_index(&key)
-                };
-                next = index.map_or(next, |i| i + 1);
-                match index {
-                    Some(0) => slot_sku = Some(reader.string("SKU")?),
-                    Some(1) => slot_name = reader.opt_string("Name")?,
-                    Some(2) => slot_description = reader.opt_string("Description")?,
-                    Some(3) => {
-                        slot_website_description = reader
-                            .opt_string("WebsiteDescription")?;
-                    }
-                    Some(4) => {
-                        slot_product_category_code = reader
-                            .opt_string("ProductCategoryCode")?;
-                    }
-                    Some(5) => {
-                        slot_washing_instructions = reader
-                            .opt_string("WashingInstructions")?;
-                    }
-                    Some(6) => slot_gender = reader.opt_string("Gender")?,
-                    Some(7) => slot_audience = reader.opt_string("Audience")?,
-                    Some(8) => slot_main_colour = reader.opt_string("MainColour")?,
-                    Some(9) => slot_barcode = reader.opt_string("Barcode")?,
-                    Some(10) => slot_photo = reader.opt_string("Photo")?,
-                    Some(11) => slot_theme = reader.opt_string("Theme")?,
-                    Some(12) => {
-                        slot_packaged_length_in_cm = reader
-                            .opt_decimal("PackagedLength_in_cm")?;
-                    }
-                    Some(13) => {
-                        slot_packaged_width_in_cm = reader
-                            .opt_decimal("PackagedWidth_in_cm")?;
-                    }
-                    Some(14) => {
-                        slot_packaged_height_in_cm = reader
-                            .opt_decimal("PackagedHeight_in_cm")?;
-                    }
-                    Some(15) => {
-                        slot_packaged_weight_in_g = reader
-                            .opt_decimal("PackagedWeight_in_g")?;
-                    }
-                    Some(16) => {
-                        slot_carton_length_in_cm = reader
-                            .opt_decimal("CartonLength_in_cm")?;
-                    }
-                    Some(17) => {
-                        slot_carton_width_in_cm = reader
-                            .opt_decimal("CartonWidth_in_cm")?;
-                    }
-                    Some(18) => {
-                        slot_carton_height_in_cm = reader
-                            .opt_decimal("CartonHeight_in_cm")?;
-                    }
-                    Some(19) => {
-                        slot_carton_weight_in_g = reader
-                            .opt_decimal("CartonWeight_in_g")?;
-                    }
-                    Some(20) => slot_carton_qty = reader.opt_integer("CartonQty")?,
-                    Some(21) => slot_amazon_asin = reader.opt_string("AmazonASIN")?,
-                    Some(22) => {
-                        slot_country_of_origin = reader.opt_string("CountryOfOrigin")?;
-                    }
-                    Some(23) => slot_status = reader.opt_string("Status")?,
-                    Some(24) => slot_style_code = reader.opt_string("StyleCode")?,
-                    Some(25) => slot_carton_barcode = reader.opt_string("CartonBarcode")?,
-                    Some(26) => slot_hs_code = reader.opt_string("HSCode")?,
-                    Some(27) => slot_whats_included = reader.opt_string("WhatsIncluded")?,
-                    Some(28) => {
-                        slot_product_composition_text = reader
-                            .opt_string("ProductCompositionText")?;
-                    }
-                    Some(29) => {
-                        slot_product_images = reader
-                            .array::<ProductImage>("ProductImages")?;
-                    }
-                    Some(30) => {
-                        slot_product_accessories = reader
-                            .array::<ProductAccessory>("ProductAccessories")?;
-                    }
-                    Some(31) => {
-                        slot_product_substitutions = reader
-                            .array::<ProductSubstitution>("ProductSubstitutions")?;
-                    }
-                    Some(32) => {
-                        slot_product_composition = reader
-                            .array::<ProductComposition>("ProductComposition")?;
-                    }
-                    Some(33) => {
-                        slot_product_prices = reader
-                            .array::<ProductPrice>("ProductPrices")?;
-                    }
-                    _ => reader.capture(key, &mut unknown_fields)?,
+        while let ::core::option::Option::Some(key) = source.next_key()? {
+            let index = match Self::WIRE_KEYS.get(next) {
+                ::core::option::Option::Some(expected) if *expected == &*key => {
+                    ::core::option::Option::Some(next)
                 }
-                Ok(())
-            })?;
-        Ok(Product {
-            sku: slot_sku.ok_or_else(|| reader.missing("SKU"))?,
+                _ => Self::field_index(&key),
+            };
+            next = index.map_or(next, |i| i + 1);
+            match index {
+                ::core::option::Option::Some(0) => {
+                    slot_sku = ::core::option::Option::Some(source.value("SKU")?);
+                }
+                ::core::option::Option::Some(1) => slot_name = source.value("Name")?,
+                ::core::option::Option::Some(2) => {
+                    slot_description = source.value("Description")?;
+                }
+                ::core::option::Option::Some(3) => {
+                    slot_website_description = source.value("WebsiteDescription")?;
+                }
+                ::core::option::Option::Some(4) => {
+                    slot_product_category_code = source.value("ProductCategoryCode")?;
+                }
+                ::core::option::Option::Some(5) => {
+                    slot_washing_instructions = source.value("WashingInstructions")?;
+                }
+                ::core::option::Option::Some(6) => slot_gender = source.value("Gender")?,
+                ::core::option::Option::Some(7) => {
+                    slot_audience = source.value("Audience")?;
+                }
+                ::core::option::Option::Some(8) => {
+                    slot_main_colour = source.value("MainColour")?;
+                }
+                ::core::option::Option::Some(9) => {
+                    slot_barcode = source.value("Barcode")?;
+                }
+                ::core::option::Option::Some(10) => slot_photo = source.value("Photo")?,
+                ::core::option::Option::Some(11) => slot_theme = source.value("Theme")?,
+                ::core::option::Option::Some(12) => {
+                    slot_packaged_length_in_cm = source.value("PackagedLength_in_cm")?;
+                }
+                ::core::option::Option::Some(13) => {
+                    slot_packaged_width_in_cm = source.value("PackagedWidth_in_cm")?;
+                }
+                ::core::option::Option::Some(14) => {
+                    slot_packaged_height_in_cm = source.value("PackagedHeight_in_cm")?;
+                }
+                ::core::option::Option::Some(15) => {
+                    slot_packaged_weight_in_g = source.value("PackagedWeight_in_g")?;
+                }
+                ::core::option::Option::Some(16) => {
+                    slot_carton_length_in_cm = source.value("CartonLength_in_cm")?;
+                }
+                ::core::option::Option::Some(17) => {
+                    slot_carton_width_in_cm = source.value("CartonWidth_in_cm")?;
+                }
+                ::core::option::Option::Some(18) => {
+                    slot_carton_height_in_cm = source.value("CartonHeight_in_cm")?;
+                }
+                ::core::option::Option::Some(19) => {
+                    slot_carton_weight_in_g = source.value("CartonWeight_in_g")?;
+                }
+                ::core::option::Option::Some(20) => {
+                    slot_carton_qty = source.value("CartonQty")?;
+                }
+                ::core::option::Option::Some(21) => {
+                    slot_amazon_asin = source.value("AmazonASIN")?;
+                }
+                ::core::option::Option::Some(22) => {
+                    slot_country_of_origin = source.value("CountryOfOrigin")?;
+                }
+                ::core::option::Option::Some(23) => slot_status = source.value("Status")?,
+                ::core::option::Option::Some(24) => {
+                    slot_style_code = source.value("StyleCode")?;
+                }
+                ::core::option::Option::Some(25) => {
+                    slot_carton_barcode = source.value("CartonBarcode")?;
+                }
+                ::core::option::Option::Some(26) => {
+                    slot_hs_code = source.value("HSCode")?;
+                }
+                ::core::option::Option::Some(27) => {
+                    slot_whats_included = source.value("WhatsIncluded")?;
+                }
+                ::core::option::Option::Some(28) => {
+                    slot_product_composition_text = source
+                        .value("ProductCompositionText")?;
+                }
+                ::core::option::Option::Some(29) => {
+                    slot_product_images = source.value("ProductImages")?;
+                }
+                ::core::option::Option::Some(30) => {
+                    slot_product_accessories = source.value("ProductAccessories")?;
+                }
+                ::core::option::Option::Some(31) => {
+                    slot_product_substitutions = source.value("ProductSubstitutions")?;
+                }
+                ::core::option::Option::Some(32) => {
+                    slot_product_composition = source.value("ProductComposition")?;
+                }
+                ::core::option::Option::Some(33) => {
+                    slot_product_prices = source.value("ProductPrices")?;
+                }
+                _ => source.capture(key, &mut unknown_fields)?,
+            }
+        }
+        ::core::result::Result::Ok(Self {
+            sku: slot_sku.ok_or_else(|| source.missing("SKU"))?,
             name: slot_name,
             description: slot_description,
             website_description: slot_website_description,
@@ -542,21 +455,34 @@ impl FastDecode for Product {
     }
 }
 
+impl<'de> ::serde::Deserialize<'de> for Product {
+    fn deserialize<__D: ::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::core::result::Result<Self, __D::Error> {
+        ::kiss_dynamic::model::deserialize(deserializer)
+    }
+}
+
 /// One element of `ProductImages` in a record of `/products` (schema name `productImages`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(
+    ::core::fmt::Debug,
+    ::core::clone::Clone,
+    ::core::cmp::PartialEq,
+    ::serde::Serialize
+)]
 pub struct ProductImage {
     /// `ImageID` (schema name `imageID`): string.
     #[serde(rename = "ImageID")]
-    pub image_id: Option<CompactString>,
+    pub image_id: ::core::option::Option<::kiss_dynamic::CompactString>,
     /// `FileName` (schema name `fileName`): string.
     #[serde(rename = "FileName")]
-    pub file_name: Option<CompactString>,
+    pub file_name: ::core::option::Option<::kiss_dynamic::CompactString>,
     /// `IsPrimaryImage` (schema name `isPrimaryImage`): boolean.
     #[serde(rename = "IsPrimaryImage")]
-    pub is_primary_image: Option<bool>,
+    pub is_primary_image: ::core::option::Option<bool>,
     /// Fields the schema does not know, in arrival order: kept, and written back.
     #[serde(flatten)]
-    pub unknown_fields: UnknownFields,
+    pub unknown_fields: ::kiss_dynamic::typed::UnknownFields,
 }
 
 impl ProductImage {
@@ -567,86 +493,50 @@ impl ProductImage {
         "IsPrimaryImage",
     ];
     /// The position of the field a key names (wire key or schema name).
-    fn field_index(key: &str) -> Option<usize> {
+    fn field_index(key: &str) -> ::core::option::Option<usize> {
         match key {
-            "ImageID" | "imageID" => Some(0),
-            "FileName" | "fileName" => Some(1),
-            "IsPrimaryImage" | "isPrimaryImage" => Some(2),
-            _ => None,
+            "ImageID" | "imageID" => ::core::option::Option::Some(0),
+            "FileName" | "fileName" => ::core::option::Option::Some(1),
+            "IsPrimaryImage" | "isPrimaryImage" => ::core::option::Option::Some(2),
+            _ => ::core::option::Option::None,
         }
     }
 }
 
-impl<'de> Deserialize<'de> for ProductImage {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct RecordVisitor;
-        impl<'de> Visitor<'de> for RecordVisitor {
-            type Value = ProductImage;
-            fn expecting(&self, f: &mut Formatter<'_>) -> std::fmt::Result {
-                f.write_str("ProductImage: a record of /products (a JSON object)")
-            }
-            fn visit_map<A: MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<ProductImage, A::Error> {
-                let mut slot_image_id: Option<CompactString> = None;
-                let mut slot_file_name: Option<CompactString> = None;
-                let mut slot_is_primary_image: Option<bool> = None;
-                let mut unknown_fields = UnknownFields::default();
-                let mut next = 0;
-                while let Some(key) = map.next_key::<Key<'de>>()? {
-                    let index = if ProductImage::WIRE_KEYS.get(next) == Some(&&*key.0) {
-                        Some(next)
-                    } else {
-                        ProductImage::field_index(&key.0)
-                    };
-                    next = index.map_or(next, |i| i + 1);
-                    match index {
-                        Some(0) => slot_image_id = map.next_value()?,
-                        Some(1) => slot_file_name = map.next_value()?,
-                        Some(2) => slot_is_primary_image = map.next_value()?,
-                        _ => unknown_fields.read_value(key.0, &mut map)?,
-                    }
-                }
-                Ok(ProductImage {
-                    image_id: slot_image_id,
-                    file_name: slot_file_name,
-                    is_primary_image: slot_is_primary_image,
-                    unknown_fields,
-                })
-            }
-        }
-        deserializer.deserialize_map(RecordVisitor)
-    }
-}
-
-/// The fast path: read straight from JSON bytes by kiss-dynamic's parser.
-impl FastDecode for ProductImage {
-    fn read(reader: &mut Reader<'_>) -> Result<Self, ReadError> {
-        let mut slot_image_id: Option<CompactString> = None;
-        let mut slot_file_name: Option<CompactString> = None;
-        let mut slot_is_primary_image: Option<bool> = None;
-        let mut unknown_fields = UnknownFields::default();
+/// The one decoding engine of this struct, for both entry points: bytes
+/// (`kiss_dynamic::model::decode_all`) and serde (`Deserialize` below).
+impl ::kiss_dynamic::model::Model for ProductImage {
+    const EXPECTING: &'static str = "ProductImage: a record of /products (a JSON object)";
+    fn read<'de, __S: ::kiss_dynamic::model::FieldSource<'de>>(
+        source: &mut __S,
+    ) -> ::core::result::Result<Self, __S::Error> {
+        let mut slot_image_id: ::core::option::Option<::kiss_dynamic::CompactString> = ::core::option::Option::None;
+        let mut slot_file_name: ::core::option::Option<::kiss_dynamic::CompactString> = ::core::option::Option::None;
+        let mut slot_is_primary_image: ::core::option::Option<bool> = ::core::option::Option::None;
+        let mut unknown_fields = ::kiss_dynamic::typed::UnknownFields::new();
         let mut next = 0;
-        reader
-            .object(|reader, key| {
-                let index = if ProductImage::WIRE_KEYS.get(next) == Some(&&*key) {
-                    Some(next)
-                } else {
-                    ProductImage::field_index(&key)
-                };
-                next = index.map_or(next, |i| i + 1);
-                match index {
-                    Some(0) => slot_image_id = reader.opt_string("ImageID")?,
-                    Some(1) => slot_file_name = reader.opt_string("FileName")?,
-                    Some(2) => {
-                        slot_is_primary_image = reader.opt_boolean("IsPrimaryImage")?;
-                    }
-                    _ => reader.capture(key, &mut unknown_fields)?,
+        while let ::core::option::Option::Some(key) = source.next_key()? {
+            let index = match Self::WIRE_KEYS.get(next) {
+                ::core::option::Option::Some(expected) if *expected == &*key => {
+                    ::core::option::Option::Some(next)
                 }
-                Ok(())
-            })?;
-        Ok(ProductImage {
+                _ => Self::field_index(&key),
+            };
+            next = index.map_or(next, |i| i + 1);
+            match index {
+                ::core::option::Option::Some(0) => {
+                    slot_image_id = source.value("ImageID")?;
+                }
+                ::core::option::Option::Some(1) => {
+                    slot_file_name = source.value("FileName")?;
+                }
+                ::core::option::Option::Some(2) => {
+                    slot_is_primary_image = source.value("IsPrimaryImage")?;
+                }
+                _ => source.capture(key, &mut unknown_fields)?,
+            }
+        }
+        ::core::result::Result::Ok(Self {
             image_id: slot_image_id,
             file_name: slot_file_name,
             is_primary_image: slot_is_primary_image,
@@ -655,199 +545,174 @@ impl FastDecode for ProductImage {
     }
 }
 
+impl<'de> ::serde::Deserialize<'de> for ProductImage {
+    fn deserialize<__D: ::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::core::result::Result<Self, __D::Error> {
+        ::kiss_dynamic::model::deserialize(deserializer)
+    }
+}
+
 /// One element of `ProductAccessories` in a record of `/products` (schema name `productAccessories`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(
+    ::core::fmt::Debug,
+    ::core::clone::Clone,
+    ::core::cmp::PartialEq,
+    ::serde::Serialize
+)]
 pub struct ProductAccessory {
     /// `AccessorySKU` (schema name `accessorySKU`): string.
     #[serde(rename = "AccessorySKU")]
-    pub accessory_sku: Option<CompactString>,
+    pub accessory_sku: ::core::option::Option<::kiss_dynamic::CompactString>,
     /// Fields the schema does not know, in arrival order: kept, and written back.
     #[serde(flatten)]
-    pub unknown_fields: UnknownFields,
+    pub unknown_fields: ::kiss_dynamic::typed::UnknownFields,
 }
 
 impl ProductAccessory {
     /// The wire keys of the fields, in schema order.
     pub const WIRE_KEYS: &'static [&'static str] = &["AccessorySKU"];
     /// The position of the field a key names (wire key or schema name).
-    fn field_index(key: &str) -> Option<usize> {
+    fn field_index(key: &str) -> ::core::option::Option<usize> {
         match key {
-            "AccessorySKU" | "accessorySKU" => Some(0),
-            _ => None,
+            "AccessorySKU" | "accessorySKU" => ::core::option::Option::Some(0),
+            _ => ::core::option::Option::None,
         }
     }
 }
 
-impl<'de> Deserialize<'de> for ProductAccessory {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct RecordVisitor;
-        impl<'de> Visitor<'de> for RecordVisitor {
-            type Value = ProductAccessory;
-            fn expecting(&self, f: &mut Formatter<'_>) -> std::fmt::Result {
-                f.write_str("ProductAccessory: a record of /products (a JSON object)")
-            }
-            fn visit_map<A: MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<ProductAccessory, A::Error> {
-                let mut slot_accessory_sku: Option<CompactString> = None;
-                let mut unknown_fields = UnknownFields::default();
-                let mut next = 0;
-                while let Some(key) = map.next_key::<Key<'de>>()? {
-                    let index = if ProductAccessory::WIRE_KEYS.get(next)
-                        == Some(&&*key.0)
-                    {
-                        Some(next)
-                    } else {
-                        ProductAccessory::field_index(&key.0)
-                    };
-                    next = index.map_or(next, |i| i + 1);
-                    match index {
-                        Some(0) => slot_accessory_sku = map.next_value()?,
-                        _ => unknown_fields.read_value(key.0, &mut map)?,
-                    }
-                }
-                Ok(ProductAccessory {
-                    accessory_sku: slot_accessory_sku,
-                    unknown_fields,
-                })
-            }
-        }
-        deserializer.deserialize_map(RecordVisitor)
-    }
-}
-
-/// The fast path: read straight from JSON bytes by kiss-dynamic's parser.
-impl FastDecode for ProductAccessory {
-    fn read(reader: &mut Reader<'_>) -> Result<Self, ReadError> {
-        let mut slot_accessory_sku: Option<CompactString> = None;
-        let mut unknown_fields = UnknownFields::default();
+/// The one decoding engine of this struct, for both entry points: bytes
+/// (`kiss_dynamic::model::decode_all`) and serde (`Deserialize` below).
+impl ::kiss_dynamic::model::Model for ProductAccessory {
+    const EXPECTING: &'static str = "ProductAccessory: a record of /products (a JSON object)";
+    fn read<'de, __S: ::kiss_dynamic::model::FieldSource<'de>>(
+        source: &mut __S,
+    ) -> ::core::result::Result<Self, __S::Error> {
+        let mut slot_accessory_sku: ::core::option::Option<
+            ::kiss_dynamic::CompactString,
+        > = ::core::option::Option::None;
+        let mut unknown_fields = ::kiss_dynamic::typed::UnknownFields::new();
         let mut next = 0;
-        reader
-            .object(|reader, key| {
-                let index = if ProductAccessory::WIRE_KEYS.get(next) == Some(&&*key) {
-                    Some(next)
-                } else {
-                    ProductAccessory::field_index(&key)
-                };
-                next = index.map_or(next, |i| i + 1);
-                match index {
-                    Some(0) => slot_accessory_sku = reader.opt_string("AccessorySKU")?,
-                    _ => reader.capture(key, &mut unknown_fields)?,
+        while let ::core::option::Option::Some(key) = source.next_key()? {
+            let index = match Self::WIRE_KEYS.get(next) {
+                ::core::option::Option::Some(expected) if *expected == &*key => {
+                    ::core::option::Option::Some(next)
                 }
-                Ok(())
-            })?;
-        Ok(ProductAccessory {
+                _ => Self::field_index(&key),
+            };
+            next = index.map_or(next, |i| i + 1);
+            match index {
+                ::core::option::Option::Some(0) => {
+                    slot_accessory_sku = source.value("AccessorySKU")?;
+                }
+                _ => source.capture(key, &mut unknown_fields)?,
+            }
+        }
+        ::core::result::Result::Ok(Self {
             accessory_sku: slot_accessory_sku,
             unknown_fields,
         })
     }
 }
 
+impl<'de> ::serde::Deserialize<'de> for ProductAccessory {
+    fn deserialize<__D: ::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::core::result::Result<Self, __D::Error> {
+        ::kiss_dynamic::model::deserialize(deserializer)
+    }
+}
+
 /// One element of `ProductSubstitutions` in a record of `/products` (schema name `productSubstitutions`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(
+    ::core::fmt::Debug,
+    ::core::clone::Clone,
+    ::core::cmp::PartialEq,
+    ::serde::Serialize
+)]
 pub struct ProductSubstitution {
     /// `SubstituteSKU` (schema name `substituteSKU`): string.
     #[serde(rename = "SubstituteSKU")]
-    pub substitute_sku: Option<CompactString>,
+    pub substitute_sku: ::core::option::Option<::kiss_dynamic::CompactString>,
     /// Fields the schema does not know, in arrival order: kept, and written back.
     #[serde(flatten)]
-    pub unknown_fields: UnknownFields,
+    pub unknown_fields: ::kiss_dynamic::typed::UnknownFields,
 }
 
 impl ProductSubstitution {
     /// The wire keys of the fields, in schema order.
     pub const WIRE_KEYS: &'static [&'static str] = &["SubstituteSKU"];
     /// The position of the field a key names (wire key or schema name).
-    fn field_index(key: &str) -> Option<usize> {
+    fn field_index(key: &str) -> ::core::option::Option<usize> {
         match key {
-            "SubstituteSKU" | "substituteSKU" => Some(0),
-            _ => None,
+            "SubstituteSKU" | "substituteSKU" => ::core::option::Option::Some(0),
+            _ => ::core::option::Option::None,
         }
     }
 }
 
-impl<'de> Deserialize<'de> for ProductSubstitution {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct RecordVisitor;
-        impl<'de> Visitor<'de> for RecordVisitor {
-            type Value = ProductSubstitution;
-            fn expecting(&self, f: &mut Formatter<'_>) -> std::fmt::Result {
-                f.write_str("ProductSubstitution: a record of /products (a JSON object)")
-            }
-            fn visit_map<A: MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<ProductSubstitution, A::Error> {
-                let mut slot_substitute_sku: Option<CompactString> = None;
-                let mut unknown_fields = UnknownFields::default();
-                let mut next = 0;
-                while let Some(key) = map.next_key::<Key<'de>>()? {
-                    let index = if ProductSubstitution::WIRE_KEYS.get(next)
-                        == Some(&&*key.0)
-                    {
-                        Some(next)
-                    } else {
-                        ProductSubstitution::field_index(&key.0)
-                    };
-                    next = index.map_or(next, |i| i + 1);
-                    match index {
-                        Some(0) => slot_substitute_sku = map.next_value()?,
-                        _ => unknown_fields.read_value(key.0, &mut map)?,
-                    }
-                }
-                Ok(ProductSubstitution {
-                    substitute_sku: slot_substitute_sku,
-                    unknown_fields,
-                })
-            }
-        }
-        deserializer.deserialize_map(RecordVisitor)
-    }
-}
-
-/// The fast path: read straight from JSON bytes by kiss-dynamic's parser.
-impl FastDecode for ProductSubstitution {
-    fn read(reader: &mut Reader<'_>) -> Result<Self, ReadError> {
-        let mut slot_substitute_sku: Option<CompactString> = None;
-        let mut unknown_fields = UnknownFields::default();
+/// The one decoding engine of this struct, for both entry points: bytes
+/// (`kiss_dynamic::model::decode_all`) and serde (`Deserialize` below).
+impl ::kiss_dynamic::model::Model for ProductSubstitution {
+    const EXPECTING: &'static str = "ProductSubstitution: a record of /products (a JSON object)";
+    fn read<'de, __S: ::kiss_dynamic::model::FieldSource<'de>>(
+        source: &mut __S,
+    ) -> ::core::result::Result<Self, __S::Error> {
+        let mut slot_substitute_sku: ::core::option::Option<
+            ::kiss_dynamic::CompactString,
+        > = ::core::option::Option::None;
+        let mut unknown_fields = ::kiss_dynamic::typed::UnknownFields::new();
         let mut next = 0;
-        reader
-            .object(|reader, key| {
-                let index = if ProductSubstitution::WIRE_KEYS.get(next) == Some(&&*key) {
-                    Some(next)
-                } else {
-                    ProductSubstitution::field_index(&key)
-                };
-                next = index.map_or(next, |i| i + 1);
-                match index {
-                    Some(0) => slot_substitute_sku = reader.opt_string("SubstituteSKU")?,
-                    _ => reader.capture(key, &mut unknown_fields)?,
+        while let ::core::option::Option::Some(key) = source.next_key()? {
+            let index = match Self::WIRE_KEYS.get(next) {
+                ::core::option::Option::Some(expected) if *expected == &*key => {
+                    ::core::option::Option::Some(next)
                 }
-                Ok(())
-            })?;
-        Ok(ProductSubstitution {
+                _ => Self::field_index(&key),
+            };
+            next = index.map_or(next, |i| i + 1);
+            match index {
+                ::core::option::Option::Some(0) => {
+                    slot_substitute_sku = source.value("SubstituteSKU")?;
+                }
+                _ => source.capture(key, &mut unknown_fields)?,
+            }
+        }
+        ::core::result::Result::Ok(Self {
             substitute_sku: slot_substitute_sku,
             unknown_fields,
         })
     }
 }
 
+impl<'de> ::serde::Deserialize<'de> for ProductSubstitution {
+    fn deserialize<__D: ::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::core::result::Result<Self, __D::Error> {
+        ::kiss_dynamic::model::deserialize(deserializer)
+    }
+}
+
 /// One element of `ProductComposition` in a record of `/products` (schema name `productComposition`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(
+    ::core::fmt::Debug,
+    ::core::clone::Clone,
+    ::core::cmp::PartialEq,
+    ::serde::Serialize
+)]
 pub struct ProductComposition {
     /// `MaterialCode` (schema name `materialCode`): string.
     #[serde(rename = "MaterialCode")]
-    pub material_code: Option<CompactString>,
+    pub material_code: ::core::option::Option<::kiss_dynamic::CompactString>,
     /// `MaterialDescription` (schema name `materialDescription`): string.
     #[serde(rename = "MaterialDescription")]
-    pub material_description: Option<CompactString>,
+    pub material_description: ::core::option::Option<::kiss_dynamic::CompactString>,
     /// `CompositionPercentage` (schema name `compositionPercentage`): decimal.
     #[serde(rename = "CompositionPercentage")]
-    pub composition_percentage: Option<Decimal>,
+    pub composition_percentage: ::core::option::Option<::kiss_dynamic::Decimal>,
     /// Fields the schema does not know, in arrival order: kept, and written back.
     #[serde(flatten)]
-    pub unknown_fields: UnknownFields,
+    pub unknown_fields: ::kiss_dynamic::typed::UnknownFields,
 }
 
 impl ProductComposition {
@@ -858,92 +723,60 @@ impl ProductComposition {
         "CompositionPercentage",
     ];
     /// The position of the field a key names (wire key or schema name).
-    fn field_index(key: &str) -> Option<usize> {
+    fn field_index(key: &str) -> ::core::option::Option<usize> {
         match key {
-            "MaterialCode" | "materialCode" => Some(0),
-            "MaterialDescription" | "materialDescription" => Some(1),
-            "CompositionPercentage" | "compositionPercentage" => Some(2),
-            _ => None,
+            "MaterialCode" | "materialCode" => ::core::option::Option::Some(0),
+            "MaterialDescription" | "materialDescription" => {
+                ::core::option::Option::Some(1)
+            }
+            "CompositionPercentage" | "compositionPercentage" => {
+                ::core::option::Option::Some(2)
+            }
+            _ => ::core::option::Option::None,
         }
     }
 }
 
-impl<'de> Deserialize<'de> for ProductComposition {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct RecordVisitor;
-        impl<'de> Visitor<'de> for RecordVisitor {
-            type Value = ProductComposition;
-            fn expecting(&self, f: &mut Formatter<'_>) -> std::fmt::Result {
-                f.write_str("ProductComposition: a record of /products (a JSON object)")
-            }
-            fn visit_map<A: MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<ProductComposition, A::Error> {
-                let mut slot_material_code: Option<CompactString> = None;
-                let mut slot_material_description: Option<CompactString> = None;
-                let mut slot_composition_percentage: Option<Decimal> = None;
-                let mut unknown_fields = UnknownFields::default();
-                let mut next = 0;
-                while let Some(key) = map.next_key::<Key<'de>>()? {
-                    let index = if ProductComposition::WIRE_KEYS.get(next)
-                        == Some(&&*key.0)
-                    {
-                        Some(next)
-                    } else {
-                        ProductComposition::field_index(&key.0)
-                    };
-                    next = index.map_or(next, |i| i + 1);
-                    match index {
-                        Some(0) => slot_material_code = map.next_value()?,
-                        Some(1) => slot_material_description = map.next_value()?,
-                        Some(2) => slot_composition_percentage = map.next_value()?,
-                        _ => unknown_fields.read_value(key.0, &mut map)?,
-                    }
-                }
-                Ok(ProductComposition {
-                    material_code: slot_material_code,
-                    material_description: slot_material_description,
-                    composition_percentage: slot_composition_percentage,
-                    unknown_fields,
-                })
-            }
-        }
-        deserializer.deserialize_map(RecordVisitor)
-    }
-}
-
-/// The fast path: read straight from JSON bytes by kiss-dynamic's parser.
-impl FastDecode for ProductComposition {
-    fn read(reader: &mut Reader<'_>) -> Result<Self, ReadError> {
-        let mut slot_material_code: Option<CompactString> = None;
-        let mut slot_material_description: Option<CompactString> = None;
-        let mut slot_composition_percentage: Option<Decimal> = None;
-        let mut unknown_fields = UnknownFields::default();
+/// The one decoding engine of this struct, for both entry points: bytes
+/// (`kiss_dynamic::model::decode_all`) and serde (`Deserialize` below).
+impl ::kiss_dynamic::model::Model for ProductComposition {
+    const EXPECTING: &'static str = "ProductComposition: a record of /products (a JSON object)";
+    fn read<'de, __S: ::kiss_dynamic::model::FieldSource<'de>>(
+        source: &mut __S,
+    ) -> ::core::result::Result<Self, __S::Error> {
+        let mut slot_material_code: ::core::option::Option<
+            ::kiss_dynamic::CompactString,
+        > = ::core::option::Option::None;
+        let mut slot_material_description: ::core::option::Option<
+            ::kiss_dynamic::CompactString,
+        > = ::core::option::Option::None;
+        let mut slot_composition_percentage: ::core::option::Option<
+            ::kiss_dynamic::Decimal,
+        > = ::core::option::Option::None;
+        let mut unknown_fields = ::kiss_dynamic::typed::UnknownFields::new();
         let mut next = 0;
-        reader
-            .object(|reader, key| {
-                let index = if ProductComposition::WIRE_KEYS.get(next) == Some(&&*key) {
-                    Some(next)
-                } else {
-                    ProductComposition::field_index(&key)
-                };
-                next = index.map_or(next, |i| i + 1);
-                match index {
-                    Some(0) => slot_material_code = reader.opt_string("MaterialCode")?,
-                    Some(1) => {
-                        slot_material_description = reader
-                            .opt_string("MaterialDescription")?;
-                    }
-                    Some(2) => {
-                        slot_composition_percentage = reader
-                            .opt_decimal("CompositionPercentage")?;
-                    }
-                    _ => reader.capture(key, &mut unknown_fields)?,
+        while let ::core::option::Option::Some(key) = source.next_key()? {
+            let index = match Self::WIRE_KEYS.get(next) {
+                ::core::option::Option::Some(expected) if *expected == &*key => {
+                    ::core::option::Option::Some(next)
                 }
-                Ok(())
-            })?;
-        Ok(ProductComposition {
+                _ => Self::field_index(&key),
+            };
+            next = index.map_or(next, |i| i + 1);
+            match index {
+                ::core::option::Option::Some(0) => {
+                    slot_material_code = source.value("MaterialCode")?;
+                }
+                ::core::option::Option::Some(1) => {
+                    slot_material_description = source.value("MaterialDescription")?;
+                }
+                ::core::option::Option::Some(2) => {
+                    slot_composition_percentage = source.value("CompositionPercentage")?;
+                }
+                _ => source.capture(key, &mut unknown_fields)?,
+            }
+        }
+        ::core::result::Result::Ok(Self {
             material_code: slot_material_code,
             material_description: slot_material_description,
             composition_percentage: slot_composition_percentage,
@@ -952,27 +785,40 @@ impl FastDecode for ProductComposition {
     }
 }
 
+impl<'de> ::serde::Deserialize<'de> for ProductComposition {
+    fn deserialize<__D: ::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::core::result::Result<Self, __D::Error> {
+        ::kiss_dynamic::model::deserialize(deserializer)
+    }
+}
+
 /// One element of `ProductPrices` in a record of `/products` (schema name `productPrices`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(
+    ::core::fmt::Debug,
+    ::core::clone::Clone,
+    ::core::cmp::PartialEq,
+    ::serde::Serialize
+)]
 pub struct ProductPrice {
     /// `PriceListCode` (schema name `priceListCode`): string.
     #[serde(rename = "PriceListCode")]
-    pub price_list_code: Option<CompactString>,
+    pub price_list_code: ::core::option::Option<::kiss_dynamic::CompactString>,
     /// `CurrencyCode` (schema name `currencyCode`): string.
     #[serde(rename = "CurrencyCode")]
-    pub currency_code: Option<CompactString>,
+    pub currency_code: ::core::option::Option<::kiss_dynamic::CompactString>,
     /// `PriceExclVAT` (schema name `priceExclVAT`): decimal.
     #[serde(rename = "PriceExclVAT")]
-    pub price_excl_vat: Option<Decimal>,
+    pub price_excl_vat: ::core::option::Option<::kiss_dynamic::Decimal>,
     /// `MOQ` (schema name `mOQ`): integer.
     #[serde(rename = "MOQ")]
-    pub moq: Option<i64>,
+    pub moq: ::core::option::Option<i64>,
     /// `OrderMultiple` (schema name `orderMultiple`): integer.
     #[serde(rename = "OrderMultiple")]
-    pub order_multiple: Option<i64>,
+    pub order_multiple: ::core::option::Option<i64>,
     /// Fields the schema does not know, in arrival order: kept, and written back.
     #[serde(flatten)]
-    pub unknown_fields: UnknownFields,
+    pub unknown_fields: ::kiss_dynamic::typed::UnknownFields,
 }
 
 impl ProductPrice {
@@ -985,96 +831,62 @@ impl ProductPrice {
         "OrderMultiple",
     ];
     /// The position of the field a key names (wire key or schema name).
-    fn field_index(key: &str) -> Option<usize> {
+    fn field_index(key: &str) -> ::core::option::Option<usize> {
         match key {
-            "PriceListCode" | "priceListCode" => Some(0),
-            "CurrencyCode" | "currencyCode" => Some(1),
-            "PriceExclVAT" | "priceExclVAT" => Some(2),
-            "MOQ" | "mOQ" => Some(3),
-            "OrderMultiple" | "orderMultiple" => Some(4),
-            _ => None,
+            "PriceListCode" | "priceListCode" => ::core::option::Option::Some(0),
+            "CurrencyCode" | "currencyCode" => ::core::option::Option::Some(1),
+            "PriceExclVAT" | "priceExclVAT" => ::core::option::Option::Some(2),
+            "MOQ" | "mOQ" => ::core::option::Option::Some(3),
+            "OrderMultiple" | "orderMultiple" => ::core::option::Option::Some(4),
+            _ => ::core::option::Option::None,
         }
     }
 }
 
-impl<'de> Deserialize<'de> for ProductPrice {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct RecordVisitor;
-        impl<'de> Visitor<'de> for RecordVisitor {
-            type Value = ProductPrice;
-            fn expecting(&self, f: &mut Formatter<'_>) -> std::fmt::Result {
-                f.write_str("ProductPrice: a record of /products (a JSON object)")
-            }
-            fn visit_map<A: MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<ProductPrice, A::Error> {
-                let mut slot_price_list_code: Option<CompactString> = None;
-                let mut slot_currency_code: Option<CompactString> = None;
-                let mut slot_price_excl_vat: Option<Decimal> = None;
-                let mut slot_moq: Option<i64> = None;
-                let mut slot_order_multiple: Option<i64> = None;
-                let mut unknown_fields = UnknownFields::default();
-                let mut next = 0;
-                while let Some(key) = map.next_key::<Key<'de>>()? {
-                    let index = if ProductPrice::WIRE_KEYS.get(next) == Some(&&*key.0) {
-                        Some(next)
-                    } else {
-                        ProductPrice::field_index(&key.0)
-                    };
-                    next = index.map_or(next, |i| i + 1);
-                    match index {
-                        Some(0) => slot_price_list_code = map.next_value()?,
-                        Some(1) => slot_currency_code = map.next_value()?,
-                        Some(2) => slot_price_excl_vat = map.next_value()?,
-                        Some(3) => slot_moq = map.next_value()?,
-                        Some(4) => slot_order_multiple = map.next_value()?,
-                        _ => unknown_fields.read_value(key.0, &mut map)?,
-                    }
-                }
-                Ok(ProductPrice {
-                    price_list_code: slot_price_list_code,
-                    currency_code: slot_currency_code,
-                    price_excl_vat: slot_price_excl_vat,
-                    moq: slot_moq,
-                    order_multiple: slot_order_multiple,
-                    unknown_fields,
-                })
-            }
-        }
-        deserializer.deserialize_map(RecordVisitor)
-    }
-}
-
-/// The fast path: read straight from JSON bytes by kiss-dynamic's parser.
-impl FastDecode for ProductPrice {
-    fn read(reader: &mut Reader<'_>) -> Result<Self, ReadError> {
-        let mut slot_price_list_code: Option<CompactString> = None;
-        let mut slot_currency_code: Option<CompactString> = None;
-        let mut slot_price_excl_vat: Option<Decimal> = None;
-        let mut slot_moq: Option<i64> = None;
-        let mut slot_order_multiple: Option<i64> = None;
-        let mut unknown_fields = UnknownFields::default();
+/// The one decoding engine of this struct, for both entry points: bytes
+/// (`kiss_dynamic::model::decode_all`) and serde (`Deserialize` below).
+impl ::kiss_dynamic::model::Model for ProductPrice {
+    const EXPECTING: &'static str = "ProductPrice: a record of /products (a JSON object)";
+    fn read<'de, __S: ::kiss_dynamic::model::FieldSource<'de>>(
+        source: &mut __S,
+    ) -> ::core::result::Result<Self, __S::Error> {
+        let mut slot_price_list_code: ::core::option::Option<
+            ::kiss_dynamic::CompactString,
+        > = ::core::option::Option::None;
+        let mut slot_currency_code: ::core::option::Option<
+            ::kiss_dynamic::CompactString,
+        > = ::core::option::Option::None;
+        let mut slot_price_excl_vat: ::core::option::Option<::kiss_dynamic::Decimal> = ::core::option::Option::None;
+        let mut slot_moq: ::core::option::Option<i64> = ::core::option::Option::None;
+        let mut slot_order_multiple: ::core::option::Option<i64> = ::core::option::Option::None;
+        let mut unknown_fields = ::kiss_dynamic::typed::UnknownFields::new();
         let mut next = 0;
-        reader
-            .object(|reader, key| {
-                let index = if ProductPrice::WIRE_KEYS.get(next) == Some(&&*key) {
-                    Some(next)
-                } else {
-                    ProductPrice::field_index(&key)
-                };
-                next = index.map_or(next, |i| i + 1);
-                match index {
-                    Some(0) => slot_price_list_code = reader.opt_string("PriceListCode")?,
-                    Some(1) => slot_currency_code = reader.opt_string("CurrencyCode")?,
-                    Some(2) => slot_price_excl_vat = reader.opt_decimal("PriceExclVAT")?,
-                    Some(3) => slot_moq = reader.opt_integer("MOQ")?,
-                    Some(4) => slot_order_multiple = reader.opt_integer("OrderMultiple")?,
-                    _ => reader.capture(key, &mut unknown_fields)?,
+        while let ::core::option::Option::Some(key) = source.next_key()? {
+            let index = match Self::WIRE_KEYS.get(next) {
+                ::core::option::Option::Some(expected) if *expected == &*key => {
+                    ::core::option::Option::Some(next)
                 }
-                Ok(())
-            })?;
-        Ok(ProductPrice {
+                _ => Self::field_index(&key),
+            };
+            next = index.map_or(next, |i| i + 1);
+            match index {
+                ::core::option::Option::Some(0) => {
+                    slot_price_list_code = source.value("PriceListCode")?;
+                }
+                ::core::option::Option::Some(1) => {
+                    slot_currency_code = source.value("CurrencyCode")?;
+                }
+                ::core::option::Option::Some(2) => {
+                    slot_price_excl_vat = source.value("PriceExclVAT")?;
+                }
+                ::core::option::Option::Some(3) => slot_moq = source.value("MOQ")?,
+                ::core::option::Option::Some(4) => {
+                    slot_order_multiple = source.value("OrderMultiple")?;
+                }
+                _ => source.capture(key, &mut unknown_fields)?,
+            }
+        }
+        ::core::result::Result::Ok(Self {
             price_list_code: slot_price_list_code,
             currency_code: slot_currency_code,
             price_excl_vat: slot_price_excl_vat,
@@ -1082,5 +894,13 @@ impl FastDecode for ProductPrice {
             order_multiple: slot_order_multiple,
             unknown_fields,
         })
+    }
+}
+
+impl<'de> ::serde::Deserialize<'de> for ProductPrice {
+    fn deserialize<__D: ::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::core::result::Result<Self, __D::Error> {
+        ::kiss_dynamic::model::deserialize(deserializer)
     }
 }

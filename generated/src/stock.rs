@@ -4,14 +4,6 @@
 
 //! Typed records of `/stock`, generated from its schema document (profile 2026-04).
 
-use std::fmt::Formatter;
-use chrono::NaiveDate;
-use kiss_dynamic::fast::{FastDecode, ReadError, Reader};
-use kiss_dynamic::typed::{Key, UnknownFields};
-use kiss_dynamic::CompactString;
-use serde::de::{Error as _, MapAccess, Visitor};
-use serde::{Deserialize, Deserializer, Serialize};
-
 /// The profile of the schema document this module was generated from.
 pub const PROFILE: &str = "2026-04";
 
@@ -19,23 +11,28 @@ pub const PROFILE: &str = "2026-04";
 pub const SCHEMA_FINGERPRINT: &str = "sha256:6a29dc8eaf309be83262c674dd4e512b49f1a14ecf0a43349b8fd239634b8893";
 
 /// A record of `/stock` (profile 2026-04), fields in schema order.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(
+    ::core::fmt::Debug,
+    ::core::clone::Clone,
+    ::core::cmp::PartialEq,
+    ::serde::Serialize
+)]
 pub struct StockEntry {
     /// `SKU` (schema name `sKU`): string, required.
     #[serde(rename = "SKU")]
-    pub sku: CompactString,
+    pub sku: ::kiss_dynamic::CompactString,
     /// `StockLocation` (schema name `stockLocation`): string.
     #[serde(rename = "StockLocation")]
-    pub stock_location: Option<CompactString>,
+    pub stock_location: ::core::option::Option<::kiss_dynamic::CompactString>,
     /// `AvailableQTY` (schema name `availableQTY`): integer.
     #[serde(rename = "AvailableQTY")]
-    pub available_qty: Option<i64>,
+    pub available_qty: ::core::option::Option<i64>,
     /// `NextAvailableETA` (schema name `nextAvailableETA`): date.
     #[serde(rename = "NextAvailableETA")]
-    pub next_available_eta: Option<NaiveDate>,
+    pub next_available_eta: ::core::option::Option<::chrono::NaiveDate>,
     /// Fields the schema does not know, in arrival order: kept, and written back.
     #[serde(flatten)]
-    pub unknown_fields: UnknownFields,
+    pub unknown_fields: ::kiss_dynamic::typed::UnknownFields,
 }
 
 impl StockEntry {
@@ -47,97 +44,70 @@ impl StockEntry {
         "NextAvailableETA",
     ];
     /// The position of the field a key names (wire key or schema name).
-    fn field_index(key: &str) -> Option<usize> {
+    fn field_index(key: &str) -> ::core::option::Option<usize> {
         match key {
-            "SKU" | "sKU" => Some(0),
-            "StockLocation" | "stockLocation" => Some(1),
-            "AvailableQTY" | "availableQTY" => Some(2),
-            "NextAvailableETA" | "nextAvailableETA" => Some(3),
-            _ => None,
+            "SKU" | "sKU" => ::core::option::Option::Some(0),
+            "StockLocation" | "stockLocation" => ::core::option::Option::Some(1),
+            "AvailableQTY" | "availableQTY" => ::core::option::Option::Some(2),
+            "NextAvailableETA" | "nextAvailableETA" => ::core::option::Option::Some(3),
+            _ => ::core::option::Option::None,
         }
     }
 }
 
-impl<'de> Deserialize<'de> for StockEntry {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct RecordVisitor;
-        impl<'de> Visitor<'de> for RecordVisitor {
-            type Value = StockEntry;
-            fn expecting(&self, f: &mut Formatter<'_>) -> std::fmt::Result {
-                f.write_str("StockEntry: a record of /stock (a JSON object)")
-            }
-            fn visit_map<A: MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<StockEntry, A::Error> {
-                let mut slot_sku: Option<CompactString> = None;
-                let mut slot_stock_location: Option<CompactString> = None;
-                let mut slot_available_qty: Option<i64> = None;
-                let mut slot_next_available_eta: Option<NaiveDate> = None;
-                let mut unknown_fields = UnknownFields::default();
-                let mut next = 0;
-                while let Some(key) = map.next_key::<Key<'de>>()? {
-                    let index = if StockEntry::WIRE_KEYS.get(next) == Some(&&*key.0) {
-                        Some(next)
-                    } else {
-                        StockEntry::field_index(&key.0)
-                    };
-                    next = index.map_or(next, |i| i + 1);
-                    match index {
-                        Some(0) => slot_sku = Some(map.next_value()?),
-                        Some(1) => slot_stock_location = map.next_value()?,
-                        Some(2) => slot_available_qty = map.next_value()?,
-                        Some(3) => slot_next_available_eta = map.next_value()?,
-                        _ => unknown_fields.read_value(key.0, &mut map)?,
-                    }
-                }
-                Ok(StockEntry {
-                    sku: slot_sku.ok_or_else(|| A::Error::missing_field("SKU"))?,
-                    stock_location: slot_stock_location,
-                    available_qty: slot_available_qty,
-                    next_available_eta: slot_next_available_eta,
-                    unknown_fields,
-                })
-            }
-        }
-        deserializer.deserialize_map(RecordVisitor)
-    }
-}
-
-/// The fast path: read straight from JSON bytes by kiss-dynamic's parser.
-impl FastDecode for StockEntry {
-    fn read(reader: &mut Reader<'_>) -> Result<Self, ReadError> {
-        let mut slot_sku: Option<CompactString> = None;
-        let mut slot_stock_location: Option<CompactString> = None;
-        let mut slot_available_qty: Option<i64> = None;
-        let mut slot_next_available_eta: Option<NaiveDate> = None;
-        let mut unknown_fields = UnknownFields::default();
+/// The one decoding engine of this struct, for both entry points: bytes
+/// (`kiss_dynamic::model::decode_all`) and serde (`Deserialize` below).
+impl ::kiss_dynamic::model::Model for StockEntry {
+    const EXPECTING: &'static str = "StockEntry: a record of /stock (a JSON object)";
+    fn read<'de, __S: ::kiss_dynamic::model::FieldSource<'de>>(
+        source: &mut __S,
+    ) -> ::core::result::Result<Self, __S::Error> {
+        let mut slot_sku: ::core::option::Option<::kiss_dynamic::CompactString> = ::core::option::Option::None;
+        let mut slot_stock_location: ::core::option::Option<
+            ::kiss_dynamic::CompactString,
+        > = ::core::option::Option::None;
+        let mut slot_available_qty: ::core::option::Option<i64> = ::core::option::Option::None;
+        let mut slot_next_available_eta: ::core::option::Option<::chrono::NaiveDate> = ::core::option::Option::None;
+        let mut unknown_fields = ::kiss_dynamic::typed::UnknownFields::new();
         let mut next = 0;
-        reader
-            .object(|reader, key| {
-                let index = if StockEntry::WIRE_KEYS.get(next) == Some(&&*key) {
-                    Some(next)
-                } else {
-                    StockEntry::field_index(&key)
-                };
-                next = index.map_or(next, |i| i + 1);
-                match index {
-                    Some(0) => slot_sku = Some(reader.string("SKU")?),
-                    Some(1) => slot_stock_location = reader.opt_string("StockLocation")?,
-                    Some(2) => slot_available_qty = reader.opt_integer("AvailableQTY")?,
-                    Some(3) => {
-                        slot_next_available_eta = reader.opt_date("NextAvailableETA")?;
-                    }
-                    _ => reader.capture(key, &mut unknown_fields)?,
+        while let ::core::option::Option::Some(key) = source.next_key()? {
+            let index = match Self::WIRE_KEYS.get(next) {
+                ::core::option::Option::Some(expected) if *expected == &*key => {
+                    ::core::option::Option::Some(next)
                 }
-                Ok(())
-            })?;
-        Ok(StockEntry {
-            sku: slot_sku.ok_or_else(|| reader.missing("SKU"))?,
+                _ => Self::field_index(&key),
+            };
+            next = index.map_or(next, |i| i + 1);
+            match index {
+                ::core::option::Option::Some(0) => {
+                    slot_sku = ::core::option::Option::Some(source.value("SKU")?);
+                }
+                ::core::option::Option::Some(1) => {
+                    slot_stock_location = source.value("StockLocation")?;
+                }
+                ::core::option::Option::Some(2) => {
+                    slot_available_qty = source.value("AvailableQTY")?;
+                }
+                ::core::option::Option::Some(3) => {
+                    slot_next_available_eta = source.value("NextAvailableETA")?;
+                }
+                _ => source.capture(key, &mut unknown_fields)?,
+            }
+        }
+        ::core::result::Result::Ok(Self {
+            sku: slot_sku.ok_or_else(|| source.missing("SKU"))?,
             stock_location: slot_stock_location,
             available_qty: slot_available_qty,
             next_available_eta: slot_next_available_eta,
             unknown_fields,
         })
+    }
+}
+
+impl<'de> ::serde::Deserialize<'de> for StockEntry {
+    fn deserialize<__D: ::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::core::result::Result<Self, __D::Error> {
+        ::kiss_dynamic::model::deserialize(deserializer)
     }
 }

@@ -4,10 +4,10 @@ use kiss_generated::{Product, ProductPrice, StockEntry};
 use kiss_tests::{relaxed_sandbox as sandbox, served};
 use serde_json::json;
 
-const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../kiss-sandbox/data");
-
-fn example(name: &str) -> String {
-    std::fs::read_to_string(format!("{EXAMPLES}/{name}")).unwrap()
+fn example(file_name: &str) -> String {
+    kiss_schema::contract::document(file_name)
+        .expect("a contract document")
+        .to_owned()
 }
 
 fn same_json(a: &str, b: &str) {
@@ -18,7 +18,7 @@ fn same_json(a: &str, b: &str) {
 
 #[test]
 fn the_documented_examples_decode_and_round_trip() {
-    let products: Vec<Product> = serde_json::from_str(&example("products.json")).unwrap();
+    let products: Vec<Product> = serde_json::from_str(&example("products.example.json")).unwrap();
     let dracula = &products[0];
     assert_eq!(dracula.sku, "DRAC001");
     assert_eq!(dracula.hs_code.as_deref(), Some("6114.30"));
@@ -36,13 +36,13 @@ fn the_documented_examples_decode_and_round_trip() {
     assert_eq!(dracula.product_prices[0].moq, Some(12));
     assert!(dracula.unknown_fields.is_empty());
     let text = serde_json::to_string(&products).unwrap();
-    same_json(&text, &example("products.json"));
+    same_json(&text, &example("products.example.json"));
     assert!(
         text.contains(r#""CompositionPercentage":100.00"#),
         "exact decimals"
     );
 
-    let stock: Vec<StockEntry> = serde_json::from_str(&example("stock.json")).unwrap();
+    let stock: Vec<StockEntry> = serde_json::from_str(&example("stock.example.json")).unwrap();
     assert_eq!(
         stock[0].next_available_eta.unwrap().to_string(),
         "2026-06-15"
@@ -50,10 +50,10 @@ fn the_documented_examples_decode_and_round_trip() {
     assert_eq!(stock[1].next_available_eta, None);
     same_json(
         &serde_json::to_string(&stock).unwrap(),
-        &example("stock.json"),
+        &example("stock.example.json"),
     );
 
-    let prices: Vec<ProductPrice> = serde_json::from_str(&example("prices.json")).unwrap();
+    let prices: Vec<ProductPrice> = serde_json::from_str(&example("prices.example.json")).unwrap();
     let price = prices[0].price_excl_vat.as_ref().unwrap();
     assert_eq!(price.to_string(), "19.9500");
     // Numerically 19.95, at the scale the API sent.
@@ -69,7 +69,7 @@ fn the_documented_examples_decode_and_round_trip() {
     assert_eq!(exact.scale(), 4);
     let text = serde_json::to_string(&prices).unwrap();
     assert!(text.contains(r#""PriceExclVAT":19.9500"#));
-    same_json(&text, &example("prices.json"));
+    same_json(&text, &example("prices.example.json"));
 }
 
 #[test]
@@ -139,7 +139,7 @@ async fn fields_the_api_adds_are_kept_and_written_back() {
     grown["arrays"]["productVideos"] = json!({"fields": [{"name": "uRL", "type": "string"}]});
     sandbox
         .control()
-        .set_schema(kiss_sandbox::DataEndpoint::Products, grown.to_string())
+        .set_schema(kiss_sandbox::Endpoint::Products, grown.to_string())
         .unwrap();
 
     let body = served(&sandbox, "/products").await;
@@ -169,7 +169,7 @@ async fn fields_the_api_adds_are_kept_and_written_back() {
 
 #[tokio::test]
 async fn the_fast_path_reads_exactly_what_serde_reads() {
-    use kiss_dynamic::fast::{decode_all, decode_one};
+    use kiss_dynamic::model::{decode_all, decode_one};
     let sandbox = sandbox(300).await;
     let mut grown: serde_json::Value =
         serde_json::from_str(&example("products.schema.json")).unwrap();
@@ -182,7 +182,7 @@ async fn the_fast_path_reads_exactly_what_serde_reads() {
         if grow {
             sandbox
                 .control()
-                .set_schema(kiss_sandbox::DataEndpoint::Products, grown.to_string())
+                .set_schema(kiss_sandbox::Endpoint::Products, grown.to_string())
                 .unwrap();
         }
         let body = served(&sandbox, "/products").await;

@@ -8,8 +8,9 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use kiss_client::{Client, Endpoint, Error};
-use kiss_dynamic::{SchemaDiff, SchemaDocument};
+#[cfg(feature = "sandbox")]
 use kiss_sandbox::{Sandbox, SandboxArgs, SandboxConfig, DEFAULT_API_KEY, DEFAULT_CUSTOMER_CODE};
+use kiss_schema::SchemaDocument;
 
 /// Exit codes, distinct per kind of failure so scripts and cron jobs can tell them apart.
 mod exit {
@@ -102,6 +103,7 @@ enum Command {
     ///
     /// Example:
     ///   kiss sandbox --addr 127.0.0.1:8080 --products 1000
+    #[cfg(feature = "sandbox")]
     Sandbox(SandboxArgs),
 }
 
@@ -167,11 +169,13 @@ impl From<Error> for Failure {
 /// The client, and the embedded sandbox it talks to when no deployment was given.
 struct Session {
     client: Client,
+    #[cfg(feature = "sandbox")]
     _sandbox: Option<Sandbox>,
 }
 
-async fn connect(connection: Connection, quiet: bool) -> Result<Session, Failure> {
-    let Some(base_url) = connection.base_url else {
+#[cfg(feature = "sandbox")]
+async fn embedded_sandbox(quiet: bool) -> Result<Session, Failure> {
+    {
         let sandbox = Sandbox::start(SandboxConfig::default())
             .await
             .map_err(|e| {
@@ -192,10 +196,26 @@ async fn connect(connection: Connection, quiet: bool) -> Result<Session, Failure
             .customer_code(DEFAULT_CUSTOMER_CODE)
             .api_key(DEFAULT_API_KEY)
             .build()?;
-        return Ok(Session {
+        Ok(Session {
             client,
             _sandbox: Some(sandbox),
-        });
+        })
+    }
+}
+
+async fn connect(connection: Connection, quiet: bool) -> Result<Session, Failure> {
+    let Some(base_url) = connection.base_url else {
+        #[cfg(feature = "sandbox")]
+        return embedded_sandbox(quiet).await;
+        #[cfg(not(feature = "sandbox"))]
+        {
+            let _ = quiet; // only the embedded sandbox's notice is quiet-able
+            return Err(Failure::new(
+                exit::USAGE,
+                "KISS_BASE_URL is not set (this kiss was built without the embedded sandbox, \
+                 so it needs your deployment's URL and credentials)",
+            ));
+        }
     };
     let missing = |what: &str| {
         Failure::new(
@@ -214,6 +234,7 @@ async fn connect(connection: Connection, quiet: bool) -> Result<Session, Failure
         .build()?;
     Ok(Session {
         client,
+        #[cfg(feature = "sandbox")]
         _sandbox: None,
     })
 }
@@ -231,6 +252,7 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::FAILURE);
         }
     };
+    #[cfg(feature = "sandbox")]
     if let Command::Sandbox(args) = cli.command {
         return runtime.block_on(kiss_sandbox::serve_until_ctrl_c("kiss", args));
     }
@@ -269,7 +291,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             Ok(0)
         }
         Command::Schema(SchemaCommand::Diff) => {
-            for diff in schema_diffs(client).await? {
+            for diff in client.check_surface().await?.diffs {
                 print!("{diff}");
             }
             Ok(0)
@@ -291,27 +313,9 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
                 Ok(exit::DRIFT)
             }
         }
+        #[cfg(feature = "sandbox")]
         Command::Sandbox(_) => unreachable!("served before connecting"),
     }
-}
-
-async fn schema_diffs(client: &Client) -> Result<Vec<SchemaDiff>, Failure> {
-    let mut diffs = Vec::new();
-    for endpoint in [Endpoint::Products, Endpoint::Stock] {
-        let live = client.schema(endpoint).await?;
-        let generated = kiss_generated::SCHEMA_DOCUMENTS
-            .iter()
-            .find(|(path, _)| *path == endpoint.path())
-            .and_then(|(_, text)| SchemaDocument::from_json(text).ok())
-            .ok_or_else(|| {
-                Failure::new(
-                    exit::FAILURE,
-                    format!("kiss-generated has no schema for {}", endpoint.path()),
-                )
-            })?;
-        diffs.push(SchemaDiff::between(&generated, &live));
-    }
-    Ok(diffs)
 }
 
 /// Schema name, wire key, type, required: one row per field, nested fields as `array[].field`.

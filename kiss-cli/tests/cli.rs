@@ -117,7 +117,7 @@ async fn csv_columns_follow_the_live_schema_and_pick_up_new_fields() {
         .push(serde_json::json!({"name": "eCOScore", "type": "decimal"}));
     sandbox
         .control()
-        .set_schema(kiss_sandbox::DataEndpoint::Products, products.to_string())
+        .set_schema(kiss_sandbox::Endpoint::Products, products.to_string())
         .unwrap();
     let mut command = against(&sandbox);
     command.args(["export", "products", "--format", "csv"]);
@@ -197,10 +197,10 @@ async fn version_health_schema_and_check_follow_the_sandbox() {
     products["apiVersion"] = serde_json::json!("2026-10");
     let control = sandbox.control();
     control
-        .set_schema(kiss_sandbox::DataEndpoint::Stock, stock.to_string())
+        .set_schema(kiss_sandbox::Endpoint::Stock, stock.to_string())
         .unwrap();
     control
-        .set_schema(kiss_sandbox::DataEndpoint::Products, products.to_string())
+        .set_schema(kiss_sandbox::Endpoint::Products, products.to_string())
         .unwrap();
     let out = run(&["check"]).await;
     assert_eq!(out.status.code(), Some(5), "drift has its own exit code");

@@ -12,7 +12,7 @@ use std::time::Instant;
 use divan::Bencher;
 use futures_util::StreamExt;
 use kiss_client::{Client, Quota};
-use kiss_sandbox::{RateLimit, Sandbox, SandboxConfig, DEFAULT_API_KEY, DEFAULT_CUSTOMER_CODE};
+use kiss_sandbox::{Sandbox, SandboxConfig, DEFAULT_API_KEY, DEFAULT_CUSTOMER_CODE};
 
 fn main() {
     divan::main();
@@ -38,16 +38,9 @@ fn runtime() -> tokio::runtime::Runtime {
 
 fn sandbox(runtime: &tokio::runtime::Runtime, products: usize) -> Sandbox {
     runtime.block_on(async {
-        Sandbox::start(SandboxConfig {
-            products,
-            rate_limit: RateLimit {
-                per_minute: 100_000,
-                per_hour: 100_000,
-            },
-            ..SandboxConfig::default()
-        })
-        .await
-        .expect("sandbox")
+        Sandbox::start(SandboxConfig::relaxed(products))
+            .await
+            .expect("sandbox")
     })
 }
 

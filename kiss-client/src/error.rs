@@ -106,6 +106,15 @@ pub enum Error {
         /// Where it broke.
         detail: String,
     },
+    /// A schema document the models were generated from is missing or does not parse: the
+    /// build is broken, so no comparison with the live API can be trusted.
+    #[error("the schema document of {endpoint} that the models were generated from {problem}; regenerate the models (cargo xtask regen)")]
+    GeneratedSchema {
+        /// The endpoint (`/products`).
+        endpoint: String,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// The body is not the JSON expected.
     #[error("{path}: the body is not the JSON expected: {detail}")]
     InvalidBody {

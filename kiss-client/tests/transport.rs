@@ -35,13 +35,13 @@ async fn a_thousand_concurrent_callers_cause_one_token_request() {
     let (client, _) = client(&sandbox, UNPACED);
     let calls = (0..1_000).map(|_| {
         let client = client.clone();
-        tokio::spawn(async move { client.api_version().await })
+        tokio::spawn(async move { client.schema(kiss_client::Endpoint::Stock).await })
     });
     for call in futures_util::future::join_all(calls).await {
-        assert_eq!(call.unwrap().unwrap(), "2026-04");
+        assert_eq!(call.unwrap().unwrap().endpoint, "/stock");
     }
     assert_eq!(sandbox.control().request_count("/auth/token"), 1);
-    assert_eq!(sandbox.control().request_count("/api/version"), 1_000);
+    assert_eq!(sandbox.control().request_count("/stock/schema"), 1_000);
 }
 
 #[tokio::test]
@@ -339,7 +339,7 @@ async fn dynamic_records_and_the_surface_check_follow_the_live_schema() {
         .push(serde_json::json!({"name": "binLocation", "type": "string"}));
     sandbox
         .control()
-        .set_schema(kiss_sandbox::DataEndpoint::Stock, stock.to_string())
+        .set_schema(kiss_sandbox::Endpoint::Stock, stock.to_string())
         .unwrap();
     let check = client.check_surface().await.unwrap();
     assert!(!check.is_in_step());

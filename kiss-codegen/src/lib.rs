@@ -17,7 +17,7 @@
 //!   `Deserialize` that matches keys itself, so nothing is buffered the way
 //!   `#[serde(flatten)]` buffers a whole record; keys spelled as the schema name are accepted
 //!   too (a later profile may fix the API's casing quirk);
-//! - also implements [`kiss_dynamic::fast::FastDecode`]: the same fields read straight from the
+//! - also implements [`kiss_dynamic::model::FastDecode`]: the same fields read straight from the
 //!   bytes by kiss-dynamic's one-pass parser, faster than serde (what kiss-client uses).
 //!
 //! It does not fetch anything, and writes no files: callers get [`GeneratedFile`]s.
@@ -33,8 +33,10 @@
 
 use std::collections::HashSet;
 
-use kiss_dynamic::names::{rust_field_idents, rust_ident, rust_type_ident, singular};
-use kiss_dynamic::{FieldSchema, FieldType, RustIdentError, SchemaDocument};
+pub mod names;
+
+use kiss_schema::{FieldSchema, FieldType, SchemaDocument};
+use names::{rust_field_idents, rust_ident, rust_type_ident, singular, RustIdentError};
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote};
 use sha2::{Digest, Sha256};
@@ -272,10 +274,9 @@ fn generate_lib(documents: &[SchemaDocument]) -> Result<String, CodegenError> {
 pub fn generate_module(document: &SchemaDocument) -> Result<String, CodegenError> {
     let endpoint = &document.endpoint;
     let record = record_type_name(document)?;
-    let mut taken: HashSet<String> = RESERVED_TYPE_NAMES
-        .iter()
-        .map(|n| (*n).to_owned())
-        .collect();
+    // Type names need only differ from each other: every path the generated code uses is
+    // fully qualified, so a schema may name its types anything.
+    let mut taken: HashSet<String> = HashSet::new();
     let record = unique_type_name(record, &mut taken);
     let mut structs = Vec::new();
     let mut array_types = Vec::new();
@@ -318,11 +319,8 @@ pub fn generate_module(document: &SchemaDocument) -> Result<String, CodegenError
     let module_doc = inner_doc(&format!(
         "Typed records of `{endpoint}`, generated from its schema document (profile {profile})."
     ));
-    let imports = imports(document);
     let tokens = quote! {
         #module_doc
-
-        #imports
 
         /// The profile of the schema document this module was generated from.
         pub const PROFILE: &str = #profile;
@@ -364,97 +362,37 @@ struct ArrayField<'a> {
     element: &'a str,
 }
 
-/// How a field is read and written.
-enum Shape {
-    /// The type, and the `Reader` method that reads it.
-    Required(TokenStream, &'static str),
-    Optional(TokenStream, &'static str),
-    Array(TokenStream),
-}
-
-/// The fast path's `Reader` method for a scalar type.
-fn reader_method(field_type: &FieldType) -> &'static str {
-    match field_type {
-        FieldType::String => "string",
-        FieldType::Decimal => "decimal",
-        FieldType::Integer => "integer",
-        FieldType::Boolean => "boolean",
-        FieldType::Date => "date",
-        FieldType::Other(_) => "raw_json",
-    }
-}
-
+/// Every path in generated code starts at a crate root (`::core::…`, `::serde::…`,
+/// `::kiss_dynamic::…`), as typify does: whatever a schema names its types (`Option`,
+/// `Result`, `Reader`, `Decimal`, `Default`…), nothing it generates can shadow what the code
+/// refers to. Generic parameters are spelled `__S`/`__D`, which no type name made by
+/// [`names::rust_type_ident`] can be (its names never start with an underscore).
 fn scalar_type(field_type: &FieldType) -> TokenStream {
     match field_type {
-        FieldType::String => quote!(CompactString),
-        FieldType::Decimal => quote!(Decimal),
+        FieldType::String => quote!(::kiss_dynamic::CompactString),
+        FieldType::Decimal => quote!(::kiss_dynamic::Decimal),
         FieldType::Integer => quote!(i64),
         FieldType::Boolean => quote!(bool),
-        FieldType::Date => quote!(NaiveDate),
-        FieldType::Other(_) => quote!(RawJson),
+        FieldType::Date => quote!(::chrono::NaiveDate),
+        FieldType::Other(_) => quote!(::kiss_dynamic::RawJson),
     }
 }
 
-/// Names the generated code uses unqualified (prelude and imports): no generated struct may
-/// take one.
-const RESERVED_TYPE_NAMES: &[&str] = &[
-    "String",
-    "Option",
-    "Some",
-    "None",
-    "Vec",
-    "Box",
-    "Result",
-    "Ok",
-    "Err",
-    "Decimal",
-    "NaiveDate",
-    "RawJson",
-    "Key",
-    "UnknownFields",
-    "Deserialize",
-    "Deserializer",
-    "Serialize",
-    "MapAccess",
-    "Visitor",
-    "Formatter",
-    "RecordVisitor",
-];
-
-/// The `use` lines for the types a module's fields need (no unused imports).
-fn imports(document: &SchemaDocument) -> TokenStream {
-    let types: HashSet<&FieldType> = document
-        .fields
-        .iter()
-        .chain(document.arrays.iter().flat_map(|a| &a.fields))
-        .map(|f| &f.field_type)
-        .collect();
-    let mut dynamic = vec![];
-    if types.contains(&FieldType::String) {
-        dynamic.push(quote!(CompactString));
-    }
-    if types.contains(&FieldType::Decimal) {
-        dynamic.push(quote!(Decimal));
-    }
-    if types.iter().any(|t| matches!(t, FieldType::Other(_))) {
-        dynamic.push(quote!(RawJson));
-    }
-    let dynamic = (!dynamic.is_empty()).then(|| quote!(use kiss_dynamic::{#(#dynamic),*};));
-    let chrono = types.contains(&FieldType::Date).then(|| {
-        quote!(
-            use chrono::NaiveDate;
-        )
-    });
-    quote! {
-        use std::fmt::Formatter;
-
-        #chrono
-        use kiss_dynamic::fast::{FastDecode, ReadError, Reader};
-        use kiss_dynamic::typed::{Key, UnknownFields};
-        #dynamic
-        use serde::de::{Error as _, MapAccess, Visitor};
-        use serde::{Deserialize, Deserializer, Serialize};
-    }
+/// Everything the emitter needs to know about one field of a struct.
+struct FieldPlan<'a> {
+    /// The Rust field name.
+    ident: Ident,
+    /// The local variable that collects the value while the object is read.
+    slot: Ident,
+    schema_name: &'a str,
+    wire_key: &'a str,
+    /// The field's Rust type.
+    ty: TokenStream,
+    /// Absent is an error (required scalars); otherwise absent is [`FieldPlan::absent`].
+    required: bool,
+    /// The value of a field that is not required and absent: `None`, or an empty array.
+    absent: TokenStream,
+    doc: String,
 }
 
 /// prettyplease prints items back to back; hand-written code has a blank line between them.
@@ -487,6 +425,149 @@ fn generate_struct(
     fields: &[FieldSchema],
     arrays: &[ArrayField<'_>],
 ) -> Result<TokenStream, CodegenError> {
+    let plans = plan_fields(endpoint, fields, arrays)?;
+    let type_ident = Ident::new(name, Span::call_site());
+    let field_defs = plans.iter().map(|p| {
+        let (doc, wire_key, ident, ty) = (&p.doc, p.wire_key, &p.ident, &p.ty);
+        quote! {
+            #[doc = #doc]
+            #[serde(rename = #wire_key)]
+            pub #ident: #ty,
+        }
+    });
+    let slots = plans.iter().map(|p| {
+        let (slot, ty) = (&p.slot, &p.ty);
+        if p.required {
+            quote! { let mut #slot: ::core::option::Option<#ty> = ::core::option::Option::None; }
+        } else {
+            let absent = &p.absent;
+            quote! { let mut #slot: #ty = #absent; }
+        }
+    });
+    let reads = plans.iter().enumerate().map(|(position, p)| {
+        let (slot, wire_key) = (&p.slot, p.wire_key);
+        let position = proc_macro2::Literal::usize_unsuffixed(position);
+        let value = quote!(source.value(#wire_key)?);
+        let assign = if p.required {
+            quote!(#slot = ::core::option::Option::Some(#value))
+        } else {
+            quote!(#slot = #value)
+        };
+        quote! { ::core::option::Option::Some(#position) => #assign, }
+    });
+    let finishes = plans.iter().map(|p| {
+        let (ident, slot, wire_key) = (&p.ident, &p.slot, p.wire_key);
+        if p.required {
+            quote! { #ident: #slot.ok_or_else(|| source.missing(#wire_key))?, }
+        } else {
+            quote! { #ident: #slot, }
+        }
+    });
+    let index_arms = plans.iter().enumerate().map(|(position, p)| {
+        let (wire_key, schema_name) = (p.wire_key, p.schema_name);
+        let position = proc_macro2::Literal::usize_unsuffixed(position);
+        let names = if schema_name == wire_key {
+            quote!(#wire_key)
+        } else {
+            quote!(#wire_key | #schema_name)
+        };
+        quote! { #names => ::core::option::Option::Some(#position), }
+    });
+    let wire_keys = plans.iter().map(|p| p.wire_key);
+    let expecting = format!("{name}: a record of {endpoint} (a JSON object)");
+    // A struct whose schema lists no fields (an empty nested array schema) keeps everything
+    // as unknown fields; matching on nothing would only draw lints.
+    let (field_index, read_keys) = if plans.is_empty() {
+        (
+            quote! {},
+            quote! {
+                while let ::core::option::Option::Some(key) = source.next_key()? {
+                    source.capture(key, &mut unknown_fields)?;
+                }
+            },
+        )
+    } else {
+        (
+            quote! {
+                /// The position of the field a key names (wire key or schema name).
+                fn field_index(key: &str) -> ::core::option::Option<usize> {
+                    match key {
+                        #(#index_arms)*
+                        _ => ::core::option::Option::None,
+                    }
+                }
+            },
+            quote! {
+                // Records arrive in schema order: try the next field's key before matching.
+                let mut next = 0;
+                while let ::core::option::Option::Some(key) = source.next_key()? {
+                    let index = match Self::WIRE_KEYS.get(next) {
+                        ::core::option::Option::Some(expected) if *expected == &*key => {
+                            ::core::option::Option::Some(next)
+                        }
+                        _ => Self::field_index(&key),
+                    };
+                    next = index.map_or(next, |i| i + 1);
+                    match index {
+                        #(#reads)*
+                        _ => source.capture(key, &mut unknown_fields)?,
+                    }
+                }
+            },
+        )
+    };
+    Ok(quote! {
+        #[doc = #doc]
+        #[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq, ::serde::Serialize)]
+        pub struct #type_ident {
+            #(#field_defs)*
+            /// Fields the schema does not know, in arrival order: kept, and written back.
+            #[serde(flatten)]
+            pub unknown_fields: ::kiss_dynamic::typed::UnknownFields,
+        }
+
+        impl #type_ident {
+            /// The wire keys of the fields, in schema order.
+            pub const WIRE_KEYS: &'static [&'static str] = &[#(#wire_keys),*];
+
+            #field_index
+        }
+
+        /// The one decoding engine of this struct, for both entry points: bytes
+        /// (`kiss_dynamic::model::decode_all`) and serde (`Deserialize` below).
+        impl ::kiss_dynamic::model::Model for #type_ident {
+            const EXPECTING: &'static str = #expecting;
+
+            fn read<'de, __S: ::kiss_dynamic::model::FieldSource<'de>>(
+                source: &mut __S,
+            ) -> ::core::result::Result<Self, __S::Error> {
+                #(#slots)*
+                let mut unknown_fields = ::kiss_dynamic::typed::UnknownFields::new();
+                #read_keys
+                ::core::result::Result::Ok(Self {
+                    #(#finishes)*
+                    unknown_fields,
+                })
+            }
+        }
+
+        impl<'de> ::serde::Deserialize<'de> for #type_ident {
+            fn deserialize<__D: ::serde::Deserializer<'de>>(
+                deserializer: __D,
+            ) -> ::core::result::Result<Self, __D::Error> {
+                ::kiss_dynamic::model::deserialize(deserializer)
+            }
+        }
+    })
+}
+
+/// One plan per field, in schema order (scalars, then nested arrays); fails naming the field
+/// when two map to one wire key or one has no usable Rust name.
+fn plan_fields<'a>(
+    endpoint: &str,
+    fields: &'a [FieldSchema],
+    arrays: &'a [ArrayField<'a>],
+) -> Result<Vec<FieldPlan<'a>>, CodegenError> {
     let mut by_wire_key: Vec<(&str, &str)> = Vec::new();
     let entries = fields
         .iter()
@@ -516,211 +597,54 @@ fn generate_struct(
                 source,
             }
         })?;
-
-    let mut shapes: Vec<(Shape, String)> = fields
-        .iter()
-        .map(|f| {
-            let ty = scalar_type(&f.field_type);
-            let required = if f.required { ", required" } else { "" };
-            let doc = format!(
-                " `{}` (schema name `{}`): {}{required}.",
-                f.wire_key, f.name, f.field_type
-            );
-            let method = reader_method(&f.field_type);
-            let shape = if f.required {
-                Shape::Required(ty, method)
-            } else {
-                Shape::Optional(ty, method)
-            };
-            (shape, doc)
-        })
-        .collect();
-    shapes.extend(arrays.iter().map(|a| {
-        let element = Ident::new(a.element, Span::call_site());
+    let scalars = fields.iter().map(|field| {
+        let scalar = scalar_type(&field.field_type);
+        let required = if field.required { ", required" } else { "" };
+        let ty = if field.required {
+            scalar
+        } else {
+            quote!(::core::option::Option<#scalar>)
+        };
+        let doc = format!(
+            " `{}` (schema name `{}`): {}{required}.",
+            field.wire_key, field.name, field.field_type
+        );
+        let absent = quote!(::core::option::Option::None);
+        (
+            field.name.as_str(),
+            field.wire_key.as_str(),
+            ty,
+            field.required,
+            absent,
+            doc,
+        )
+    });
+    let nested = arrays.iter().map(|array| {
+        let element = Ident::new(array.element, Span::call_site());
         let doc = format!(
             " `{}` (schema name `{}`): nested array; absent or null reads as empty.",
-            a.wire_key, a.name
+            array.wire_key, array.name
         );
-        (Shape::Array(quote!(#element)), doc)
-    }));
-
-    let type_ident = Ident::new(name, Span::call_site());
-    let mut field_defs = Vec::new();
-    let mut slot_defs = Vec::new();
-    let mut match_arms = Vec::new();
-    let mut index_arms = Vec::new();
-    let mut finishes = Vec::new();
-    let mut fast_arms = Vec::new();
-    let mut fast_finishes = Vec::new();
-    for (position, ((ident_text, (schema_name, wire_key)), (shape, field_doc))) in
-        idents.iter().zip(&by_wire_key).zip(&shapes).enumerate()
-    {
-        let ident = Ident::new(ident_text, Span::call_site());
-        let slot = format_ident!("slot_{}", ident_text);
-        let names = if schema_name == wire_key {
-            quote!(#wire_key)
-        } else {
-            quote!(#wire_key | #schema_name)
-        };
-        let position = proc_macro2::Literal::usize_unsuffixed(position);
-        index_arms.push(quote! { #names => Some(#position), });
-        let pattern = quote!(Some(#position));
-        let field_type = match shape {
-            Shape::Required(ty, method) => {
-                let method = format_ident!("{}", method);
-                slot_defs.push(quote! { let mut #slot: Option<#ty> = None; });
-                match_arms.push(quote! { #pattern => #slot = Some(map.next_value()?), });
-                finishes.push(quote! {
-                    #ident: #slot.ok_or_else(|| A::Error::missing_field(#wire_key))?,
-                });
-                fast_arms.push(quote! { #pattern => #slot = Some(reader.#method(#wire_key)?), });
-                fast_finishes.push(quote! {
-                    #ident: #slot.ok_or_else(|| reader.missing(#wire_key))?,
-                });
-                quote!(#ty)
-            }
-            Shape::Optional(ty, method) => {
-                let method = format_ident!("opt_{}", method);
-                slot_defs.push(quote! { let mut #slot: Option<#ty> = None; });
-                match_arms.push(quote! { #pattern => #slot = map.next_value()?, });
-                finishes.push(quote! { #ident: #slot, });
-                fast_arms.push(quote! { #pattern => #slot = reader.#method(#wire_key)?, });
-                fast_finishes.push(quote! { #ident: #slot, });
-                quote!(Option<#ty>)
-            }
-            Shape::Array(element) => {
-                slot_defs.push(quote! { let mut #slot: Vec<#element> = Vec::new(); });
-                match_arms.push(quote! {
-                    #pattern => #slot = map.next_value::<Option<Vec<#element>>>()?.unwrap_or_default(),
-                });
-                finishes.push(quote! { #ident: #slot, });
-                fast_arms
-                    .push(quote! { #pattern => #slot = reader.array::<#element>(#wire_key)?, });
-                fast_finishes.push(quote! { #ident: #slot, });
-                quote!(Vec<#element>)
-            }
-        };
-        field_defs.push(quote! {
-            #[doc = #field_doc]
-            #[serde(rename = #wire_key)]
-            pub #ident: #field_type,
-        });
-    }
-    let wire_keys = by_wire_key.iter().map(|(_, w)| *w);
-    let expecting = format!("{name}: a record of {endpoint} (a JSON object)");
-    // A struct whose schema lists no fields (an empty nested array schema) keeps everything
-    // as unknown fields; matching on nothing would only draw lints.
-    let (field_index, read_fields, fast_fields) = if by_wire_key.is_empty() {
-        (
-            quote! {},
-            quote! {
-                while let Some(key) = map.next_key::<Key<'de>>()? {
-                    unknown_fields.read_value(key.0, &mut map)?;
-                }
-            },
-            quote! {
-                reader.object(|reader, key| reader.capture(key, &mut unknown_fields))?;
+        let ty = quote!(::std::vec::Vec<#element>);
+        let absent = quote!(::std::vec::Vec::new());
+        (array.name, array.wire_key, ty, false, absent, doc)
+    });
+    // `rust_field_idents` gives one identifier per wire key, in the same order.
+    let plans = scalars
+        .chain(nested)
+        .zip(idents)
+        .map(
+            |((schema_name, wire_key, ty, required, absent, doc), ident)| FieldPlan {
+                slot: format_ident!("slot_{}", ident),
+                ident: Ident::new(&ident, Span::call_site()),
+                schema_name,
+                wire_key,
+                ty,
+                required,
+                absent,
+                doc,
             },
         )
-    } else {
-        (
-            quote! {
-                /// The position of the field a key names (wire key or schema name).
-                fn field_index(key: &str) -> Option<usize> {
-                    match key {
-                        #(#index_arms)*
-                        _ => None,
-                    }
-                }
-            },
-            quote! {
-                // Records arrive in schema order: try the next field's key before searching.
-                let mut next = 0;
-                while let Some(key) = map.next_key::<Key<'de>>()? {
-                    let index = if #type_ident::WIRE_KEYS.get(next) == Some(&&*key.0) {
-                        Some(next)
-                    } else {
-                        #type_ident::field_index(&key.0)
-                    };
-                    next = index.map_or(next, |i| i + 1);
-                    match index {
-                        #(#match_arms)*
-                        _ => unknown_fields.read_value(key.0, &mut map)?,
-                    }
-                }
-            },
-            quote! {
-                let mut next = 0;
-                reader.object(|reader, key| {
-                    let index = if #type_ident::WIRE_KEYS.get(next) == Some(&&*key) {
-                        Some(next)
-                    } else {
-                        #type_ident::field_index(&key)
-                    };
-                    next = index.map_or(next, |i| i + 1);
-                    match index {
-                        #(#fast_arms)*
-                        _ => reader.capture(key, &mut unknown_fields)?,
-                    }
-                    Ok(())
-                })?;
-            },
-        )
-    };
-    Ok(quote! {
-        #[doc = #doc]
-        #[derive(Debug, Clone, PartialEq, Serialize)]
-        pub struct #type_ident {
-            #(#field_defs)*
-            /// Fields the schema does not know, in arrival order: kept, and written back.
-            #[serde(flatten)]
-            pub unknown_fields: UnknownFields,
-        }
-
-        impl #type_ident {
-            /// The wire keys of the fields, in schema order.
-            pub const WIRE_KEYS: &'static [&'static str] = &[#(#wire_keys),*];
-
-            #field_index
-        }
-
-        impl<'de> Deserialize<'de> for #type_ident {
-            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                struct RecordVisitor;
-
-                impl<'de> Visitor<'de> for RecordVisitor {
-                    type Value = #type_ident;
-
-                    fn expecting(&self, f: &mut Formatter<'_>) -> std::fmt::Result {
-                        f.write_str(#expecting)
-                    }
-
-                    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<#type_ident, A::Error> {
-                        #(#slot_defs)*
-                        let mut unknown_fields = UnknownFields::default();
-                        #read_fields
-                        Ok(#type_ident {
-                            #(#finishes)*
-                            unknown_fields,
-                        })
-                    }
-                }
-
-                deserializer.deserialize_map(RecordVisitor)
-            }
-        }
-
-        /// The fast path: read straight from JSON bytes by kiss-dynamic's parser.
-        impl FastDecode for #type_ident {
-            fn read(reader: &mut Reader<'_>) -> Result<Self, ReadError> {
-                #(#slot_defs)*
-                let mut unknown_fields = UnknownFields::default();
-                #fast_fields
-                Ok(#type_ident {
-                    #(#fast_finishes)*
-                    unknown_fields,
-                })
-            }
-        }
-    })
+        .collect();
+    Ok(plans)
 }

@@ -2,7 +2,7 @@
 //! (The edge-case output is also compiled and run: see `edge_cases_compile.rs`.)
 
 use kiss_codegen::CodegenError;
-use kiss_dynamic::SchemaDocument;
+use kiss_schema::{contract, Endpoint, FieldSchema, FieldType, SchemaDocument};
 
 fn doc(text: &str) -> SchemaDocument {
     SchemaDocument::from_json(text).unwrap()
@@ -10,27 +10,29 @@ fn doc(text: &str) -> SchemaDocument {
 
 #[test]
 fn products_2026_04() {
-    let products = doc(include_str!("../../kiss-sandbox/data/products.schema.json"));
+    let products = doc(contract::PRODUCTS_SCHEMA);
     insta::assert_snapshot!(kiss_codegen::generate_module(&products).unwrap());
 }
 
 #[test]
 fn stock_2026_04() {
-    let stock = doc(include_str!("../../kiss-sandbox/data/stock.schema.json"));
+    let stock = doc(contract::STOCK_SCHEMA);
     insta::assert_snapshot!(kiss_codegen::generate_module(&stock).unwrap());
 }
 
 #[test]
 fn prices_2026_04() {
-    insta::assert_snapshot!(kiss_codegen::generate_module(&kiss_dynamic::prices_schema()).unwrap());
+    insta::assert_snapshot!(
+        kiss_codegen::generate_module(&Endpoint::Prices.default_schema()).unwrap()
+    );
 }
 
 #[test]
 fn crate_root_for_the_2026_04_surface() {
     let documents = [
-        doc(include_str!("../../kiss-sandbox/data/products.schema.json")),
-        doc(include_str!("../../kiss-sandbox/data/stock.schema.json")),
-        kiss_dynamic::prices_schema(),
+        doc(contract::PRODUCTS_SCHEMA),
+        doc(contract::STOCK_SCHEMA),
+        Endpoint::Prices.default_schema(),
     ];
     let files = kiss_codegen::generate_crate(&documents).unwrap();
     let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
@@ -94,7 +96,10 @@ fn two_names_for_one_wire_key_are_an_error() {
         matches!(err, CodegenError::DuplicateWireKey { ref wire_key, .. } if wire_key == "SKU"),
         "{err}"
     );
-    let twice = [kiss_dynamic::prices_schema(), kiss_dynamic::prices_schema()];
+    let twice = [
+        Endpoint::Prices.default_schema(),
+        Endpoint::Prices.default_schema(),
+    ];
     assert!(matches!(
         kiss_codegen::generate_crate(&twice),
         Err(CodegenError::DuplicateEndpoint { .. })
@@ -103,12 +108,9 @@ fn two_names_for_one_wire_key_are_an_error() {
 
 #[test]
 fn fingerprints_follow_the_surface_not_the_formatting() {
-    let stock = doc(include_str!("../../kiss-sandbox/data/stock.schema.json"));
+    let stock = doc(contract::STOCK_SCHEMA);
     let compact = doc(&serde_json::to_string(
-        &serde_json::from_str::<serde_json::Value>(include_str!(
-            "../../kiss-sandbox/data/stock.schema.json"
-        ))
-        .unwrap(),
+        &serde_json::from_str::<serde_json::Value>(contract::STOCK_SCHEMA).unwrap(),
     )
     .unwrap());
     assert_eq!(
@@ -116,16 +118,14 @@ fn fingerprints_follow_the_surface_not_the_formatting() {
         kiss_codegen::fingerprint(&compact)
     );
     let mut grown = stock.clone();
-    grown.fields.push(kiss_dynamic::FieldSchema::new(
-        "bin",
-        kiss_dynamic::FieldType::String,
-        false,
-    ));
+    grown
+        .fields
+        .push(FieldSchema::new("bin", FieldType::String, false));
     assert_ne!(
         kiss_codegen::fingerprint(&stock),
         kiss_codegen::fingerprint(&grown)
     );
-    let prices = kiss_dynamic::prices_schema();
+    let prices = Endpoint::Prices.default_schema();
     assert_eq!(
         kiss_codegen::surface_fingerprint(&[stock.clone(), prices.clone()]),
         kiss_codegen::surface_fingerprint(&[prices, stock])

@@ -7,15 +7,14 @@
 use std::fmt;
 use std::sync::Arc;
 
+use kiss_schema::SchemaDocument;
 use serde::de::{self, DeserializeSeed, SeqAccess, Visitor};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::value::RawValue;
-use thiserror::Error;
 
-use crate::parse::{line_and_column, Parser, SyntaxError};
-use crate::record::{Record, RecordSchema};
-use crate::schema::{FieldType, SchemaDocument};
-use crate::stream::ArrayStream;
+use crate::error::DecodeError;
+use crate::lexer::Parser;
+use crate::record::{Record, RecordSchema, Value};
 
 /// Whether decoding issues are errors.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -27,83 +26,6 @@ pub enum Mode {
     /// Any issue (missing required field, type mismatch, unknown field, duplicate key) fails
     /// the record with [`DecodeError::Strict`].
     Strict,
-}
-
-/// What was wrong with one value of a record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "issue", rename_all = "snake_case")]
-pub enum IssueKind {
-    /// A required field is absent.
-    MissingRequired,
-    /// A required field is `null`.
-    RequiredIsNull,
-    /// The value is not of the declared type; it is kept as it came.
-    TypeMismatch {
-        /// The declared type.
-        expected: FieldType,
-        /// What the JSON held.
-        found: &'static str,
-    },
-    /// The schema does not know this key; the value is kept with an inferred type.
-    UnknownField,
-    /// The key appears twice; the last value is kept.
-    DuplicateKey,
-}
-
-/// One issue, with the path of the value (`ProductImages[1].ImageID`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Issue {
-    /// Where: the key, with nested array and element index when nested.
-    pub path: String,
-    /// What.
-    #[serde(flatten)]
-    pub kind: IssueKind,
-}
-
-impl fmt::Display for Issue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.kind {
-            IssueKind::MissingRequired => write!(f, "{}: required field is missing", self.path),
-            IssueKind::RequiredIsNull => write!(f, "{}: required field is null", self.path),
-            IssueKind::TypeMismatch { expected, found } => {
-                write!(f, "{}: expected {expected}, found {found}", self.path)
-            }
-            IssueKind::UnknownField => write!(f, "{}: field not in the schema", self.path),
-            IssueKind::DuplicateKey => write!(f, "{}: key appears more than once", self.path),
-        }
-    }
-}
-
-/// A record or array that could not be decoded.
-#[derive(Debug, Error)]
-pub enum DecodeError {
-    /// The bytes are not the JSON expected (not JSON, or not an object / array of objects).
-    #[error("invalid JSON at line {line}, column {column}: {message}")]
-    Json {
-        /// 1-based line.
-        line: usize,
-        /// 1-based column.
-        column: usize,
-        /// serde_json's description.
-        message: String,
-    },
-    /// Strict mode met an issue.
-    #[error("{issue} (strict decoding; decode leniently to keep such values and see every issue)")]
-    Strict {
-        /// The first issue.
-        issue: Issue,
-    },
-}
-
-impl DecodeError {
-    pub(crate) fn at(bytes: &[u8], error: SyntaxError) -> DecodeError {
-        let (line, column) = line_and_column(bytes, error.offset);
-        DecodeError::Json {
-            line,
-            column,
-            message: error.message,
-        }
-    }
 }
 
 /// Decodes records of one schema.
@@ -192,11 +114,6 @@ impl Decoder {
         records.into_iter().map(|r| self.check(r)).collect()
     }
 
-    /// A push decoder for a JSON array arriving in chunks of any size.
-    pub fn stream(&self) -> ArrayStream {
-        ArrayStream::new(self.clone())
-    }
-
     /// Applies the mode to a record whose issues were all collected.
     pub(crate) fn check(&self, record: Record) -> Result<Record, DecodeError> {
         match (self.mode, record.issues().first()) {
@@ -262,19 +179,30 @@ impl<'de> Visitor<'de> for ArraySeed<'_> {
     }
 }
 
+impl Value {
+    /// A value from JSON text, typed by inference as for unknown fields (strings, integers,
+    /// exact decimals, booleans, null, arrays of objects as records, other JSON verbatim).
+    pub fn from_json(text: &str) -> Result<Value, DecodeError> {
+        let mut parser = Parser::from_text(text);
+        parser
+            .inferred_value()
+            .and_then(|value| parser.end().map(|()| value))
+            .map_err(|e| DecodeError::at(text.as_bytes(), e))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Value;
+    use crate::IssueKind;
 
     fn products() -> SchemaDocument {
-        SchemaDocument::from_json(include_str!("../../kiss-sandbox/data/products.schema.json"))
-            .unwrap()
+        SchemaDocument::from_json(kiss_schema::contract::PRODUCTS_SCHEMA).unwrap()
     }
 
     #[test]
     fn the_documented_product_decodes_typed_and_round_trips() {
-        let text = include_str!("../../kiss-sandbox/data/products.json");
+        let text = kiss_schema::contract::PRODUCTS_EXAMPLE;
         let records = Decoder::new(&products())
             .decode_array(text.as_bytes())
             .unwrap();
@@ -317,9 +245,7 @@ mod tests {
 
     #[test]
     fn keeps_unknown_fields_with_inferred_types_and_reports_them() {
-        let stock =
-            SchemaDocument::from_json(include_str!("../../kiss-sandbox/data/stock.schema.json"))
-                .unwrap();
+        let stock = SchemaDocument::from_json(kiss_schema::contract::STOCK_SCHEMA).unwrap();
         let text = br#"{"SKU":"A","BinLocation":"R1-04","Reserved":3,"Weight":1.250,
             "Tags":["x",1],"Batches":[{"Lot":"L1","Qty":2}],"Meta":{"a":[1,2.50]},"Flag":false,"Gone":null}"#;
         let record = Decoder::new(&stock).decode_record(text).unwrap();
@@ -361,9 +287,7 @@ mod tests {
 
     #[test]
     fn mismatches_are_kept_raw_in_lenient_mode_and_fail_strict_mode() {
-        let stock =
-            SchemaDocument::from_json(include_str!("../../kiss-sandbox/data/stock.schema.json"))
-                .unwrap();
+        let stock = SchemaDocument::from_json(kiss_schema::contract::STOCK_SCHEMA).unwrap();
         let text =
             br#"{"SKU":null,"AvailableQTY":4.5,"NextAvailableETA":"soon","StockLocation":7}"#;
         let record = Decoder::new(&stock).decode_record(text).unwrap();

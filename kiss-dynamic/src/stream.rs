@@ -10,7 +10,8 @@ use std::marker::PhantomData;
 
 use thiserror::Error;
 
-use crate::decode::{DecodeError, Decoder};
+use crate::decode::Decoder;
+use crate::error::DecodeError;
 use crate::record::Record;
 
 /// Turns the bytes of one array element into a value: a [`Decoder`] gives [`Record`]s,
@@ -26,6 +27,13 @@ impl ElementDecoder for Decoder {
     type Output = Record;
     fn decode_element(&self, bytes: &[u8]) -> Result<Record, DecodeError> {
         self.decode_record(bytes)
+    }
+}
+
+impl Decoder {
+    /// A push decoder for a JSON array arriving in chunks of any size.
+    pub fn stream(&self) -> ArrayStream {
+        ArrayStream::new(self.clone())
     }
 }
 
@@ -366,9 +374,7 @@ mod tests {
     use crate::SchemaDocument;
 
     fn decoder() -> Decoder {
-        let schema =
-            SchemaDocument::from_json(include_str!("../../kiss-sandbox/data/stock.schema.json"))
-                .unwrap();
+        let schema = SchemaDocument::from_json(kiss_schema::contract::STOCK_SCHEMA).unwrap();
         Decoder::new(&schema)
     }
 
@@ -387,7 +393,7 @@ mod tests {
         (records, end)
     }
 
-    const STOCK: &[u8] = include_bytes!("../../kiss-sandbox/data/stock.json");
+    const STOCK: &[u8] = kiss_schema::contract::STOCK_EXAMPLE.as_bytes();
 
     #[test]
     fn decodes_the_documented_stock_byte_by_byte() {

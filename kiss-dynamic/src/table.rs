@@ -8,8 +8,8 @@
 
 use std::sync::Arc;
 
+use crate::record::Value;
 use crate::record::{Record, RecordSchema};
-use crate::value::Value;
 
 /// Which columns a table has.
 ///
@@ -102,9 +102,7 @@ mod tests {
 
     #[test]
     fn columns_follow_the_schema_then_unknown_fields_as_first_seen() {
-        let schema =
-            SchemaDocument::from_json(include_str!("../../kiss-sandbox/data/products.schema.json"))
-                .unwrap();
+        let schema = SchemaDocument::from_json(kiss_schema::contract::PRODUCTS_SCHEMA).unwrap();
         let decoder = Decoder::new(&schema);
         let first = decoder
             .decode_record(br#"{"SKU":"A","Name":null,"ProductImages":[{"ImageID":"I1","IsPrimaryImage":true}],"Eco":1.50}"#)

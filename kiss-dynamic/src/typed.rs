@@ -13,8 +13,7 @@ use serde::ser::{Serialize, Serializer};
 use serde_json::value::RawValue;
 
 use crate::decimal::Decimal;
-use crate::parse::Parser;
-use crate::value::{RawJson, Value};
+use crate::record::{RawJson, Value};
 
 /// A map key as read: borrowed from the input when it has no escapes (serde's `Cow<str>`
 /// always allocates).
@@ -74,6 +73,15 @@ impl fmt::Debug for UnknownFields {
 }
 
 impl UnknownFields {
+    /// No unknown fields (the same as `UnknownFields::default()`, callable where a schema
+    /// type named `Default` shadows the trait).
+    pub const fn new() -> UnknownFields {
+        UnknownFields {
+            text: String::new(),
+            spans: Vec::new(),
+        }
+    }
+
     /// Whether there are no unknown fields.
     pub fn is_empty(&self) -> bool {
         self.spans.is_empty()
@@ -114,7 +122,7 @@ impl UnknownFields {
     }
 
     /// Sets an unknown field from JSON text, which must be one JSON value.
-    pub fn insert_raw(&mut self, key: &str, raw: &str) -> Result<(), crate::DecodeError> {
+    pub fn insert_raw(&mut self, key: &str, raw: &str) -> Result<(), crate::error::DecodeError> {
         Value::from_json(raw)?;
         self.set(key, raw.trim());
         Ok(())
@@ -304,18 +312,6 @@ where
     }
 
     deserializer.deserialize_newtype_struct(SERDE_JSON_RAW_VALUE_TOKEN, RawText(read, expected))
-}
-
-impl Value {
-    /// A value from JSON text, typed by inference as for unknown fields (strings, integers,
-    /// exact decimals, booleans, null, arrays of objects as records, other JSON verbatim).
-    pub fn from_json(text: &str) -> Result<Value, crate::DecodeError> {
-        let mut parser = Parser::from_text(text);
-        parser
-            .inferred_value()
-            .and_then(|value| parser.end().map(|()| value))
-            .map_err(|e| crate::DecodeError::at(text.as_bytes(), e))
-    }
 }
 
 /// Serializes the exact text (through serde_json's raw values).

@@ -1,6 +1,7 @@
 //! Property tests over random schemas and records: lossless round trips and any chunking.
 
-use kiss_dynamic::{ArraySchema, Decoder, FieldSchema, FieldType, IssueKind, SchemaDocument};
+use kiss_dynamic::{Decoder, IssueKind};
+use kiss_schema::{wire_key, ArraySchema, FieldSchema, FieldType, SchemaDocument};
 use proptest::prelude::*;
 
 fn field_type() -> impl Strategy<Value = FieldType> {
@@ -23,7 +24,7 @@ fn fields(max: usize) -> impl Strategy<Value = Vec<FieldSchema>> {
     .prop_map(|raw| {
         let mut seen = std::collections::HashSet::new();
         raw.into_iter()
-            .filter(|(name, _, _)| seen.insert(kiss_dynamic::wire_key(name)))
+            .filter(|(name, _, _)| seen.insert(wire_key(name)))
             .map(|(name, ty, required)| FieldSchema::new(name, ty, required))
             .collect()
     })
@@ -39,9 +40,9 @@ fn schema() -> impl Strategy<Value = SchemaDocument> {
                 fields.iter().map(|f| f.wire_key.clone()).collect();
             let arrays = arrays
                 .into_iter()
-                .filter(|(name, _)| taken.insert(kiss_dynamic::wire_key(name)))
+                .filter(|(name, _)| taken.insert(wire_key(name)))
                 .map(|(name, fields)| ArraySchema {
-                    wire_key: kiss_dynamic::wire_key(&name),
+                    wire_key: wire_key(&name),
                     name,
                     fields,
                 })

@@ -12,10 +12,10 @@ use axum::Router;
 use futures_util::stream;
 use serde_json::json;
 
-use crate::catalogue::DataEndpoint;
 use crate::rate_limit::{Bucket, Limited};
 use crate::state::SandboxState;
 use crate::tokens::TokenRejection;
+use kiss_schema::Endpoint;
 
 type AppState = Arc<SandboxState>;
 
@@ -284,15 +284,15 @@ struct TokenResponse {
 }
 
 async fn products(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    data(state, &headers, DataEndpoint::Products)
+    data(state, &headers, Endpoint::Products)
 }
 
 async fn stock(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    data(state, &headers, DataEndpoint::Stock)
+    data(state, &headers, Endpoint::Stock)
 }
 
 async fn prices(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    data(state, &headers, DataEndpoint::Prices)
+    data(state, &headers, Endpoint::Prices)
 }
 
 fn json_content_type() -> HeaderValue {
@@ -300,7 +300,7 @@ fn json_content_type() -> HeaderValue {
 }
 
 /// Streams the whole data set as one JSON array, generated chunk by chunk.
-fn data(state: AppState, headers: &HeaderMap, endpoint: DataEndpoint) -> Response {
+fn data(state: AppState, headers: &HeaderMap, endpoint: Endpoint) -> Response {
     let customer = match authorize(&state, headers) {
         Ok(customer) => customer,
         Err(response) => return response,
@@ -346,14 +346,14 @@ fn data(state: AppState, headers: &HeaderMap, endpoint: DataEndpoint) -> Respons
 }
 
 async fn products_schema(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    schema(&state, &headers, DataEndpoint::Products)
+    schema(&state, &headers, Endpoint::Products)
 }
 
 async fn stock_schema(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    schema(&state, &headers, DataEndpoint::Stock)
+    schema(&state, &headers, Endpoint::Stock)
 }
 
-fn schema(state: &SandboxState, headers: &HeaderMap, endpoint: DataEndpoint) -> Response {
+fn schema(state: &SandboxState, headers: &HeaderMap, endpoint: Endpoint) -> Response {
     if let Err(response) = authorize(state, headers) {
         return response;
     }

@@ -9,7 +9,7 @@
 
 use std::borrow::Cow;
 
-use kiss_dynamic::{FieldSchema, FieldType, SchemaDocument};
+use kiss_schema::{Endpoint, FieldSchema, FieldType, SchemaDocument};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::value::RawValue;
@@ -17,38 +17,9 @@ use serde_json::value::RawValue;
 use crate::json::{write_key, write_scalar, Scalar};
 
 /// The documentation's example payloads, as served for the first records.
-const EXAMPLE_PRODUCTS: &str = include_str!("../data/products.json");
-const EXAMPLE_STOCK: &str = include_str!("../data/stock.json");
-const EXAMPLE_PRICES: &str = include_str!("../data/prices.json");
-
-/// A data endpoint of the API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DataEndpoint {
-    /// `/products`
-    Products,
-    /// `/stock`
-    Stock,
-    /// `/prices`
-    Prices,
-}
-
-impl DataEndpoint {
-    /// All data endpoints.
-    pub const ALL: [DataEndpoint; 3] = [
-        DataEndpoint::Products,
-        DataEndpoint::Stock,
-        DataEndpoint::Prices,
-    ];
-
-    /// The endpoint's path (`/products`).
-    pub fn path(self) -> &'static str {
-        match self {
-            DataEndpoint::Products => "/products",
-            DataEndpoint::Stock => "/stock",
-            DataEndpoint::Prices => "/prices",
-        }
-    }
-}
+const EXAMPLE_PRODUCTS: &str = kiss_schema::contract::PRODUCTS_EXAMPLE;
+const EXAMPLE_STOCK: &str = kiss_schema::contract::STOCK_EXAMPLE;
+const EXAMPLE_PRICES: &str = kiss_schema::contract::PRICES_EXAMPLE;
 
 /// One example record with its values as raw JSON text, in document order.
 #[derive(Debug)]
@@ -282,15 +253,15 @@ impl Catalogue {
     /// Writes record `index` of `endpoint` as a JSON object, shaped by `schema`.
     pub fn write_record(
         &self,
-        endpoint: DataEndpoint,
+        endpoint: Endpoint,
         schema: &SchemaDocument,
         index: usize,
         out: &mut Vec<u8>,
     ) {
         let examples = match endpoint {
-            DataEndpoint::Products => &self.example_products,
-            DataEndpoint::Stock => &self.example_stock,
-            DataEndpoint::Prices => &self.example_prices,
+            Endpoint::Products => &self.example_products,
+            Endpoint::Stock => &self.example_stock,
+            Endpoint::Prices => &self.example_prices,
         };
         let example = examples.get(index);
         let facts = self.facts(index);
@@ -304,9 +275,9 @@ impl Catalogue {
                 continue;
             }
             let known = match endpoint {
-                DataEndpoint::Products => product_scalar(&facts, &field.wire_key),
-                DataEndpoint::Stock => stock_scalar(self.seed, &facts, &field.wire_key),
-                DataEndpoint::Prices => price_scalar(&facts, &field.wire_key, true),
+                Endpoint::Products => product_scalar(&facts, &field.wire_key),
+                Endpoint::Stock => stock_scalar(self.seed, &facts, &field.wire_key),
+                Endpoint::Prices => price_scalar(&facts, &field.wire_key, true),
             };
             let value = known.unwrap_or_else(|| synthetic_scalar(field, index, &mut synthetic));
             write_scalar(out, &value);
@@ -524,16 +495,16 @@ fn synthetic_scalar(field: &FieldSchema, index: usize, rng: &mut ChaCha8Rng) -> 
 mod tests {
     use super::*;
 
-    fn schema(endpoint: DataEndpoint) -> SchemaDocument {
+    fn schema(endpoint: Endpoint) -> SchemaDocument {
         let text = match endpoint {
-            DataEndpoint::Products => include_str!("../data/products.schema.json"),
-            DataEndpoint::Stock => include_str!("../data/stock.schema.json"),
-            DataEndpoint::Prices => kiss_dynamic::PRICES_SCHEMA_JSON,
+            Endpoint::Products => kiss_schema::contract::PRODUCTS_SCHEMA,
+            Endpoint::Stock => kiss_schema::contract::STOCK_SCHEMA,
+            Endpoint::Prices => kiss_schema::contract::PRICES_SCHEMA,
         };
         SchemaDocument::from_json(text).unwrap()
     }
 
-    fn record(c: &Catalogue, endpoint: DataEndpoint, i: usize) -> serde_json::Value {
+    fn record(c: &Catalogue, endpoint: Endpoint, i: usize) -> serde_json::Value {
         let mut out = Vec::new();
         c.write_record(endpoint, &schema(endpoint), i, &mut out);
         serde_json::from_slice(&out).unwrap()
@@ -552,12 +523,12 @@ mod tests {
         let b = Catalogue::new(50, 7);
         let c = Catalogue::new(50, 8);
         assert_eq!(
-            record(&a, DataEndpoint::Products, 17),
-            record(&b, DataEndpoint::Products, 17)
+            record(&a, Endpoint::Products, 17),
+            record(&b, Endpoint::Products, 17)
         );
         assert_ne!(
-            record(&a, DataEndpoint::Products, 17),
-            record(&c, DataEndpoint::Products, 17)
+            record(&a, Endpoint::Products, 17),
+            record(&c, Endpoint::Products, 17)
         );
     }
 
@@ -565,9 +536,9 @@ mod tests {
     fn product_prices_agree_with_price_rows() {
         let c = Catalogue::new(100, 1);
         for i in 0..100 {
-            let product = record(&c, DataEndpoint::Products, i);
-            let price = record(&c, DataEndpoint::Prices, i);
-            let stock = record(&c, DataEndpoint::Stock, i);
+            let product = record(&c, Endpoint::Products, i);
+            let price = record(&c, Endpoint::Prices, i);
+            let stock = record(&c, Endpoint::Stock, i);
             assert_eq!(product["SKU"], price["SKU"]);
             assert_eq!(product["SKU"], stock["SKU"]);
             let nested = &product["ProductPrices"][0];
@@ -585,12 +556,7 @@ mod tests {
     fn generated_prices_have_four_decimal_places() {
         let c = Catalogue::new(10, 3);
         let mut out = Vec::new();
-        c.write_record(
-            DataEndpoint::Prices,
-            &schema(DataEndpoint::Prices),
-            5,
-            &mut out,
-        );
+        c.write_record(Endpoint::Prices, &schema(Endpoint::Prices), 5, &mut out);
         let text = String::from_utf8(out).unwrap();
         let price = text.split("\"PriceExclVAT\":").nth(1).unwrap();
         let number: String = price.chars().take_while(|c| *c != ',').collect();
@@ -599,7 +565,7 @@ mod tests {
 
     #[test]
     fn unknown_schema_fields_get_synthetic_values_of_their_type() {
-        let mut products = schema(DataEndpoint::Products);
+        let mut products = schema(Endpoint::Products);
         products.fields.retain(|f| f.wire_key != "Theme");
         products
             .fields
@@ -618,7 +584,7 @@ mod tests {
         let c = Catalogue::new(5, 1);
         for i in [0, 3] {
             let mut out = Vec::new();
-            c.write_record(DataEndpoint::Products, &products, i, &mut out);
+            c.write_record(Endpoint::Products, &products, i, &mut out);
             let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
             assert!(v.get("Theme").is_none());
             assert!(v["EcoScore"].is_i64());

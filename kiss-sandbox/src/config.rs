@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -70,6 +69,15 @@ pub struct RateLimit {
     pub per_hour: u32,
 }
 
+impl RateLimit {
+    /// Limits so high that a test never trips them by accident (a million a minute and an
+    /// hour): for tests and benchmarks whose subject is not the rate limit.
+    pub const RELAXED: RateLimit = RateLimit {
+        per_minute: 1_000_000,
+        per_hour: 1_000_000,
+    };
+}
+
 impl Default for RateLimit {
     /// The documented limits: 60 per minute and 1,000 per hour.
     fn default() -> RateLimit {
@@ -116,6 +124,18 @@ pub struct SandboxConfig {
     pub rate_limit: RateLimit,
 }
 
+impl SandboxConfig {
+    /// The default sandbox with `products` products and [`RateLimit::RELAXED`]: what most
+    /// tests and benchmarks want.
+    pub fn relaxed(products: usize) -> SandboxConfig {
+        SandboxConfig {
+            products,
+            rate_limit: RateLimit::RELAXED,
+            ..SandboxConfig::default()
+        }
+    }
+}
+
 impl Default for SandboxConfig {
     fn default() -> SandboxConfig {
         SandboxConfig {
@@ -127,63 +147,6 @@ impl Default for SandboxConfig {
             token_ttl: Duration::from_secs(3600),
             rate_limit: RateLimit::default(),
         }
-    }
-}
-
-/// The sandbox's command-line options, shared by `kiss-sandbox` and `kiss sandbox`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct SandboxArgs {
-    /// Address to listen on; port 0 picks a free port.
-    #[arg(long, default_value = "127.0.0.1:0")]
-    pub addr: SocketAddr,
-    /// Number of products in the catalogue.
-    #[arg(long, default_value_t = 300)]
-    pub products: usize,
-    /// Seed of the catalogue generator (same seed, same data).
-    #[arg(long, default_value_t = 2026)]
-    pub seed: u64,
-    /// Profile directory with products.schema.json and stock.schema.json (and optionally
-    /// prices.schema.json) to serve instead of the built-in 2026-04 surface.
-    #[arg(long, value_name = "DIR")]
-    pub profile: Option<PathBuf>,
-    /// Accepted credentials, repeatable. Default: ACME01 with the documented sandbox key.
-    #[arg(long = "customer", value_name = "CODE=KEY")]
-    pub customers: Vec<Customer>,
-    /// Credentials that authenticate but whose customer record is missing (404 on data).
-    #[arg(long = "missing-customer", value_name = "CODE=KEY")]
-    pub missing_customers: Vec<Customer>,
-    /// Token lifetime in seconds.
-    #[arg(long, default_value_t = 3600, value_name = "SECS")]
-    pub token_ttl: u64,
-    /// Rate limits per customer.
-    #[arg(long, default_value = "60,1000", value_name = "PER_MIN,PER_HOUR")]
-    pub rate_limit: RateLimit,
-}
-
-impl SandboxArgs {
-    /// The configuration these options describe.
-    pub fn into_config(self) -> Result<SandboxConfig, crate::ProfileError> {
-        let profile = match &self.profile {
-            Some(dir) => Profile::from_dir(dir)?,
-            None => Profile::default(),
-        };
-        let mut customers = self.customers;
-        if customers.is_empty() {
-            customers.push(Customer::new(DEFAULT_CUSTOMER_CODE, DEFAULT_API_KEY));
-        }
-        customers.extend(self.missing_customers.into_iter().map(|mut c| {
-            c.missing = true;
-            c
-        }));
-        Ok(SandboxConfig {
-            addr: self.addr,
-            products: self.products,
-            seed: self.seed,
-            profile,
-            customers,
-            token_ttl: Duration::from_secs(self.token_ttl),
-            rate_limit: self.rate_limit,
-        })
     }
 }
 

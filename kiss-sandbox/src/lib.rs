@@ -26,13 +26,14 @@
 
 mod api;
 mod catalogue;
+#[cfg(feature = "cli")]
+mod cli;
 mod clock;
 mod config;
 mod faults;
 mod json;
 mod profile;
 mod rate_limit;
-mod serve_cli;
 mod server;
 mod state;
 mod tokens;
@@ -45,14 +46,15 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use catalogue::DataEndpoint;
-pub use config::{
-    Customer, RateLimit, SandboxArgs, SandboxConfig, DEFAULT_API_KEY, DEFAULT_CUSTOMER_CODE,
-};
+#[cfg(feature = "cli")]
+pub use cli::{serve_until_ctrl_c, SandboxArgs};
+pub use config::{Customer, RateLimit, SandboxConfig, DEFAULT_API_KEY, DEFAULT_CUSTOMER_CODE};
 pub use faults::Fault;
 pub use profile::{Profile, ProfileError, ServedSchema};
-pub use serve_cli::serve_until_ctrl_c;
 pub use state::SandboxControl;
+
+/// The data endpoints, as every crate of kiss-rs names them.
+pub use kiss_schema::Endpoint;
 
 /// A sandbox that could not start.
 #[derive(Debug, Error)]

@@ -3,13 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use kiss_dynamic::{SchemaDocument, SchemaError};
+use kiss_schema::{contract, Endpoint, SchemaDocument, SchemaError};
 use thiserror::Error;
-
-use crate::catalogue::DataEndpoint;
-
-const DEFAULT_PRODUCTS_SCHEMA: &str = include_str!("../data/products.schema.json");
-const DEFAULT_STOCK_SCHEMA: &str = include_str!("../data/stock.schema.json");
 
 /// A profile that could not be loaded.
 #[derive(Debug, Error)]
@@ -54,7 +49,7 @@ pub struct ServedSchema {
 impl ServedSchema {
     /// Parses `text` as the schema of `endpoint`; `origin` names it in errors.
     pub fn parse(
-        endpoint: DataEndpoint,
+        endpoint: Endpoint,
         text: impl Into<Bytes>,
         origin: &str,
     ) -> Result<ServedSchema, ProfileError> {
@@ -96,9 +91,9 @@ impl Default for Profile {
                 .unwrap_or_else(|e| unreachable!("the built-in profile is valid: {e}"))
         };
         Profile {
-            products: parse(DataEndpoint::Products, DEFAULT_PRODUCTS_SCHEMA),
-            stock: parse(DataEndpoint::Stock, DEFAULT_STOCK_SCHEMA),
-            prices: parse(DataEndpoint::Prices, kiss_dynamic::PRICES_SCHEMA_JSON),
+            products: parse(Endpoint::Products, contract::PRODUCTS_SCHEMA),
+            stock: parse(Endpoint::Stock, contract::STOCK_SCHEMA),
+            prices: parse(Endpoint::Prices, contract::PRICES_SCHEMA),
         }
     }
 }
@@ -116,18 +111,18 @@ impl Profile {
         let prices_path = dir.join("prices.schema.json");
         let prices = if prices_path.exists() {
             let name = "prices.schema.json";
-            ServedSchema::parse(DataEndpoint::Prices, read(name)?, &origin(name))?
+            ServedSchema::parse(Endpoint::Prices, read(name)?, &origin(name))?
         } else {
             Profile::default().prices
         };
         Ok(Profile {
             products: ServedSchema::parse(
-                DataEndpoint::Products,
+                Endpoint::Products,
                 read("products.schema.json")?,
                 &origin("products.schema.json"),
             )?,
             stock: ServedSchema::parse(
-                DataEndpoint::Stock,
+                Endpoint::Stock,
                 read("stock.schema.json")?,
                 &origin("stock.schema.json"),
             )?,
@@ -141,20 +136,20 @@ impl Profile {
     }
 
     /// The schema of one data endpoint.
-    pub fn schema(&self, endpoint: DataEndpoint) -> &ServedSchema {
+    pub fn schema(&self, endpoint: Endpoint) -> &ServedSchema {
         match endpoint {
-            DataEndpoint::Products => &self.products,
-            DataEndpoint::Stock => &self.stock,
-            DataEndpoint::Prices => &self.prices,
+            Endpoint::Products => &self.products,
+            Endpoint::Stock => &self.stock,
+            Endpoint::Prices => &self.prices,
         }
     }
 
     /// The schema of one data endpoint, to replace.
-    pub fn schema_mut(&mut self, endpoint: DataEndpoint) -> &mut ServedSchema {
+    pub fn schema_mut(&mut self, endpoint: Endpoint) -> &mut ServedSchema {
         match endpoint {
-            DataEndpoint::Products => &mut self.products,
-            DataEndpoint::Stock => &mut self.stock,
-            DataEndpoint::Prices => &mut self.prices,
+            Endpoint::Products => &mut self.products,
+            Endpoint::Stock => &mut self.stock,
+            Endpoint::Prices => &mut self.prices,
         }
     }
 }
@@ -174,21 +169,21 @@ mod tests {
     fn from_dir_reads_and_checks_endpoints() {
         let dir = std::env::temp_dir().join(format!("kiss-profile-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("products.schema.json"), DEFAULT_PRODUCTS_SCHEMA).unwrap();
+        std::fs::write(dir.join("products.schema.json"), contract::PRODUCTS_SCHEMA).unwrap();
         let missing = Profile::from_dir(&dir).unwrap_err();
         assert!(
             missing.to_string().contains("stock.schema.json"),
             "{missing}"
         );
-        std::fs::write(dir.join("stock.schema.json"), DEFAULT_PRODUCTS_SCHEMA).unwrap();
+        std::fs::write(dir.join("stock.schema.json"), contract::PRODUCTS_SCHEMA).unwrap();
         let wrong = Profile::from_dir(&dir).unwrap_err();
         assert!(
             matches!(wrong, ProfileError::WrongEndpoint { .. }),
             "{wrong}"
         );
-        std::fs::write(dir.join("stock.schema.json"), DEFAULT_STOCK_SCHEMA).unwrap();
+        std::fs::write(dir.join("stock.schema.json"), contract::STOCK_SCHEMA).unwrap();
         let profile = Profile::from_dir(&dir).unwrap();
-        assert_eq!(profile.stock.body, DEFAULT_STOCK_SCHEMA.as_bytes());
+        assert_eq!(profile.stock.body, contract::STOCK_SCHEMA.as_bytes());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -22,11 +22,11 @@ use tokio::task::JoinSet;
 use tower::ServiceExt;
 
 use crate::api;
-use crate::catalogue::DataEndpoint;
 use crate::faults::{Fault, MALFORMED_JSON};
 use crate::profile::{ProfileError, ServedSchema};
 use crate::rate_limit::Limited;
 use crate::state::{SandboxControl, SandboxState};
+use kiss_schema::Endpoint;
 
 type AppState = Arc<SandboxState>;
 
@@ -285,9 +285,9 @@ async fn set_profile(State(state): State<AppState>, body: Bytes) -> Response {
     let control = control(&state);
     let mut profile = control.profile();
     let replacements = [
-        (DataEndpoint::Products, request.products),
-        (DataEndpoint::Stock, request.stock),
-        (DataEndpoint::Prices, request.prices),
+        (Endpoint::Products, request.products),
+        (Endpoint::Stock, request.stock),
+        (Endpoint::Prices, request.prices),
     ];
     for (endpoint, document) in replacements {
         let Some(document) = document else { continue };

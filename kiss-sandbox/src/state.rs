@@ -5,13 +5,13 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use crate::catalogue::Catalogue;
-use crate::catalogue::DataEndpoint;
 use crate::clock::Clock;
 use crate::config::{Customer, SandboxConfig};
 use crate::faults::{Fault, FaultQueue};
 use crate::profile::{Profile, ProfileError, ServedSchema};
 use crate::rate_limit::RateLimiter;
 use crate::tokens::TokenIssuer;
+use kiss_schema::{ArraySchema, Endpoint, FieldSchema};
 
 #[derive(Debug)]
 pub(crate) struct SandboxState {
@@ -84,7 +84,7 @@ impl SandboxControl {
     /// When `text` is not a schema document of that endpoint.
     pub fn set_schema(
         &self,
-        endpoint: DataEndpoint,
+        endpoint: Endpoint,
         text: impl Into<bytes::Bytes>,
     ) -> Result<(), ProfileError> {
         let served =
@@ -103,6 +103,55 @@ impl SandboxControl {
     /// Serves the profile the sandbox started with again.
     pub fn reset_profile(&self) {
         self.set_profile(self.state.startup_profile.clone());
+    }
+
+    /// Grows the served schema of `endpoint` by one field, the rest of the profile unchanged:
+    /// "the API added a field without a profile bump" in one call. `array` names the nested
+    /// array to add it to (schema name or wire key; a new array is created when none has that
+    /// name), or `None` for a top-level field.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use kiss_sandbox::{Endpoint, Sandbox, SandboxConfig};
+    /// use kiss_schema::{FieldSchema, FieldType};
+    /// let sandbox = Sandbox::start(SandboxConfig::default()).await?;
+    /// let eco = FieldSchema::new("eCOScore", FieldType::Decimal, false);
+    /// sandbox.control().add_field(Endpoint::Products, None, eco)?;
+    /// let served = sandbox.control().profile().products.document;
+    /// assert_eq!(served.fields.last().map(|f| f.wire_key.as_str()), Some("ECOScore"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// Never for documents this sandbox serves; the error type is [`SandboxControl::set_schema`]'s.
+    pub fn add_field(
+        &self,
+        endpoint: Endpoint,
+        array: Option<&str>,
+        field: FieldSchema,
+    ) -> Result<(), ProfileError> {
+        let mut document = self.profile().schema(endpoint).document.clone();
+        match array {
+            None => document.fields.push(field),
+            Some(name) => match document.arrays.iter_mut().find(|a| a.matches_key(name)) {
+                Some(existing) => existing.fields.push(field),
+                None => document.arrays.push(ArraySchema::new(name, vec![field])),
+            },
+        }
+        self.set_schema(endpoint, document.to_pretty_json())
+    }
+
+    /// A valid access token for the customer `code`, issued in process: no request is made or
+    /// counted. `None` when the sandbox knows no such customer.
+    pub fn issue_token(&self, code: &str) -> Option<String> {
+        let customer = self.state.customer(code)?;
+        Some(self.state.tokens.issue(
+            &customer.code,
+            self.state.clock.now(),
+            self.state.token_ttl_secs,
+        ))
     }
 
     /// Every token issued so far is refused from now on.

@@ -29,7 +29,7 @@ async fn every_endpoint_decodes_by_its_live_schema_and_round_trips_byte_for_byte
             "/stock",
             SchemaDocument::from_slice(&served(&sandbox, "/stock/schema").await).unwrap(),
         ),
-        ("/prices", kiss_dynamic::prices_schema()),
+        ("/prices", kiss_schema::Endpoint::Prices.default_schema()),
     ];
     for (path, schema) in schemas {
         let body = served(&sandbox, path).await;
@@ -54,7 +54,7 @@ async fn every_endpoint_decodes_by_its_live_schema_and_round_trips_byte_for_byte
     }
     // Exact decimals survive: the documented price keeps its four places.
     let prices = served(&sandbox, "/prices").await;
-    let records = Decoder::new(&kiss_dynamic::prices_schema())
+    let records = Decoder::new(&kiss_schema::Endpoint::Prices.default_schema())
         .decode_array(&prices)
         .unwrap();
     assert_eq!(
@@ -86,7 +86,7 @@ async fn fields_added_without_a_profile_bump_are_kept_and_reported() {
     grown["arrays"]["productVideos"] = json!({"fields": [{"name": "uRL", "type": "string"}]});
     sandbox
         .control()
-        .set_schema(kiss_sandbox::DataEndpoint::Products, grown.to_string())
+        .set_schema(kiss_sandbox::Endpoint::Products, grown.to_string())
         .unwrap();
 
     let body = served(&sandbox, "/products").await;

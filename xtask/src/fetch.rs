@@ -22,7 +22,7 @@ pub async fn fetch(client: &Client) -> Result<Fetched, Error> {
     let products_schema = client.schema(Endpoint::Products).await?;
     let stock_schema = client.schema(Endpoint::Stock).await?;
     let mut samples = Vec::new();
-    for endpoint in [Endpoint::Products, Endpoint::Stock, Endpoint::Prices] {
+    for endpoint in Endpoint::ALL {
         let (_, records) = client.records_stream(endpoint).await?;
         let sample: Vec<Record> = records.take(SAMPLE).try_collect().await?;
         samples.push((endpoint.path(), sample));

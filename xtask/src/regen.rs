@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use kiss_codegen::GeneratedFile;
-use kiss_dynamic::{SchemaDiff, SchemaDocument};
+use kiss_schema::{Endpoint, SchemaDiff, SchemaDocument};
 use thiserror::Error;
 
 use crate::fetch::{self, SAMPLE};
@@ -48,7 +48,7 @@ pub enum RegenError {
     #[error("{origin}: {source}")]
     Schema {
         origin: String,
-        source: kiss_dynamic::SchemaError,
+        source: kiss_schema::SchemaError,
     },
     #[error("{0}")]
     Fetch(#[from] kiss_client::Error),
@@ -195,7 +195,7 @@ fn from_fetched(description: String, fetched: fetch::Fetched) -> Result<Source, 
         documents: vec![
             fetched.products_schema,
             fetched.stock_schema,
-            kiss_dynamic::prices_schema(),
+            Endpoint::Prices.default_schema(),
         ],
         profile: Some(fetched.profile),
         samples: fetched.samples,
@@ -218,7 +218,7 @@ fn read_documents(dir: &Path) -> Result<Vec<SchemaDocument>, RegenError> {
     let prices = if dir.join("prices.schema.json").exists() {
         read("prices.schema.json")?
     } else {
-        kiss_dynamic::prices_schema()
+        Endpoint::Prices.default_schema()
     };
     Ok(vec![
         read("products.schema.json")?,
@@ -338,13 +338,12 @@ mod tests {
     }
 
     fn stock() -> SchemaDocument {
-        SchemaDocument::from_json(include_str!("../../kiss-sandbox/data/stock.schema.json"))
-            .unwrap()
+        SchemaDocument::from_json(kiss_schema::contract::STOCK_SCHEMA).unwrap()
     }
 
     #[test]
     fn data_that_matches_the_schema_gives_no_warning() {
-        let body = include_bytes!("../../kiss-sandbox/data/stock.json");
+        let body = kiss_schema::contract::STOCK_EXAMPLE.as_bytes();
         assert!(check_wire_keys(&stock(), &sample(&stock(), body)).is_empty());
     }
 
@@ -361,9 +360,7 @@ mod tests {
 
     #[test]
     fn nested_keys_are_checked_too() {
-        let products =
-            SchemaDocument::from_json(include_str!("../../kiss-sandbox/data/products.schema.json"))
-                .unwrap();
+        let products = SchemaDocument::from_json(kiss_schema::contract::PRODUCTS_SCHEMA).unwrap();
         let body = br#"[{"SKU":"A","ProductImages":[{"ImageId":"x"}]}]"#;
         let warnings = check_wire_keys(&products, &sample(&products, body));
         assert!(

@@ -84,7 +84,9 @@ fn regen_from_saved_documents_rewrites_and_reports_the_diff() {
     assert!(report.contains("+ BinLocation: string"), "{report}");
     let code = std::fs::read_to_string(out.join("src/stock.rs")).unwrap();
     assert!(code.contains(r#"#[serde(rename = "BinLocation")]"#));
-    assert!(code.contains("pub bin_location: Option<CompactString>,"));
+    assert!(
+        code.contains("pub bin_location: ::core::option::Option<::kiss_dynamic::CompactString>,")
+    );
     std::fs::remove_dir_all(out).unwrap();
 }
 
@@ -154,7 +156,7 @@ async fn check_against_a_live_deployment_reports_drift() {
         .push(serde_json::json!({"name": "binLocation", "type": "string"}));
     sandbox
         .control()
-        .set_schema(kiss_sandbox::DataEndpoint::Stock, stock.to_string())
+        .set_schema(kiss_sandbox::Endpoint::Stock, stock.to_string())
         .unwrap();
     let drifted = run(out.clone(), sandbox.base_url()).await.unwrap();
     assert_eq!(drifted.status.code(), Some(1), "{}", text(&drifted));

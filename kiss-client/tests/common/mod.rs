@@ -4,23 +4,23 @@
 use kiss_client::{Client, ManualClock, Quota};
 use kiss_sandbox::{RateLimit, Sandbox, SandboxConfig, DEFAULT_API_KEY, DEFAULT_CUSTOMER_CODE};
 
+/// A sandbox with `products` products and the given limits.
 pub async fn sandbox_with(products: usize, rate_limit: RateLimit) -> Sandbox {
     Sandbox::start(SandboxConfig {
-        products,
         rate_limit,
-        ..SandboxConfig::default()
+        ..SandboxConfig::relaxed(products)
     })
     .await
     .unwrap()
 }
 
-pub const RELAXED: RateLimit = RateLimit {
-    per_minute: 100_000,
-    per_hour: 100_000,
-};
+/// Limits a test never trips by accident.
+pub const RELAXED: RateLimit = RateLimit::RELAXED;
+
+/// A client quota that never makes the client wait.
 pub const UNPACED: Quota = Quota {
-    per_minute: 100_000,
-    per_hour: 100_000,
+    per_minute: 1_000_000,
+    per_hour: 1_000_000,
 };
 
 /// A client on a manual clock that moves the sandbox's clock in step, so waits are instant

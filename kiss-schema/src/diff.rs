@@ -171,7 +171,7 @@ pub enum ArrayChange {
 /// The difference between two schema documents of one endpoint.
 ///
 /// ```
-/// use kiss_dynamic::{SchemaDiff, SchemaDocument};
+/// use kiss_schema::{SchemaDiff, SchemaDocument};
 /// let old = SchemaDocument::from_json(r#"{"endpoint":"/stock","apiVersion":"2026-04",
 ///     "fields":[{"name":"sKU","type":"string","required":true}]}"#).unwrap();
 /// let new = SchemaDocument::from_json(r#"{"endpoint":"/stock","apiVersion":"2026-04",
@@ -308,7 +308,7 @@ impl fmt::Display for SchemaDiff {
 mod tests {
     use super::*;
 
-    const PRODUCTS: &str = include_str!("../../kiss-sandbox/data/products.schema.json");
+    const PRODUCTS: &str = crate::contract::PRODUCTS_SCHEMA;
 
     #[test]
     fn identical_documents_have_an_empty_diff() {

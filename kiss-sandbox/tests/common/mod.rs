@@ -1,10 +1,10 @@
-//! Helpers shared by the sandbox's HTTP tests.
+//! What the sandbox's HTTP tests share: a relaxed sandbox, and plain HTTP requests (the
+//! subject of these tests is what goes over the wire, so no client library sits in between).
 #![allow(dead_code)]
 
 use kiss_sandbox::{Sandbox, SandboxConfig, DEFAULT_API_KEY, DEFAULT_CUSTOMER_CODE};
 
-pub const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data");
-
+/// Starts a sandbox.
 pub async fn start(config: SandboxConfig) -> Sandbox {
     Sandbox::start(config)
         .await
@@ -13,17 +13,10 @@ pub async fn start(config: SandboxConfig) -> Sandbox {
 
 /// A sandbox with limits high enough that a test never trips them by accident.
 pub async fn start_relaxed(products: usize) -> Sandbox {
-    start(SandboxConfig {
-        products,
-        rate_limit: kiss_sandbox::RateLimit {
-            per_minute: 100_000,
-            per_hour: 100_000,
-        },
-        ..SandboxConfig::default()
-    })
-    .await
+    start(SandboxConfig::relaxed(products)).await
 }
 
+/// An HTTP client that talks to loopback directly (no proxy from the environment).
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
@@ -31,6 +24,8 @@ pub fn client() -> reqwest::Client {
         .expect("a plain HTTP client builds")
 }
 
+/// A token for `code`/`key`, from the token endpoint (so the request is counted, as a real
+/// client's would be).
 pub async fn token_for(base: &str, code: &str, key: &str) -> String {
     let response = client()
         .post(format!("{base}/auth/token"))
@@ -47,10 +42,12 @@ pub async fn token_for(base: &str, code: &str, key: &str) -> String {
     body["access_token"].as_str().unwrap().to_owned()
 }
 
+/// A token for the default customer, from the token endpoint.
 pub async fn token(base: &str) -> String {
     token_for(base, DEFAULT_CUSTOMER_CODE, DEFAULT_API_KEY).await
 }
 
+/// `GET base+path` with a bearer token.
 pub async fn get(base: &str, path: &str, token: &str) -> reqwest::Response {
     client()
         .get(format!("{base}{path}"))
@@ -60,6 +57,10 @@ pub async fn get(base: &str, path: &str, token: &str) -> reqwest::Response {
         .unwrap()
 }
 
-pub fn example(name: &str) -> String {
-    std::fs::read_to_string(format!("{EXAMPLES}/{name}")).unwrap()
+/// One of the contract's documents by its file name (`products.schema.json`,
+/// `stock.example.json`, …).
+pub fn example(file_name: &str) -> String {
+    kiss_schema::contract::document(file_name)
+        .expect("a contract document")
+        .to_owned()
 }

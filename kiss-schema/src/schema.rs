@@ -137,6 +137,16 @@ pub struct ArraySchema {
 }
 
 impl ArraySchema {
+    /// A nested array from its schema name (the wire key follows from it).
+    pub fn new(name: impl Into<String>, fields: Vec<FieldSchema>) -> ArraySchema {
+        let name = name.into();
+        ArraySchema {
+            wire_key: wire_key(&name),
+            name,
+            fields,
+        }
+    }
+
     /// The element field named `key` (wire key or schema name).
     pub fn field(&self, key: &str) -> Option<&FieldSchema> {
         find_field(&self.fields, key)
@@ -168,7 +178,7 @@ impl SchemaDocument {
     /// Parses a schema document from JSON text.
     ///
     /// ```
-    /// use kiss_dynamic::{FieldType, SchemaDocument};
+    /// use kiss_schema::{FieldType, SchemaDocument};
     /// let doc = SchemaDocument::from_json(r#"{"endpoint":"/stock","apiVersion":"2026-04",
     ///     "fields":[{"name":"sKU","type":"string","required":true},
     ///               {"name":"colourHex","type":"rgb"}]}"#).unwrap();
@@ -212,19 +222,6 @@ impl SchemaDocument {
             .next()
             .unwrap_or("")
     }
-}
-
-/// The schema document for `/prices`, which has no schema endpoint.
-///
-/// Written by hand from the reference's "Product Price" table, in the endpoint format, with
-/// the first-letter naming the other schemas use (`sKU`, `priceExclVAT`, `mOQ`). Only `SKU` is
-/// marked required: the documentation marks none, and a price row without its SKU is useless.
-pub const PRICES_SCHEMA_JSON: &str = include_str!("../schemas/prices.schema.json");
-
-/// [`PRICES_SCHEMA_JSON`], parsed.
-pub fn prices_schema() -> SchemaDocument {
-    SchemaDocument::from_json(PRICES_SCHEMA_JSON)
-        .unwrap_or_else(|e| unreachable!("the checked-in prices schema is valid: {e}"))
 }
 
 fn find_field<'a>(fields: &'a [FieldSchema], key: &str) -> Option<&'a FieldSchema> {
@@ -388,7 +385,7 @@ impl Serialize for SchemaDocument {
 mod tests {
     use super::*;
 
-    const PRODUCTS: &str = include_str!("../../kiss-sandbox/data/products.schema.json");
+    const PRODUCTS: &str = crate::contract::PRODUCTS_SCHEMA;
 
     #[test]
     fn parses_the_documented_products_schema_in_order() {
@@ -427,10 +424,10 @@ mod tests {
 
     #[test]
     fn the_checked_in_prices_schema_matches_the_example_prices() {
-        let doc = prices_schema();
+        let doc = SchemaDocument::from_json(crate::contract::PRICES_SCHEMA).unwrap();
         assert_eq!(doc.endpoint, "/prices");
         let data: serde_json::Value =
-            serde_json::from_str(include_str!("../../kiss-sandbox/data/prices.json")).unwrap();
+            serde_json::from_str(crate::contract::PRICES_EXAMPLE).unwrap();
         let keys: Vec<&str> = data[0]
             .as_object()
             .unwrap()

@@ -1,32 +1,12 @@
-//! The one place where schema names become wire keys and Rust identifiers.
+//! The one place where wire keys become Rust identifiers.
 //!
-//! The API's schema documents report each name with only its first character lower-cased
-//! (`sKU` for the data key `SKU`, `hSCode` for `HSCode`). The data key is therefore the schema
-//! name with its first character upper-cased and nothing else touched. A word-aware converter
-//! (heck's `UpperCamelCase`, Json.NET's policies) gets this wrong (`SKu`, `ImageId`,
-//! `PackagedLengthInCm`), so heck is used here only to make Rust identifiers, and only from the
-//! wire key (`"SKU"` → `sku`, where `"sKU"` would give `s_ku`).
+//! Wire keys come from [`kiss_schema::wire_key`] (`sKU` → `SKU`). heck is used here, and only
+//! here, to make Rust names, and only from the wire key: `"SKU"` gives `sku`, where the schema
+//! name `"sKU"` would give `s_ku`. It never makes a data key (`"sKU"` in heck's
+//! `UpperCamelCase` is `SKu`, which the data does not use).
 
 use heck::{ToSnakeCase, ToUpperCamelCase};
 use thiserror::Error;
-
-/// The data (wire) key for a schema name: its first character upper-cased, the rest untouched.
-///
-/// ```
-/// use kiss_dynamic::wire_key;
-/// assert_eq!(wire_key("sKU"), "SKU");
-/// assert_eq!(wire_key("hSCode"), "HSCode");
-/// assert_eq!(wire_key("packagedLength_in_cm"), "PackagedLength_in_cm");
-/// // Already upper-case (a later profile may fix the quirk): unchanged.
-/// assert_eq!(wire_key("SKU"), "SKU");
-/// ```
-pub fn wire_key(schema_name: &str) -> String {
-    let mut chars = schema_name.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    }
-}
 
 /// Why a wire key cannot become a Rust identifier.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -110,7 +90,7 @@ const RUST_KEYWORDS: &[&str] = &[
 /// them). Collisions between fields are resolved by [`rust_field_idents`].
 ///
 /// ```
-/// use kiss_dynamic::rust_ident;
+/// use kiss_codegen::names::rust_ident;
 /// assert_eq!(rust_ident("SKU").unwrap(), "sku");
 /// assert_eq!(rust_ident("HSCode").unwrap(), "hs_code");
 /// assert_eq!(rust_ident("PackagedLength_in_cm").unwrap(), "packaged_length_in_cm");
@@ -151,7 +131,7 @@ pub fn rust_ident(wire_key: &str) -> Result<String, RustIdentError> {
 /// element struct: `ProductImages` → `ProductImages` (see [`singular`] for the element name).
 ///
 /// ```
-/// use kiss_dynamic::names::rust_type_ident;
+/// use kiss_codegen::names::rust_type_ident;
 /// assert_eq!(rust_type_ident("ProductImages").unwrap(), "ProductImages");
 /// assert_eq!(rust_type_ident("HSCodes").unwrap(), "HsCodes");
 /// assert_eq!(rust_type_ident("3dViews").unwrap(), "T3dViews");
@@ -190,7 +170,7 @@ pub fn rust_type_ident(name: &str) -> Result<String, RustIdentError> {
 /// not look plural are kept (`ProductComposition`).
 ///
 /// ```
-/// use kiss_dynamic::names::singular;
+/// use kiss_codegen::names::singular;
 /// assert_eq!(singular("ProductAccessories"), "ProductAccessory");
 /// assert_eq!(singular("ProductPrices"), "ProductPrice");
 /// assert_eq!(singular("Boxes"), "Box");
@@ -219,7 +199,7 @@ pub fn singular(name: &str) -> String {
 /// map). A later field that collides with an earlier one gets `_2`, `_3`, ... appended.
 ///
 /// ```
-/// use kiss_dynamic::rust_field_idents;
+/// use kiss_codegen::names::rust_field_idents;
 /// let idents = rust_field_idents(["SKU", "Sku", "sku_2", "Extra"], &["extra"]).unwrap();
 /// assert_eq!(idents, ["sku", "sku_3", "sku_2", "extra_2"]);
 /// ```
@@ -268,103 +248,35 @@ pub fn rust_field_idents<'a>(
 mod tests {
     use super::*;
 
-    /// Every schema name in the reference and the docs' examples, with its wire key and ident.
-    const DOCUMENTED: &[(&str, &str, &str)] = &[
-        ("sKU", "SKU", "sku"),
-        ("mOQ", "MOQ", "moq"),
-        ("hSCode", "HSCode", "hs_code"),
-        ("amazonASIN", "AmazonASIN", "amazon_asin"),
-        ("priceExclVAT", "PriceExclVAT", "price_excl_vat"),
-        ("availableQTY", "AvailableQTY", "available_qty"),
-        ("nextAvailableETA", "NextAvailableETA", "next_available_eta"),
-        ("imageID", "ImageID", "image_id"),
-        ("accessorySKU", "AccessorySKU", "accessory_sku"),
-        ("substituteSKU", "SubstituteSKU", "substitute_sku"),
-        (
-            "packagedLength_in_cm",
-            "PackagedLength_in_cm",
-            "packaged_length_in_cm",
-        ),
-        (
-            "packagedWeight_in_g",
-            "PackagedWeight_in_g",
-            "packaged_weight_in_g",
-        ),
-        ("cartonQty", "CartonQty", "carton_qty"),
-        ("isPrimaryImage", "IsPrimaryImage", "is_primary_image"),
-        (
-            "productCategoryCode",
-            "ProductCategoryCode",
-            "product_category_code",
-        ),
-        ("stockLocation", "StockLocation", "stock_location"),
-        ("priceListCode", "PriceListCode", "price_list_code"),
-        ("orderMultiple", "OrderMultiple", "order_multiple"),
-        (
-            "compositionPercentage",
-            "CompositionPercentage",
-            "composition_percentage",
-        ),
-        ("productImages", "ProductImages", "product_images"),
-        (
-            "productCompositionText",
-            "ProductCompositionText",
-            "product_composition_text",
-        ),
-        ("name", "Name", "name"),
+    /// The documentation's wire keys and the identifiers they get.
+    const DOCUMENTED: &[(&str, &str)] = &[
+        ("SKU", "sku"),
+        ("MOQ", "moq"),
+        ("HSCode", "hs_code"),
+        ("AmazonASIN", "amazon_asin"),
+        ("PriceExclVAT", "price_excl_vat"),
+        ("AvailableQTY", "available_qty"),
+        ("NextAvailableETA", "next_available_eta"),
+        ("ImageID", "image_id"),
+        ("AccessorySKU", "accessory_sku"),
+        ("PackagedLength_in_cm", "packaged_length_in_cm"),
+        ("PackagedWeight_in_g", "packaged_weight_in_g"),
+        ("CartonQty", "carton_qty"),
+        ("IsPrimaryImage", "is_primary_image"),
+        ("ProductCategoryCode", "product_category_code"),
+        ("CompositionPercentage", "composition_percentage"),
+        ("Name", "name"),
     ];
 
     #[test]
-    fn documented_names_map_to_documented_keys_and_idents() {
-        for (schema, key, ident) in DOCUMENTED {
-            assert_eq!(wire_key(schema), *key, "wire key of {schema}");
+    fn documented_wire_keys_get_documented_idents() {
+        for (key, ident) in DOCUMENTED {
             assert_eq!(rust_ident(key).unwrap(), *ident, "ident of {key}");
         }
     }
 
     #[test]
-    fn every_name_in_the_example_schemas_maps_to_a_key_in_the_example_data() {
-        let examples = [
-            (
-                include_str!("../../kiss-sandbox/data/products.schema.json"),
-                include_str!("../../kiss-sandbox/data/products.json"),
-            ),
-            (
-                include_str!("../../kiss-sandbox/data/stock.schema.json"),
-                include_str!("../../kiss-sandbox/data/stock.json"),
-            ),
-        ];
-        for (schema_text, data_text) in examples {
-            let schema = crate::SchemaDocument::from_json(schema_text).unwrap();
-            let data: serde_json::Value = serde_json::from_str(data_text).unwrap();
-            let record = &data[0];
-            for field in &schema.fields {
-                assert!(record.get(&field.wire_key).is_some(), "{}", field.wire_key);
-            }
-            for array in &schema.arrays {
-                let elements = record[&array.wire_key].as_array().unwrap();
-                for field in &array.fields {
-                    assert!(
-                        elements[0].get(&field.wire_key).is_some(),
-                        "{}",
-                        field.wire_key
-                    );
-                }
-            }
-        }
-    }
-
-    #[test]
     fn odd_names() {
-        assert_eq!(wire_key(""), "");
-        assert_eq!(wire_key("x"), "X");
-        assert_eq!(wire_key("X"), "X");
-        assert_eq!(wire_key("1abc"), "1abc");
-        assert_eq!(wire_key("éclair"), "Éclair");
-        // German sharp s upper-cases to two letters; the rest is untouched.
-        assert_eq!(wire_key("ßize"), "SSize");
-        assert_eq!(wire_key("_private"), "_private");
-
         assert_eq!(rust_ident("X").unwrap(), "x");
         assert_eq!(rust_ident("Größe").unwrap(), "größe");
         assert_eq!(rust_ident("2ndSKU").unwrap(), "f_2nd_sku");
@@ -397,17 +309,6 @@ mod tests {
     }
 
     proptest::proptest! {
-        #[test]
-        fn wire_key_only_touches_the_first_character(name in "\\PC{0,12}") {
-            let key = wire_key(&name);
-            let mut name_chars = name.chars();
-            if let Some(first) = name_chars.next() {
-                let rest: String = name_chars.collect();
-                proptest::prop_assert!(key.ends_with(&rest));
-                proptest::prop_assert_eq!(&key[..key.len() - rest.len()], first.to_uppercase().collect::<String>());
-            }
-        }
-
         #[test]
         fn idents_are_unique_and_valid(keys in proptest::collection::vec("[A-Za-z0-9_ \\-é]{1,8}", 0..12)) {
             if let Ok(idents) = rust_field_idents(keys.iter().map(String::as_str), &["extra"]) {

@@ -1,8 +1,71 @@
-//! Serving from the command line until Ctrl-C: shared by `kiss-sandbox` and `kiss sandbox`.
+//! The sandbox on the command line (the `cli` feature): its options and serving until Ctrl-C,
+//! shared by `kiss-sandbox` and `kiss sandbox`.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use crate::{Sandbox, SandboxArgs};
+use crate::{
+    Customer, Profile, RateLimit, Sandbox, SandboxConfig, DEFAULT_API_KEY, DEFAULT_CUSTOMER_CODE,
+};
+
+/// The sandbox's command-line options, shared by `kiss-sandbox` and `kiss sandbox`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SandboxArgs {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub addr: SocketAddr,
+    /// Number of products in the catalogue.
+    #[arg(long, default_value_t = 300)]
+    pub products: usize,
+    /// Seed of the catalogue generator (same seed, same data).
+    #[arg(long, default_value_t = 2026)]
+    pub seed: u64,
+    /// Profile directory with products.schema.json and stock.schema.json (and optionally
+    /// prices.schema.json) to serve instead of the built-in 2026-04 surface.
+    #[arg(long, value_name = "DIR")]
+    pub profile: Option<PathBuf>,
+    /// Accepted credentials, repeatable. Default: ACME01 with the documented sandbox key.
+    #[arg(long = "customer", value_name = "CODE=KEY")]
+    pub customers: Vec<Customer>,
+    /// Credentials that authenticate but whose customer record is missing (404 on data).
+    #[arg(long = "missing-customer", value_name = "CODE=KEY")]
+    pub missing_customers: Vec<Customer>,
+    /// Token lifetime in seconds.
+    #[arg(long, default_value_t = 3600, value_name = "SECS")]
+    pub token_ttl: u64,
+    /// Rate limits per customer.
+    #[arg(long, default_value = "60,1000", value_name = "PER_MIN,PER_HOUR")]
+    pub rate_limit: RateLimit,
+}
+
+impl SandboxArgs {
+    /// The configuration these options describe.
+    pub fn into_config(self) -> Result<SandboxConfig, crate::ProfileError> {
+        let profile = match &self.profile {
+            Some(dir) => Profile::from_dir(dir)?,
+            None => Profile::default(),
+        };
+        let mut customers = self.customers;
+        if customers.is_empty() {
+            customers.push(Customer::new(DEFAULT_CUSTOMER_CODE, DEFAULT_API_KEY));
+        }
+        customers.extend(self.missing_customers.into_iter().map(|mut c| {
+            c.missing = true;
+            c
+        }));
+        Ok(SandboxConfig {
+            addr: self.addr,
+            products: self.products,
+            seed: self.seed,
+            profile,
+            customers,
+            token_ttl: Duration::from_secs(self.token_ttl),
+            rate_limit: self.rate_limit,
+        })
+    }
+}
 
 /// Starts a sandbox from command-line options, prints `<name> listening on <url>` as the first
 /// line on stdout and a how-to on stderr, and serves until Ctrl-C. Exit code 2 for bad

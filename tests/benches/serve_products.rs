@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use divan::counter::BytesCount;
 use divan::Bencher;
-use kiss_sandbox::{RateLimit, Sandbox, SandboxConfig};
+use kiss_sandbox::{Sandbox, SandboxConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[global_allocator]
@@ -29,16 +29,9 @@ fn fixture() -> Fixture {
         .build()
         .expect("a tokio runtime");
     let sandbox = runtime.block_on(async {
-        Sandbox::start(SandboxConfig {
-            products: PRODUCTS,
-            rate_limit: RateLimit {
-                per_minute: u32::MAX,
-                per_hour: u32::MAX,
-            },
-            ..SandboxConfig::default()
-        })
-        .await
-        .expect("sandbox starts")
+        Sandbox::start(SandboxConfig::relaxed(PRODUCTS))
+            .await
+            .expect("sandbox starts")
     });
     let base = sandbox.addr();
     let token = runtime.block_on(async {

@@ -1,0 +1,156 @@
+//! Setting up a [`Client`]: where, who, and how patiently.
+
+use std::fmt;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::{Clock, SystemClock};
+use crate::error::Error;
+use crate::pacing::{Pacer, Quota};
+use crate::retry::RetryPolicy;
+use crate::secret::Secret;
+use crate::{Client, Inner};
+
+/// Sets up a [`Client`].
+pub struct ClientBuilder {
+    base_url: Option<String>,
+    customer_code: Option<String>,
+    api_key: Option<Secret>,
+    connect_timeout: Duration,
+    read_timeout: Duration,
+    user_agent: String,
+    quota: Quota,
+    retry: RetryPolicy,
+    allow_insecure_http: bool,
+    clock: Arc<dyn Clock>,
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("base_url", &self.base_url)
+            .field("customer_code", &self.customer_code)
+            .field("api_key", &self.api_key)
+            .field("quota", &self.quota)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for ClientBuilder {
+    fn default() -> ClientBuilder {
+        ClientBuilder {
+            base_url: None,
+            customer_code: None,
+            api_key: None,
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(60),
+            user_agent: concat!("kiss-rs/", env!("CARGO_PKG_VERSION")).to_owned(),
+            quota: Quota::default(),
+            retry: RetryPolicy::default(),
+            allow_insecure_http: false,
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+impl ClientBuilder {
+    /// The deployment, such as `https://api.kiss.example.com`.
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = Some(url.into());
+        self
+    }
+    /// The Customer Code (`client_id`).
+    pub fn customer_code(mut self, code: impl Into<String>) -> Self {
+        self.customer_code = Some(code.into());
+        self
+    }
+    /// The API Key (`client_secret`).
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.api_key = Some(Secret::new(key));
+        self
+    }
+    /// How long to wait for a connection. Default 10 s.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+    /// How long a response may go without a byte before it counts as stalled. Default 60 s.
+    /// There is no total timeout: a healthy multi-hundred-megabyte download is never cut.
+    pub fn read_timeout(mut self, timeout: Duration) -> Self {
+        self.read_timeout = timeout;
+        self
+    }
+    /// The `User-Agent`.
+    pub fn user_agent(mut self, agent: impl Into<String>) -> Self {
+        self.user_agent = agent.into();
+        self
+    }
+    /// The account's quota (default 60/minute and 1,000/hour).
+    pub fn quota(mut self, quota: Quota) -> Self {
+        self.quota = quota;
+        self
+    }
+    /// How failures are retried.
+    pub fn retry_policy(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+    /// Allows `http://` to hosts other than loopback. Only for test rigs you control.
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
+        self
+    }
+    /// The clock for pacing, backoff and token refresh (tests inject a [`ManualClock`]).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Builds the client; fails on a missing setting or an insecure URL.
+    pub fn build(self) -> Result<Client, Error> {
+        let missing = |what: &str| Error::Config(format!("{what} is not set"));
+        let raw_url = self.base_url.ok_or_else(|| missing("the base URL"))?;
+        let base = url::Url::parse(&raw_url)
+            .map_err(|e| Error::Config(format!("{raw_url:?} is not a URL: {e}")))?;
+        let loopback = match base.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+            None => false,
+        };
+        match base.scheme() {
+            "https" => {}
+            "http" if loopback || self.allow_insecure_http => {}
+            "http" => return Err(Error::InsecureUrl { url: raw_url }),
+            other => {
+                return Err(Error::Config(format!(
+                    "unsupported scheme {other}:// in {raw_url}"
+                )))
+            }
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(self.connect_timeout)
+            .read_timeout(self.read_timeout)
+            .user_agent(self.user_agent)
+            .https_only(!(loopback || self.allow_insecure_http))
+            .build()
+            .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http,
+                base: raw_url.trim_end_matches('/').to_owned(),
+                customer_code: self
+                    .customer_code
+                    .ok_or_else(|| missing("the Customer Code"))?,
+                api_key: self.api_key.ok_or_else(|| missing("the API Key"))?,
+                pacer: Pacer::new(self.quota),
+                token: tokio::sync::Mutex::new(None),
+                generation: AtomicU64::new(0),
+                retry: self.retry,
+                read_timeout: self.read_timeout,
+                clock: self.clock,
+            }),
+        })
+    }
+}

@@ -1,0 +1,141 @@
+//! Reading what the server said: `429` details, error bodies, and transport failures turned
+//! into [`Error`]s.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::Error;
+
+/// A `429` as the server described it.
+#[derive(Clone)]
+pub(crate) struct Throttle {
+    pub retry_after: Duration,
+    pub window: String,
+    pub limit: Option<u32>,
+    pub reset: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl Throttle {
+    pub fn into_error(self) -> Error {
+        Error::RateLimited {
+            window: self.window,
+            limit: self.limit,
+            reset: self.reset,
+            retry_after: self.retry_after,
+        }
+    }
+}
+
+/// What a `429` says: its headers, and the limit from its body's `message`
+/// (`"API calls quota exceeded! maximum admitted 60 per 1m."`).
+pub(crate) async fn throttle(response: reqwest::Response) -> Throttle {
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let retry_after = header("retry-after")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map_or(Duration::from_secs(1), Duration::from_secs);
+    let window = header("x-rate-limit-limit").unwrap_or_else(|| "unknown".to_owned());
+    let reset = header("x-rate-limit-reset")
+        .and_then(|v| chrono::DateTime::parse_from_rfc3339(&v).ok())
+        .map(|t| t.with_timezone(&chrono::Utc));
+    let body = response.bytes().await.unwrap_or_default();
+    let limit = error_message(&body)
+        .split("maximum admitted ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok());
+    Throttle {
+        retry_after,
+        window,
+        limit,
+        reset,
+    }
+}
+
+/// The `error` (or `message`) of a standard error body, or the start of the body.
+pub(crate) fn error_message(body: &[u8]) -> String {
+    #[derive(Deserialize)]
+    struct Body {
+        error: Option<String>,
+        message: Option<String>,
+    }
+    match serde_json::from_slice::<Body>(body) {
+        Ok(
+            Body { error: Some(m), .. }
+            | Body {
+                message: Some(m), ..
+            },
+        ) => m,
+        _ => String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
+    }
+}
+
+/// A status the request does not expect, with the start of its body.
+pub(crate) fn unexpected(status: u16, path: &str, body: &[u8]) -> Error {
+    Error::UnexpectedStatus {
+        status,
+        path: path.to_owned(),
+        body: String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
+    }
+}
+
+/// What a final non-`200` answer means when the request has no meaning of its own for it:
+/// a server error after its retries, otherwise an unexpected status.
+pub(crate) async fn failure(path: &str, answer: crate::retry::Answer) -> Error {
+    let body = answer.response.bytes().await.unwrap_or_default();
+    if (500..600).contains(&answer.status) {
+        return Error::Server {
+            status: answer.status,
+            attempts: answer.attempts,
+            message: error_message(&body),
+        };
+    }
+    unexpected(answer.status, path, &body)
+}
+
+pub(crate) fn transport(
+    path: &str,
+    attempts: u32,
+    source: reqwest::Error,
+    read_timeout: Duration,
+) -> Error {
+    if source.is_timeout() {
+        return Error::Timeout {
+            path: path.to_owned(),
+            timeout: read_timeout,
+        };
+    }
+    Error::Transport {
+        path: path.to_owned(),
+        attempts,
+        source,
+    }
+}
+
+/// A failure while the body was arriving: a stall, or a connection that ended early.
+pub(crate) fn body_error(
+    path: &str,
+    bytes: u64,
+    records: u64,
+    source: reqwest::Error,
+    read_timeout: Duration,
+) -> Error {
+    if source.is_timeout() {
+        return Error::Timeout {
+            path: path.to_owned(),
+            timeout: read_timeout,
+        };
+    }
+    Error::BodyCutShort {
+        path: path.to_owned(),
+        bytes,
+        records,
+        detail: format!("the connection ended: {source}"),
+    }
+}

@@ -1,0 +1,160 @@
+//! The one send-with-retry loop that every request goes through: pacing, a token when the
+//! request needs one (and one fresh token after a `401`), `429`s waited out as the server
+//! asks, `5xx` and transport failures retried with jittered backoff. Callers get the final
+//! response, whatever its status, and say what it means for them.
+
+use std::time::Duration;
+
+use rand::Rng;
+
+use crate::error::Error;
+use crate::response::{throttle, transport, Throttle};
+use crate::Client;
+
+/// How failures are retried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts for `500/502/503/504` and transport errors, the first included.
+    pub max_attempts: u32,
+    /// The first backoff's upper bound (full jitter: a random wait up to it, doubling).
+    pub base_delay: Duration,
+    /// The largest backoff.
+    pub max_delay: Duration,
+    /// Repeated `429`s waited out before giving up with [`Error::RateLimited`].
+    pub max_rate_limit_waits: u32,
+    /// The longest single wait for a `429` (Retry-After, doubled on repeats).
+    pub rate_limit_ceiling: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: 4,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(30),
+            max_rate_limit_waits: 4,
+            rate_limit_ceiling: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// Whether a request carries the customer's bearer token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Auth {
+    /// `/auth/token` itself, `/api/version`, `/health`.
+    None,
+    /// Data and schema endpoints.
+    Bearer,
+}
+
+/// The last response of a request, once nothing more is to be retried.
+pub(crate) struct Answer {
+    pub response: reqwest::Response,
+    pub status: u16,
+    pub attempts: u32,
+}
+
+impl Client {
+    /// Sends the request `build` makes (given the URL and, for [`Auth::Bearer`], the token)
+    /// until it gets an answer worth returning. Every request of this crate goes through here,
+    /// so pacing, token refresh, `429` and `5xx` handling are the same for all of them.
+    pub(crate) async fn send(
+        &self,
+        path: &str,
+        auth: Auth,
+        build: impl Fn(&reqwest::Client, String, Option<&str>) -> reqwest::RequestBuilder,
+    ) -> Result<Answer, Error> {
+        let retry = &self.inner.retry;
+        let (mut attempt, mut throttled, mut refreshed) = (0u32, 0u32, false);
+        loop {
+            attempt = attempt.saturating_add(1);
+            let token = match auth {
+                Auth::Bearer => Some(self.token().await?),
+                Auth::None => None,
+            };
+            self.pace().await;
+            let request = build(
+                &self.inner.http,
+                self.url(path),
+                token.as_ref().map(|(token, _)| token.expose()),
+            );
+            let response = match request.send().await {
+                Ok(response) => response,
+                Err(source) => {
+                    if attempt >= retry.max_attempts {
+                        return Err(transport(path, attempt, source, self.inner.read_timeout));
+                    }
+                    tracing::warn!(%path, attempt, error = %source, "request failed; retrying");
+                    self.inner.clock.sleep(self.backoff(attempt)).await;
+                    continue;
+                }
+            };
+            let status = response.status().as_u16();
+            tracing::debug!(%path, status, attempt, "response");
+            match status {
+                401 if !refreshed => {
+                    if let Some((_, generation)) = token {
+                        // Expired early or revoked: one fresh token, one more try.
+                        refreshed = true;
+                        self.forget_token(generation).await;
+                        continue;
+                    }
+                }
+                429 => {
+                    let throttle = throttle(response).await;
+                    let wait = self
+                        .rate_limit_wait(&throttle, throttled)
+                        .ok_or_else(|| throttle.clone().into_error())?;
+                    throttled = throttled.saturating_add(1);
+                    tracing::warn!(%path, ?wait, window = %throttle.window, "rate limited; waiting");
+                    self.inner.clock.sleep(wait).await;
+                    continue;
+                }
+                500 | 502 | 503 | 504 if attempt < retry.max_attempts => {
+                    tracing::warn!(%path, status, attempt, "server error; retrying");
+                    self.inner.clock.sleep(self.backoff(attempt)).await;
+                    continue;
+                }
+                _ => {}
+            }
+            return Ok(Answer {
+                response,
+                status,
+                attempts: attempt,
+            });
+        }
+    }
+
+    async fn pace(&self) {
+        let wait = self.inner.pacer.reserve(self.inner.clock.now());
+        if !wait.is_zero() {
+            tracing::debug!(?wait, "pacing to the quota");
+            self.inner.clock.sleep(wait).await;
+        }
+    }
+
+    /// Full jitter: a random wait up to `base_delay × 2^attempt`, capped at `max_delay`.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let retry = &self.inner.retry;
+        let ceiling = retry
+            .base_delay
+            .saturating_mul(1u32 << attempt.min(16))
+            .min(retry.max_delay);
+        let millis = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX);
+        Duration::from_millis(rand::thread_rng().gen_range(0..=millis))
+    }
+
+    /// The wait for the n-th `429` in a row, or `None` when past the ceiling.
+    fn rate_limit_wait(&self, throttle: &Throttle, repeat: u32) -> Option<Duration> {
+        let retry = &self.inner.retry;
+        if repeat >= retry.max_rate_limit_waits || throttle.retry_after > retry.rate_limit_ceiling {
+            return None;
+        }
+        let doubled = throttle
+            .retry_after
+            .max(Duration::from_secs(1))
+            .saturating_mul(1u32 << repeat.min(16));
+        let jitter = Duration::from_millis(rand::thread_rng().gen_range(0..=250));
+        Some(doubled.min(retry.rate_limit_ceiling) + jitter)
+    }
+}

@@ -1,0 +1,128 @@
+//! The token cache: one token per client, fetched once however many callers ask at once,
+//! refreshed a little before it expires, forgotten when the server refuses it.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use serde::Deserialize;
+
+use crate::error::Error;
+use crate::response::{failure, unexpected};
+use crate::retry::Auth;
+use crate::secret::Secret;
+use crate::Client;
+
+/// The token in use, and when to stop using it.
+pub(crate) struct CachedToken {
+    token: Secret,
+    refresh_at: Instant,
+    /// Which fetch this was, so a refusal forgets only the token it refused.
+    generation: u64,
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    expires_in: u64,
+}
+
+#[derive(Deserialize)]
+struct OAuthError {
+    error: String,
+    #[serde(default)]
+    error_description: String,
+}
+
+const TOKEN_PATH: &str = "/auth/token";
+
+impl Client {
+    /// The cached token, or a new one: one request however many callers ask at once.
+    pub(crate) async fn token(&self) -> Result<(Secret, u64), Error> {
+        let mut cached = self.inner.token.lock().await;
+        if let Some(token) = &*cached {
+            if self.inner.clock.now() < token.refresh_at {
+                return Ok((token.token.clone(), token.generation));
+            }
+        }
+        // Boxed: the exchange goes through `send`, which asks here for tokens of other requests.
+        let (token, expires_in) = Box::pin(self.fetch_token()).await?;
+        let lifetime = Duration::from_secs(expires_in);
+        // Refresh a few minutes early, and at a random moment within a window, so that a
+        // fleet started together does not refresh in step.
+        let margin = (lifetime / 5).min(Duration::from_secs(180));
+        let spread =
+            u64::try_from((lifetime / 10).min(Duration::from_secs(60)).as_millis()).unwrap_or(0);
+        let jitter = Duration::from_millis(rand::thread_rng().gen_range(0..=spread));
+        let generation = self.inner.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        let now = self.inner.clock.now();
+        // `expires_in` comes off the wire: a lifetime too long for the clock is "never".
+        let refresh_at = now
+            .checked_add(lifetime.saturating_sub(margin + jitter))
+            .unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 3600));
+        *cached = Some(CachedToken {
+            token: token.clone(),
+            refresh_at,
+            generation,
+        });
+        Ok((token, generation))
+    }
+
+    /// Drops the cached token if it is still the one that was refused.
+    pub(crate) async fn forget_token(&self, generation: u64) {
+        let mut cached = self.inner.token.lock().await;
+        if cached.as_ref().is_some_and(|t| t.generation == generation) {
+            *cached = None;
+        }
+    }
+
+    /// The credentials exchange. It goes through the same loop as every request (issuing a
+    /// token changes nothing on the server, so it is retried like a GET).
+    async fn fetch_token(&self) -> Result<(Secret, u64), Error> {
+        let customer_code = self.inner.customer_code.as_str();
+        let api_key = self.inner.api_key.expose();
+        let answer = self
+            .send(TOKEN_PATH, Auth::None, |http, url, _| {
+                http.post(url).form(&[
+                    ("grant_type", "client_credentials"),
+                    ("client_id", customer_code),
+                    ("client_secret", api_key),
+                ])
+            })
+            .await?;
+        match answer.status {
+            200 => {
+                let body = answer.response.bytes().await.map_err(|e| {
+                    crate::response::transport(
+                        TOKEN_PATH,
+                        answer.attempts,
+                        e,
+                        self.inner.read_timeout,
+                    )
+                })?;
+                let token: TokenResponse =
+                    serde_json::from_slice(&body).map_err(|e| Error::InvalidBody {
+                        path: TOKEN_PATH.to_owned(),
+                        detail: format!("token response: {e}"),
+                    })?;
+                tracing::debug!(expires_in = token.expires_in, "obtained an access token");
+                Ok((Secret::new(token.access_token), token.expires_in))
+            }
+            400 | 401 => {
+                let status = answer.status;
+                let body = answer.response.bytes().await.unwrap_or_default();
+                let oauth: Option<OAuthError> = serde_json::from_slice(&body).ok();
+                Err(match oauth {
+                    Some(e) if e.error == "invalid_client" => Error::InvalidClient,
+                    Some(e) if e.error == "unsupported_grant_type" => Error::UnsupportedGrantType,
+                    Some(e) => Error::OAuth {
+                        code: e.error,
+                        description: e.error_description,
+                    },
+                    None => unexpected(status, TOKEN_PATH, &body),
+                })
+            }
+            _ => Err(failure(TOKEN_PATH, answer).await),
+        }
+    }
+}
