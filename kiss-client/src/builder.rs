@@ -5,12 +5,12 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::client::{Client, Inner};
 use crate::clock::{Clock, SystemClock};
 use crate::error::Error;
 use crate::pacing::{Pacer, Quota};
-use crate::retry::RetryPolicy;
+use crate::policy::RetryPolicy;
 use crate::secret::Secret;
-use crate::{Client, Inner};
 
 /// Sets up a [`Client`].
 pub struct ClientBuilder {
@@ -152,5 +152,24 @@ impl ClientBuilder {
                 clock: self.clock,
             }),
         })
+    }
+}
+
+impl Client {
+    /// A builder.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// A client from `KISS_BASE_URL`, `KISS_CUSTOMER_CODE` and `KISS_API_KEY`.
+    pub fn from_env() -> Result<Client, Error> {
+        let var = |name: &str| {
+            std::env::var(name).map_err(|_| Error::Config(format!("{name} is not set")))
+        };
+        Client::builder()
+            .base_url(var("KISS_BASE_URL")?)
+            .customer_code(var("KISS_CUSTOMER_CODE")?)
+            .api_key(var("KISS_API_KEY")?)
+            .build()
     }
 }

@@ -8,10 +8,10 @@ use kiss_dynamic::{Decoder, Record};
 use kiss_schema::{contract, Endpoint, SchemaDocument};
 use serde::Deserialize;
 
+use crate::client::Client;
 use crate::error::Error;
 use crate::response::{body_error, error_message, failure, unexpected};
 use crate::retry::Auth;
-use crate::Client;
 
 impl Client {
     /// A GET that must answer `200`: the response, or what its status means.

@@ -28,14 +28,17 @@
 //! ```
 //!
 //! Modules, each importing only from those below it: [`Client`]'s methods by job (`endpoints`,
-//! `stream`, `surface`) over the token cache (`token`) over the one send-with-retry loop
-//! (`retry`), over reading answers (`response`), pacing, the clock, secrets and [`Error`].
+//! `stream`, `surface`, `builder`) over the token cache (`token`) over the one send-with-retry
+//! loop (`retry`), over the client's state (`client`), over reading answers (`response`),
+//! [`RetryPolicy`], pacing, the clock, secrets and [`Error`].
 
 mod builder;
+mod client;
 pub mod clock;
 mod endpoints;
 mod error;
 mod pacing;
+mod policy;
 mod response;
 mod retry;
 mod secret;
@@ -43,69 +46,12 @@ mod stream;
 mod surface;
 mod token;
 
-use std::fmt;
-use std::sync::atomic::AtomicU64;
-use std::sync::Arc;
-use std::time::Duration;
-
 pub use builder::ClientBuilder;
+pub use client::Client;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::Error;
 pub use kiss_schema::Endpoint;
 pub use pacing::Quota;
-pub use retry::RetryPolicy;
+pub use policy::RetryPolicy;
 pub use secret::Secret;
 pub use surface::SurfaceCheck;
-
-/// A client for one deployment and one customer. Cheap to clone; clones share the token,
-/// the pacing and the connection pool.
-#[derive(Clone)]
-pub struct Client {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    http: reqwest::Client,
-    base: String,
-    customer_code: String,
-    api_key: Secret,
-    pacer: pacing::Pacer,
-    token: tokio::sync::Mutex<Option<token::CachedToken>>,
-    generation: AtomicU64,
-    retry: RetryPolicy,
-    read_timeout: Duration,
-    clock: Arc<dyn Clock>,
-}
-
-impl fmt::Debug for Client {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Client")
-            .field("base_url", &self.inner.base)
-            .field("customer_code", &self.inner.customer_code)
-            .field("api_key", &self.inner.api_key)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Client {
-    /// A builder.
-    pub fn builder() -> ClientBuilder {
-        ClientBuilder::default()
-    }
-
-    /// A client from `KISS_BASE_URL`, `KISS_CUSTOMER_CODE` and `KISS_API_KEY`.
-    pub fn from_env() -> Result<Client, Error> {
-        let var = |name: &str| {
-            std::env::var(name).map_err(|_| Error::Config(format!("{name} is not set")))
-        };
-        Client::builder()
-            .base_url(var("KISS_BASE_URL")?)
-            .customer_code(var("KISS_CUSTOMER_CODE")?)
-            .api_key(var("KISS_API_KEY")?)
-            .build()
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.inner.base)
-    }
-}

@@ -7,6 +7,13 @@ use serde::Deserialize;
 
 use crate::error::Error;
 
+/// The last response of a request, once nothing more is to be retried.
+pub(crate) struct Answer {
+    pub response: reqwest::Response,
+    pub status: u16,
+    pub attempts: u32,
+}
+
 /// A `429` as the server described it.
 #[derive(Clone)]
 pub(crate) struct Throttle {
@@ -87,7 +94,7 @@ pub(crate) fn unexpected(status: u16, path: &str, body: &[u8]) -> Error {
 
 /// What a final non-`200` answer means when the request has no meaning of its own for it:
 /// a server error after its retries, otherwise an unexpected status.
-pub(crate) async fn failure(path: &str, answer: crate::retry::Answer) -> Error {
+pub(crate) async fn failure(path: &str, answer: Answer) -> Error {
     let body = answer.response.bytes().await.unwrap_or_default();
     if (500..600).contains(&answer.status) {
         return Error::Server {

@@ -8,9 +8,9 @@ use futures_util::stream::{self, BoxStream, StreamExt};
 use kiss_dynamic::{ArrayStream, ElementDecoder};
 use kiss_schema::Endpoint;
 
+use crate::client::Client;
 use crate::error::Error;
 use crate::response::body_error;
-use crate::Client;
 
 impl Client {
     /// Streams one data endpoint's array, decoded element by element as bytes arrive.

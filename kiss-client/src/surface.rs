@@ -5,8 +5,8 @@ use std::fmt;
 
 use kiss_schema::{Endpoint, SchemaDiff, SchemaDocument};
 
+use crate::client::Client;
 use crate::error::Error;
-use crate::Client;
 
 /// What [`Client::check_surface`] found.
 #[derive(Debug, Clone)]

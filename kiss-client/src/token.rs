@@ -2,24 +2,16 @@
 //! refreshed a little before it expires, forgotten when the server refuses it.
 
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rand::Rng;
 use serde::Deserialize;
 
+use crate::client::{CachedToken, Client};
 use crate::error::Error;
 use crate::response::{failure, unexpected};
 use crate::retry::Auth;
 use crate::secret::Secret;
-use crate::Client;
-
-/// The token in use, and when to stop using it.
-pub(crate) struct CachedToken {
-    token: Secret,
-    refresh_at: Instant,
-    /// Which fetch this was, so a refusal forgets only the token it refused.
-    generation: u64,
-}
 
 #[derive(Deserialize)]
 struct TokenResponse {

@@ -70,6 +70,13 @@ pub fn example_text(endpoint: Endpoint) -> &'static str {
     }
 }
 
+impl Endpoint {
+    /// The endpoint's schema document in the default profile.
+    pub fn default_schema(self) -> SchemaDocument {
+        default_schema(self)
+    }
+}
+
 /// The schema document of an endpoint in the default profile, parsed.
 pub fn default_schema(endpoint: Endpoint) -> SchemaDocument {
     // The documents are part of this crate and parsed by its own tests, so a failure here is

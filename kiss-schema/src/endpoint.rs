@@ -5,9 +5,6 @@ use std::str::FromStr;
 
 use thiserror::Error;
 
-use crate::contract;
-use crate::schema::SchemaDocument;
-
 /// A data endpoint: one JSON array of records, the whole set in one response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Endpoint {
@@ -16,7 +13,7 @@ pub enum Endpoint {
     /// `/stock`: availability per warehouse (schema at `/stock/schema`).
     Stock,
     /// `/prices`: the customer's price list. The API has no schema endpoint for it; its
-    /// schema is ours ([`contract::PRICES_SCHEMA`]).
+    /// schema is ours ([`crate::contract::PRICES_SCHEMA`]).
     Prices,
 }
 
@@ -56,11 +53,6 @@ impl Endpoint {
     /// The endpoint a path names (`/products`), if any.
     pub fn from_path(path: &str) -> Option<Endpoint> {
         Endpoint::ALL.into_iter().find(|e| e.path() == path)
-    }
-
-    /// The endpoint's schema document in the default profile ([`contract`]).
-    pub fn default_schema(self) -> SchemaDocument {
-        contract::default_schema(self)
     }
 }
 

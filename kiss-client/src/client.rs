@@ -1,0 +1,56 @@
+//! The client's state, shared by its clones: the HTTP connection pool, the credentials, the
+//! token cache, the pacer and the policies. Its methods live in the modules of their jobs.
+
+use std::fmt;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::clock::Clock;
+use crate::pacing::Pacer;
+use crate::policy::RetryPolicy;
+use crate::secret::Secret;
+
+/// A client for one deployment and one customer. Cheap to clone; clones share the token,
+/// the pacing and the connection pool.
+#[derive(Clone)]
+pub struct Client {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) http: reqwest::Client,
+    pub(crate) base: String,
+    pub(crate) customer_code: String,
+    pub(crate) api_key: Secret,
+    pub(crate) pacer: Pacer,
+    pub(crate) token: tokio::sync::Mutex<Option<CachedToken>>,
+    pub(crate) generation: AtomicU64,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) read_timeout: Duration,
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("base_url", &self.inner.base)
+            .field("customer_code", &self.inner.customer_code)
+            .field("api_key", &self.inner.api_key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.inner.base)
+    }
+}
+
+/// The token in use, and when to stop using it.
+pub(crate) struct CachedToken {
+    pub(crate) token: Secret,
+    pub(crate) refresh_at: Instant,
+    /// Which fetch this was, so a refusal forgets only the token it refused.
+    pub(crate) generation: u64,
+}

@@ -1,0 +1,170 @@
+//! Each crate's modules import downward only: no two modules of a crate need each other,
+//! directly or around a circle. Read from the sources, so a new cycle fails here by name.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// The crates whose `src/` is checked (the workspace's libraries and binaries).
+const CRATES: &[&str] = &[
+    "kiss-schema",
+    "kiss-dynamic",
+    "kiss-codegen",
+    "kiss-client",
+    "kiss-sandbox",
+    "kiss-cli",
+    "xtask",
+];
+
+/// The modules a module's code (its tests left out) refers to through `crate::`.
+fn imports(
+    code: &str,
+    modules: &BTreeSet<String>,
+    reexports: &BTreeMap<String, String>,
+) -> BTreeSet<String> {
+    let code: String = code
+        .split("#[cfg(test)]")
+        .next()
+        .unwrap_or("")
+        .lines()
+        .filter(|line| !line.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut found = BTreeSet::new();
+    for (i, _) in code.match_indices("crate::") {
+        let rest = &code[i + "crate::".len()..];
+        let names: Vec<&str> = if let Some(group) = rest.strip_prefix('{') {
+            group.split('}').next().unwrap_or("").split(',').collect()
+        } else {
+            vec![rest]
+        };
+        for name in names {
+            let name: String = name
+                .trim()
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            if modules.contains(&name) {
+                found.insert(name);
+            } else if let Some(module) = reexports.get(&name) {
+                found.insert(module.clone());
+            }
+        }
+    }
+    found
+}
+
+/// `pub use module::{A, B}` lines of a crate root: which module each re-exported name is from.
+fn reexports(root: &str) -> BTreeMap<String, String> {
+    let mut map = BTreeMap::new();
+    for statement in root.split(';') {
+        let statement = statement.trim();
+        let Some(rest) = statement.strip_prefix("pub use ") else {
+            continue;
+        };
+        let Some((module, names)) = rest.split_once("::") else {
+            continue;
+        };
+        let names = names.trim_start_matches('{').trim_end_matches('}');
+        for name in names.split(',') {
+            map.insert(name.trim().to_owned(), module.trim().to_owned());
+        }
+    }
+    map
+}
+
+fn cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
+    fn visit(
+        node: &str,
+        graph: &BTreeMap<String, BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(start) = path.iter().position(|n| n == node) {
+            let mut found = path[start..].to_vec();
+            found.push(node.to_owned());
+            return Some(found);
+        }
+        if done.contains(node) {
+            return None;
+        }
+        path.push(node.to_owned());
+        for next in graph.get(node).into_iter().flatten() {
+            if let Some(found) = visit(next, graph, path, done) {
+                return Some(found);
+            }
+        }
+        path.pop();
+        done.insert(node.to_owned());
+        None
+    }
+    let mut done = BTreeSet::new();
+    graph
+        .keys()
+        .find_map(|node| visit(node, graph, &mut Vec::new(), &mut done))
+}
+
+#[test]
+fn no_crate_has_modules_that_import_each_other_in_a_circle() {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for krate in CRATES {
+        let src = workspace.join(krate).join("src");
+        let mut sources = BTreeMap::new();
+        for entry in std::fs::read_dir(&src).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "rs") {
+                let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+                sources.insert(name, std::fs::read_to_string(&path).unwrap());
+            }
+        }
+        let root = sources
+            .get("lib")
+            .or_else(|| sources.get("main"))
+            .cloned()
+            .unwrap_or_default();
+        let reexports = reexports(&root);
+        let modules: BTreeSet<String> = sources
+            .keys()
+            .filter(|m| *m != "lib" && *m != "main")
+            .cloned()
+            .collect();
+        let graph: BTreeMap<String, BTreeSet<String>> = modules
+            .iter()
+            .map(|m| {
+                let mut uses = imports(&sources[m], &modules, &reexports);
+                uses.remove(m);
+                (m.clone(), uses)
+            })
+            .collect();
+        assert!(
+            modules.len() < 2 || graph.values().any(|uses| !uses.is_empty()) || *krate == "kiss-schema",
+            "{krate}: no imports between modules were found; is the scan still reading the sources?"
+        );
+        if let Some(found) = cycle(&graph) {
+            panic!(
+                "{krate}: modules import each other in a circle: {}",
+                found.join(" -> ")
+            );
+        }
+    }
+}
+
+#[test]
+fn the_scan_finds_a_circle_when_there_is_one() {
+    let modules: BTreeSet<String> = ["a", "b", "c"].map(String::from).into();
+    let reexports = reexports("pub use c::{Gamma, Delta};");
+    let a = imports("use crate::b::X;", &modules, &reexports);
+    let b = imports(
+        "use crate::{c::Y, Gamma};\nfn f() { crate::a::go() }",
+        &modules,
+        &reexports,
+    );
+    assert_eq!(a, ["b"].map(String::from).into());
+    assert_eq!(b, ["a", "c"].map(String::from).into());
+    let graph: BTreeMap<String, BTreeSet<String>> = [
+        ("a".to_owned(), a),
+        ("b".to_owned(), b),
+        ("c".to_owned(), BTreeSet::new()),
+    ]
+    .into();
+    assert_eq!(cycle(&graph).unwrap(), ["a", "b", "a"].map(String::from));
+}
