@@ -17,7 +17,11 @@ pub(crate) struct Claims {
     pub sub: String,
     pub iss: String,
     pub iat: i64,
+    /// The standard expiry, in whole seconds (rounded down), for readers of the JWT.
     pub exp: i64,
+    /// The exact expiry in milliseconds, which the sandbox checks: whole seconds would let a
+    /// token issued late in a second expire up to a second early.
+    pub exp_ms: i64,
     pub jti: String,
     /// The revocation generation the token was issued in.
     pub gen: u64,
@@ -67,11 +71,16 @@ impl TokenIssuer {
 
     pub(crate) fn issue(&self, customer: &str, now: DateTime<Utc>, ttl_secs: i64) -> String {
         let serial = self.issued.fetch_add(1, Ordering::Relaxed);
+        // A lifetime too long for the clock saturates: such a token simply never expires.
+        let exp_ms = now
+            .timestamp_millis()
+            .saturating_add(ttl_secs.saturating_mul(1000));
         let claims = Claims {
             sub: customer.to_owned(),
             iss: ISSUER.to_owned(),
             iat: now.timestamp(),
-            exp: now.timestamp() + ttl_secs,
+            exp: exp_ms.div_euclid(1000),
+            exp_ms,
             jti: format!("{serial:x}-{:x}", rand::thread_rng().next_u64()),
             gen: self.generation.load(Ordering::SeqCst),
         };
@@ -93,7 +102,7 @@ impl TokenIssuer {
                 customer: claims.sub,
             });
         }
-        if now.timestamp() >= claims.exp {
+        if now.timestamp_millis() >= claims.exp_ms {
             return Err(TokenRejection::Expired {
                 customer: claims.sub,
             });
@@ -135,6 +144,29 @@ mod tests {
         );
         let fresh = issuer.issue("ACME01", now, 60);
         assert!(issuer.verify(&fresh, now).is_ok());
+    }
+
+    #[test]
+    fn a_token_issued_late_in_a_second_lives_its_whole_lifetime() {
+        let issuer = TokenIssuer::new();
+        // Issued at .997 s: whole-second expiry would end it at 59.003 s of life.
+        let issued = DateTime::from_timestamp_millis(1_790_000_000_997).unwrap();
+        let token = issuer.issue("ACME01", issued, 60);
+        let almost = issued + TimeDelta::milliseconds(59_999);
+        assert!(issuer.verify(&token, almost).is_ok());
+        let expired = issued + TimeDelta::seconds(60);
+        assert!(issuer.verify(&token, expired).is_err());
+    }
+
+    #[test]
+    fn an_absurd_lifetime_saturates_instead_of_wrapping() {
+        let issuer = TokenIssuer::new();
+        let now = Utc::now();
+        let token = issuer.issue("ACME01", now, i64::MAX);
+        let claims = issuer
+            .verify(&token, now + TimeDelta::days(365 * 100))
+            .unwrap();
+        assert!(claims.exp > now.timestamp());
     }
 
     #[test]

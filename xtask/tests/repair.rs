@@ -34,7 +34,10 @@ fn cargo(tree: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO"))
         .args(args)
         .current_dir(tree)
-        .env("CARGO_TARGET_DIR", workspace().join("target/regen-repair/target"))
+        .env(
+            "CARGO_TARGET_DIR",
+            workspace().join("target/regen-repair/target"),
+        )
         .env_remove("KISS_BASE_URL")
         .env_remove("RUSTFLAGS")
         .output()
