@@ -109,15 +109,11 @@ async fn csv_columns_follow_the_live_schema_and_pick_up_new_fields() {
     );
     assert_eq!(csv.lines().count(), 41);
 
-    let mut products: serde_json::Value =
-        serde_json::from_slice(&sandbox.control().profile().products.body).unwrap();
-    products["fields"]
-        .as_array_mut()
-        .unwrap()
-        .push(serde_json::json!({"name": "eCOScore", "type": "decimal"}));
+    let eco_score =
+        kiss_schema::FieldSchema::new("eCOScore", kiss_schema::FieldType::Decimal, false);
     sandbox
         .control()
-        .set_schema(kiss_sandbox::Endpoint::Products, products.to_string())
+        .add_field(kiss_sandbox::Endpoint::Products, None, eco_score)
         .unwrap();
     let mut command = against(&sandbox);
     command.args(["export", "products", "--format", "csv"]);

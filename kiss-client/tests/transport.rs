@@ -331,15 +331,10 @@ async fn dynamic_records_and_the_surface_check_follow_the_live_schema() {
     assert_eq!(records.len(), 20);
     assert_eq!(records[0].get_str("SKU").unwrap(), Some("DRAC001"));
 
-    let mut stock: serde_json::Value =
-        serde_json::from_slice(&sandbox.control().profile().stock.body).unwrap();
-    stock["fields"]
-        .as_array_mut()
-        .unwrap()
-        .push(serde_json::json!({"name": "binLocation", "type": "string"}));
+    let bin = kiss_schema::FieldSchema::new("binLocation", kiss_schema::FieldType::String, false);
     sandbox
         .control()
-        .set_schema(kiss_sandbox::Endpoint::Stock, stock.to_string())
+        .add_field(Endpoint::Stock, None, bin)
         .unwrap();
     let check = client.check_surface().await.unwrap();
     assert!(!check.is_in_step());

@@ -148,15 +148,10 @@ async fn check_against_a_live_deployment_reports_drift() {
         text(&in_step)
     );
 
-    let mut stock: serde_json::Value =
-        serde_json::from_slice(&sandbox.control().profile().stock.body).unwrap();
-    stock["fields"]
-        .as_array_mut()
-        .unwrap()
-        .push(serde_json::json!({"name": "binLocation", "type": "string"}));
+    let bin = kiss_schema::FieldSchema::new("binLocation", kiss_schema::FieldType::String, false);
     sandbox
         .control()
-        .set_schema(kiss_sandbox::Endpoint::Stock, stock.to_string())
+        .add_field(kiss_sandbox::Endpoint::Stock, None, bin)
         .unwrap();
     let drifted = run(out.clone(), sandbox.base_url()).await.unwrap();
     assert_eq!(drifted.status.code(), Some(1), "{}", text(&drifted));
