@@ -81,46 +81,75 @@ fn rejects_bad_options_with_a_message() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("products.schema.json"));
 }
 
-/// The README's walkthrough, command for command (with the sandbox's URL as `$KISS`).
+/// The README's curl walkthrough, every line of it, run by bash as a reader would paste it
+/// (with `$KISS` pointing at a running sandbox): each command's output is checked.
 #[test]
 fn readme_curl_commands_work_as_written() {
     let running = spawn(&[]);
-    let kiss = &running.base;
-    let token_json = curl(&[
-        "-X",
-        "POST",
-        &format!("{kiss}/auth/token"),
-        "-d",
-        "grant_type=client_credentials",
-        "-d",
-        "client_id=ACME01",
-        "-d",
-        "client_secret=sandbox-key-ACME01-not-a-secret",
-    ]);
-    let token: serde_json::Value = serde_json::from_str(&token_json).unwrap();
-    let token = token["access_token"].as_str().unwrap();
-    assert_eq!(
-        curl(&[&format!("{kiss}/api/version")]),
-        r#"{"apiVersion":"2026-04"}"#
-    );
-    let auth = format!("Authorization: Bearer {token}");
-    for path in [
-        "/products",
-        "/stock",
-        "/prices",
-        "/products/schema",
-        "/stock/schema",
-    ] {
-        let body = curl(&["-H", &auth, &format!("{kiss}{path}")]);
-        serde_json::from_str::<serde_json::Value>(&body).unwrap_or_else(|e| panic!("{path}: {e}"));
-    }
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
-    for line in [
-        "curl -s -X POST \"$KISS/auth/token\" -d grant_type=client_credentials -d client_id=ACME01 -d client_secret=sandbox-key-ACME01-not-a-secret",
-        "curl -s \"$KISS/api/version\"",
-        "curl -s -H \"Authorization: Bearer $TOKEN\" \"$KISS/products\"",
-    ] {
-        assert!(readme.contains(line), "the README shows: {line}");
+    let section = readme
+        .split("## Calling the sandbox with curl")
+        .nth(1)
+        .expect("the README has its curl section");
+    let block = section
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("the section opens with a sh block");
+    let lines: Vec<&str> = block.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(
+        lines[0].starts_with("export KISS="),
+        "the block starts by naming the sandbox: {}",
+        lines[0]
+    );
+    // Run every line in one shell, so variables (`KISS`, `TOKEN`) carry over as in a terminal;
+    // a marker after each line splits the output per command.
+    let mut script = format!("set -eu\nexport KISS={}\n", running.base);
+    for (i, line) in lines.iter().enumerate().skip(1) {
+        script.push_str(line);
+        script.push_str(&format!("\nprintf '\\n@@{i}@@\\n'\n"));
     }
+    let output = Command::new("bash")
+        .args(["-c", &script])
+        .env("no_proxy", "*")
+        .output()
+        .expect("bash runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let mut outputs = Vec::new();
+    let mut rest = stdout.as_str();
+    for i in 1..lines.len() {
+        let marker = format!("\n@@{i}@@\n");
+        let (before, after) = rest
+            .split_once(&marker)
+            .unwrap_or_else(|| panic!("line {i} ran: {}", lines[i]));
+        outputs.push((lines[i], before.trim()));
+        rest = after;
+    }
+    let mut checked = 0;
+    for (line, out) in &outputs {
+        if line.starts_with("TOKEN=") {
+            assert_eq!(*out, "", "{line}");
+        } else if line.ends_with("/health\"") {
+            assert_eq!(*out, "Healthy", "{line}");
+        } else if line.contains("/auth/token") {
+            let token: serde_json::Value = serde_json::from_str(out).unwrap();
+            assert_eq!(token["token_type"], "Bearer", "{line}");
+        } else if line.ends_with("/api/version\"") {
+            assert_eq!(*out, r#"{"apiVersion":"2026-04"}"#, "{line}");
+        } else {
+            // Data and schema requests: JSON only if `$TOKEN` holds a working token.
+            let value: serde_json::Value =
+                serde_json::from_str(out).unwrap_or_else(|e| panic!("{line}: {e}: {out:?}"));
+            assert!(value.is_array() || value.is_object(), "{line}");
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, lines.len() - 1, "every line of the block was checked");
+    assert!(checked >= 8, "the walkthrough has all eight requests: {checked}");
 }
