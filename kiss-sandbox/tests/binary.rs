@@ -150,6 +150,13 @@ fn readme_curl_commands_work_as_written() {
         }
         checked += 1;
     }
-    assert_eq!(checked, lines.len() - 1, "every line of the block was checked");
-    assert!(checked >= 8, "the walkthrough has all eight requests: {checked}");
+    assert_eq!(
+        checked,
+        lines.len() - 1,
+        "every line of the block was checked"
+    );
+    assert!(
+        checked >= 8,
+        "the walkthrough has all eight requests: {checked}"
+    );
 }

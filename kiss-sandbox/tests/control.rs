@@ -135,11 +135,35 @@ async fn swapping_the_profile_changes_schemas_and_data_at_once() {
 async fn invalid_profiles_are_refused_and_change_nothing() {
     let sandbox = start_relaxed(3).await;
     let base = sandbox.base_url();
+    let token = token(&base).await;
+    let served = || async {
+        let mut all = Vec::new();
+        for path in [
+            "/products/schema",
+            "/stock/schema",
+            "/products",
+            "/stock",
+            "/prices",
+            "/api/version",
+        ] {
+            all.push(get(&base, path, &token).await.text().await.unwrap());
+        }
+        all
+    };
+    let before = served().await;
+    let products: serde_json::Value =
+        serde_json::from_str(&example("products.schema.json")).unwrap();
+    let mut grown = products.clone();
+    grown["apiVersion"] = json!("2030-01");
+    grown["fields"].as_array_mut().unwrap().pop();
     let stock: serde_json::Value = serde_json::from_str(&example("stock.schema.json")).unwrap();
     for body in [
         json!({ "products": stock }),
         json!({ "stock": {"endpoint": "/stock"} }),
         json!({ "stock": 42 }),
+        // A valid part beside an invalid one: nothing of it may be applied.
+        json!({ "products": grown, "stock": 42 }),
+        json!({ "products": grown, "prices": {"endpoint": "/stock", "apiVersion": "1"} }),
     ] {
         let response = client()
             .put(format!("{base}/_sandbox/profile"))
@@ -156,14 +180,9 @@ async fn invalid_profiles_are_refused_and_change_nothing() {
         .await
         .unwrap();
     assert_eq!(response.status(), 400);
-    let token = token(&base).await;
-    assert_eq!(
-        get(&base, "/stock/schema", &token)
-            .await
-            .text()
-            .await
-            .unwrap(),
-        example("stock.schema.json")
+    assert!(
+        served().await == before,
+        "a refused profile changed what is served"
     );
 }
 
