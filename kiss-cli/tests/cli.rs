@@ -227,7 +227,7 @@ async fn version_health_schema_and_check_follow_the_sandbox() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_credentials_and_rate_limits_are_one_line_and_their_own_exit_codes() {
+async fn failures_are_one_line_with_their_own_exit_codes() {
     let sandbox = sandbox(5).await;
     let mut command = against(&sandbox);
     command
@@ -255,6 +255,41 @@ async fn bad_credentials_and_rate_limits_are_one_line_and_their_own_exit_codes()
     let out = output(command).await;
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     assert!(stderr(&out).contains("rate limited"), "{}", stderr(&out));
+    assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+
+    // A server error that is not retried (501): exit 1, one line that says what happened.
+    sandbox
+        .control()
+        .queue_fault("/stock", Fault::Status { status: 501 }, 1)
+        .unwrap();
+    let mut command = against(&sandbox);
+    command.args(["export", "stock"]);
+    let out = output(command).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("501"), "{}", stderr(&out));
+    assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
+    sandbox.control().clear_faults();
+
+    // Credentials that work but whose customer record is missing: exit 3, one line.
+    let mut config = kiss_sandbox::SandboxConfig::relaxed(3);
+    let mut ghost = kiss_sandbox::Customer::new("GHOST01", "ghost-key");
+    ghost.missing = true;
+    config.customers = vec![ghost];
+    let missing = Sandbox::start(config).await.unwrap();
+    let mut command = against(&missing);
+    command
+        .env("KISS_CUSTOMER_CODE", "GHOST01")
+        .env("KISS_API_KEY", "ghost-key")
+        .args(["export", "stock"]);
+    let out = output(command).await;
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Customer not found"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
 
     let out = output({
         let mut command = kiss();

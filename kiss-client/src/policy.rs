@@ -7,7 +7,8 @@ use std::time::Duration;
 pub struct RetryPolicy {
     /// Attempts for `500/502/503/504` and transport errors, the first included.
     pub max_attempts: u32,
-    /// The first backoff's upper bound (full jitter: a random wait up to it, doubling).
+    /// The first backoff's upper bound: each retry waits between half of its bound and all of
+    /// it, the bound doubling per attempt.
     pub base_delay: Duration,
     /// The largest backoff.
     pub max_delay: Duration,

@@ -99,15 +99,17 @@ impl Client {
         }
     }
 
-    /// Full jitter: a random wait up to `base_delay × 2^attempt`, capped at `max_delay`.
+    /// Equal jitter: half of `base_delay × 2^attempt` (capped at `max_delay`) for sure, plus a
+    /// random part up to the other half. Clients started together spread out, and each wait is
+    /// at least as long as the one before (full jitter could wait less after more failures).
     fn backoff(&self, attempt: u32) -> Duration {
         let retry = &self.inner.retry;
         let ceiling = retry
             .base_delay
             .saturating_mul(1u32 << attempt.min(16))
             .min(retry.max_delay);
-        let millis = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX);
-        Duration::from_millis(rand::thread_rng().gen_range(0..=millis))
+        let half = u64::try_from(ceiling.as_millis() / 2).unwrap_or(u64::MAX / 2);
+        Duration::from_millis(half.saturating_add(rand::thread_rng().gen_range(0..=half)))
     }
 
     /// The wait for the n-th `429` in a row, or `None` when past the ceiling.

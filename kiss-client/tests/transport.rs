@@ -19,7 +19,17 @@ async fn one_token_serves_every_call_and_typed_data_matches_the_examples() {
     let stock = client.stock().await.unwrap();
     let prices = client.prices().await.unwrap();
     assert_eq!((products.len(), stock.len(), prices.len()), (50, 50, 50));
-    assert_eq!(products[0].sku, "DRAC001");
+    // The first records are the documentation's examples, field for field.
+    use kiss_schema::contract;
+    let example_products: Vec<kiss_generated::Product> =
+        serde_json::from_str(contract::PRODUCTS_EXAMPLE).unwrap();
+    let example_stock: Vec<kiss_generated::StockEntry> =
+        serde_json::from_str(contract::STOCK_EXAMPLE).unwrap();
+    let example_prices: Vec<kiss_generated::ProductPrice> =
+        serde_json::from_str(contract::PRICES_EXAMPLE).unwrap();
+    assert_eq!(products[..example_products.len()], example_products[..]);
+    assert_eq!(stock[..example_stock.len()], example_stock[..]);
+    assert_eq!(prices[..example_prices.len()], example_prices[..]);
     assert_eq!(
         prices[0].price_excl_vat.as_ref().unwrap().to_string(),
         "19.9500"
@@ -204,6 +214,26 @@ async fn each_5xx_and_a_reset_connection_are_retried_with_backoff() {
     client.stock().await.unwrap();
     assert_eq!(clock.slept().len(), 5);
     assert_eq!(sandbox.control().request_count("/stock"), 1 + 2 * 5);
+
+    // Repeated failures of one request wait longer each time: between half and all of a
+    // bound that doubles from the policy's base delay (500 ms).
+    sandbox
+        .control()
+        .queue_fault("/stock", Fault::Status { status: 503 }, 3)
+        .unwrap();
+    let before = clock.slept().len();
+    client.stock().await.unwrap();
+    let waits: Vec<Duration> = clock.slept()[before..].to_vec();
+    assert_eq!(waits.len(), 3, "{waits:?}");
+    for (attempt, wait) in (1u32..).zip(&waits) {
+        let bound = Duration::from_millis(500) * 2u32.pow(attempt);
+        assert!(
+            *wait >= bound / 2 && *wait <= bound,
+            "attempt {attempt}: {wait:?} not within [{:?}, {bound:?}]",
+            bound / 2
+        );
+    }
+    assert!(waits.windows(2).all(|w| w[0] <= w[1]), "{waits:?}");
     sandbox
         .control()
         .queue_fault("/stock", Fault::Status { status: 503 }, 10)
