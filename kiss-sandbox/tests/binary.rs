@@ -123,12 +123,12 @@ fn readme_curl_commands_work_as_written() {
     let stdout = String::from_utf8(output.stdout).unwrap();
     let mut outputs = Vec::new();
     let mut rest = stdout.as_str();
-    for i in 1..lines.len() {
+    for (i, line) in lines.iter().enumerate().skip(1) {
         let marker = format!("\n@@{i}@@\n");
         let (before, after) = rest
             .split_once(&marker)
-            .unwrap_or_else(|| panic!("line {i} ran: {}", lines[i]));
-        outputs.push((lines[i], before.trim()));
+            .unwrap_or_else(|| panic!("line {i} ran: {line}"));
+        outputs.push((*line, before.trim()));
         rest = after;
     }
     let mut checked = 0;
