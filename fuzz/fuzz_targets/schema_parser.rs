@@ -2,7 +2,7 @@
 //! document survives its own pretty form unchanged, and diffs with itself to nothing.
 #![no_main]
 
-use kiss_dynamic::{SchemaDiff, SchemaDocument};
+use kiss_schema::{SchemaDiff, SchemaDocument};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -14,6 +14,6 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(again, document);
     assert!(SchemaDiff::between(&document, &again).is_empty());
     for field in &document.fields {
-        let _ = kiss_dynamic::rust_ident(&field.wire_key);
+        let _ = kiss_codegen::names::rust_ident(&field.wire_key);
     }
 });

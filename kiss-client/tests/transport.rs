@@ -381,6 +381,48 @@ async fn dynamic_records_and_the_surface_check_follow_the_live_schema() {
 }
 
 #[tokio::test]
+async fn a_surface_check_against_unreadable_generated_schemas_fails_loudly() {
+    let sandbox = sandbox_with(3, RELAXED).await;
+    let (client, _) = client(&sandbox, UNPACED);
+    let stock = kiss_schema::contract::STOCK_SCHEMA;
+    let products = kiss_schema::contract::PRODUCTS_SCHEMA;
+    let in_step = client
+        .check_surface_against("2026-04", &[("/products", products), ("/stock", stock)])
+        .await
+        .unwrap();
+    assert!(in_step.is_in_step(), "{in_step}");
+    for (documents, problem) in [
+        (vec![("/products", "{not json"), ("/stock", stock)], "does not parse"),
+        (vec![("/products", products)], "is missing"),
+    ] {
+        let err = client
+            .check_surface_against("2026-04", &documents)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::GeneratedSchema { .. }) && err.to_string().contains(problem),
+            "{err}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_token_request_is_retried_like_any_other_after_a_5xx() {
+    let sandbox = sandbox_with(3, RELAXED).await;
+    let (client, clock) = client(&sandbox, UNPACED);
+    // Three failures, then the fourth and last attempt of the default policy succeeds.
+    for status in [500, 502, 503] {
+        sandbox
+            .control()
+            .queue_fault("/auth/token", Fault::Status { status }, 1)
+            .unwrap();
+    }
+    assert_eq!(client.stock().await.unwrap().len(), 3);
+    assert_eq!(sandbox.control().request_count("/auth/token"), 4);
+    assert_eq!(clock.slept().len(), 3, "a backoff before each retry");
+}
+
+#[tokio::test]
 async fn a_token_refused_twice_is_an_invalid_token_error() {
     let sandbox = sandbox_with(3, RELAXED).await;
     let (client, _) = client(&sandbox, UNPACED);

@@ -65,25 +65,31 @@ impl<'a> Parser<'a> {
         })
     }
 
+    // Hot and small: callers in other modules (and codegen units) must be able to inline it.
+    #[inline]
     pub(crate) fn peek(&self) -> Option<u8> {
         self.bytes.get(self.pos).copied()
     }
 
     /// The current byte offset.
+    #[inline]
     pub(crate) fn offset(&self) -> usize {
         self.pos
     }
 
     /// Goes back to an offset this parser has already been at.
+    #[inline]
     pub(crate) fn rewind(&mut self, offset: usize) {
         self.pos = offset;
     }
 
     /// Moves past `n` bytes already looked at.
+    #[inline]
     pub(crate) fn advance(&mut self, n: usize) {
         self.pos += n;
     }
 
+    #[inline]
     pub(crate) fn skip_whitespace(&mut self) {
         while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.peek() {
             self.pos += 1;
@@ -97,6 +103,7 @@ impl<'a> Parser<'a> {
         }
     }
 
+    #[inline]
     pub(crate) fn expect(&mut self, byte: u8, what: &str) -> Parsed<()> {
         self.skip_whitespace();
         if self.peek() == Some(byte) {
@@ -121,6 +128,7 @@ impl<'a> Parser<'a> {
     }
 
     /// A string; borrowed when it has no escapes. The position is after the closing quote.
+    #[inline]
     pub(crate) fn string(&mut self) -> Parsed<Cow<'a, str>> {
         self.expect(b'"', "a string")?;
         let start = self.pos;
@@ -141,6 +149,7 @@ impl<'a> Parser<'a> {
 
     /// The text between two offsets. Every offset the parser stops at is next to an ASCII
     /// byte, hence a character boundary; the check is kept rather than assumed.
+    #[inline]
     fn utf8(&self, start: usize, end: usize) -> Parsed<&'a str> {
         self.text.get(start..end).ok_or_else(|| SyntaxError {
             offset: start,
@@ -193,6 +202,7 @@ impl<'a> Parser<'a> {
     }
 
     /// The text of a number, checked against the JSON grammar.
+    #[inline]
     pub(crate) fn number(&mut self) -> Parsed<&'a str> {
         let start = self.pos;
         while let Some(b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E') = self.peek() {
@@ -207,6 +217,7 @@ impl<'a> Parser<'a> {
         }
     }
 
+    #[inline]
     pub(crate) fn literal(&mut self, word: &'static str) -> Parsed<()> {
         if self.bytes[self.pos..].starts_with(word.as_bytes()) {
             self.pos += word.len();

@@ -69,9 +69,11 @@ pub trait FieldValue<'de>: Sized {
 macro_rules! scalar_field {
     ($type:ty, $method:ident) => {
         impl<'de> FieldValue<'de> for $type {
+            #[inline]
             fn deserialize_field<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
                 <$type>::deserialize(deserializer)
             }
+            #[inline]
             fn read_field(reader: &mut Reader<'de>, wire_key: &str) -> Result<Self, ReadError> {
                 reader.$method(wire_key)
             }
@@ -246,6 +248,7 @@ impl<'r, 'a> ObjectSource<'r, 'a> {
 impl<'a> FieldSource<'a> for ObjectSource<'_, 'a> {
     type Error = ReadError;
 
+    #[inline]
     fn next_key(&mut self) -> Read<Option<Cow<'a, str>>> {
         let Some(keys) = self.keys else {
             return Ok(None);
@@ -280,10 +283,12 @@ impl<'a> FieldSource<'a> for ObjectSource<'_, 'a> {
         Ok(Some(key))
     }
 
+    #[inline]
     fn value<V: FieldValue<'a>>(&mut self, wire_key: &'static str) -> Read<V> {
         V::read_field(self.reader, wire_key)
     }
 
+    #[inline]
     fn capture(&mut self, key: Cow<'a, str>, unknown: &mut UnknownFields) -> Read<()> {
         self.reader.capture(key, unknown)
     }
@@ -317,6 +322,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Whether the value here is `null` (consumed if so).
+    #[inline]
     pub fn null(&mut self) -> Read<bool> {
         if self.parser.peek() == Some(b'n') {
             self.parser.literal("null")?;
@@ -326,6 +332,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A string.
+    #[inline]
     pub fn string(&mut self, wire_key: &str) -> Read<CompactString> {
         if self.parser.peek() != Some(b'"') {
             return self.mismatch(wire_key, "string");
@@ -334,6 +341,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A string or null.
+    #[inline]
     pub fn opt_string(&mut self, wire_key: &str) -> Read<Option<CompactString>> {
         if self.null()? {
             return Ok(None);
@@ -342,6 +350,7 @@ impl<'a> Reader<'a> {
     }
 
     /// An exact decimal.
+    #[inline]
     pub fn decimal(&mut self, wire_key: &str) -> Read<Decimal> {
         match self.parser.peek() {
             Some(b'-' | b'0'..=b'9') => Ok(Decimal::from_valid_json(self.parser.number()?)),
@@ -350,6 +359,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A decimal or null.
+    #[inline]
     pub fn opt_decimal(&mut self, wire_key: &str) -> Read<Option<Decimal>> {
         if self.null()? {
             return Ok(None);
@@ -358,6 +368,7 @@ impl<'a> Reader<'a> {
     }
 
     /// An integer.
+    #[inline]
     pub fn integer(&mut self, wire_key: &str) -> Read<i64> {
         match self.parser.peek() {
             Some(b'-' | b'0'..=b'9') => {
@@ -376,6 +387,7 @@ impl<'a> Reader<'a> {
     }
 
     /// An integer or null.
+    #[inline]
     pub fn opt_integer(&mut self, wire_key: &str) -> Read<Option<i64>> {
         if self.null()? {
             return Ok(None);
@@ -384,6 +396,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A boolean.
+    #[inline]
     pub fn boolean(&mut self, wire_key: &str) -> Read<bool> {
         match self.parser.peek() {
             Some(b't') => self
@@ -401,6 +414,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A boolean or null.
+    #[inline]
     pub fn opt_boolean(&mut self, wire_key: &str) -> Read<Option<bool>> {
         if self.null()? {
             return Ok(None);
@@ -409,6 +423,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A `YYYY-MM-DD` date.
+    #[inline]
     pub fn date(&mut self, wire_key: &str) -> Read<NaiveDate> {
         if self.parser.peek() == Some(b'"') {
             let start = self.offset();
@@ -424,6 +439,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A date or null.
+    #[inline]
     pub fn opt_date(&mut self, wire_key: &str) -> Read<Option<NaiveDate>> {
         if self.null()? {
             return Ok(None);
