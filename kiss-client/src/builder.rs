@@ -101,7 +101,7 @@ impl ClientBuilder {
         self.allow_insecure_http = allow;
         self
     }
-    /// The clock for pacing, backoff and token refresh (tests inject a [`ManualClock`]).
+    /// The clock for pacing, backoff and token refresh (tests inject a [`ManualClock`](crate::ManualClock)).
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
         self

@@ -12,7 +12,7 @@ pub struct RetryPolicy {
     pub base_delay: Duration,
     /// The largest backoff.
     pub max_delay: Duration,
-    /// Repeated `429`s waited out before giving up with [`Error::RateLimited`].
+    /// Repeated `429`s waited out before giving up with [`Error::RateLimited`](crate::Error::RateLimited).
     pub max_rate_limit_waits: u32,
     /// The longest single wait for a `429` (Retry-After, doubled on repeats).
     pub rate_limit_ceiling: Duration,

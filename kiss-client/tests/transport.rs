@@ -392,7 +392,10 @@ async fn a_surface_check_against_unreadable_generated_schemas_fails_loudly() {
         .unwrap();
     assert!(in_step.is_in_step(), "{in_step}");
     for (documents, problem) in [
-        (vec![("/products", "{not json"), ("/stock", stock)], "does not parse"),
+        (
+            vec![("/products", "{not json"), ("/stock", stock)],
+            "does not parse",
+        ),
         (vec![("/products", products)], "is missing"),
     ] {
         let err = client

@@ -1,24 +1,29 @@
 //! Generates typed Rust models from Kiss schema documents.
 //!
 //! The engine behind `cargo xtask regen` (a thin front end). It reads schemas only through
-//! [`kiss_dynamic::SchemaDocument`], so wire keys come from one function
-//! ([`kiss_dynamic::wire_key`]) and Rust names from its neighbours in `kiss_dynamic::names`.
-//! Output is built as tokens with `quote` (identifiers are never pasted as strings), checked
-//! by `syn`, and printed by `prettyplease`.
+//! [`kiss_schema::SchemaDocument`], so wire keys come from one function
+//! ([`kiss_schema::wire_key`]); Rust names are made from those wire keys by [`names`], the only
+//! place in the workspace that uses a case-conversion library. Output is built as tokens with
+//! `quote` (identifiers are never pasted as strings), checked by `syn`, and printed by
+//! `prettyplease`.
 //!
 //! Each generated struct:
 //! - has one field per schema field in schema order, each `#[serde(rename = "<wire key>")]`,
 //!   `Option<T>` unless required, nested arrays as `Vec<Element>` (absent or null read as
-//!   empty), [`kiss_dynamic::CompactString`] for `string` (short codes and SKUs inline, no
-//!   allocation; derefs to `str`), exact [`kiss_dynamic::Decimal`] for `decimal` (never
-//!   `f64`), `chrono::NaiveDate` for `date`, [`kiss_dynamic::RawJson`] for types the docs do
-//!   not name;
-//! - keeps every field the schema does not know in `unknown_fields`, read by a generated
-//!   `Deserialize` that matches keys itself, so nothing is buffered the way
-//!   `#[serde(flatten)]` buffers a whole record; keys spelled as the schema name are accepted
-//!   too (a later profile may fix the API's casing quirk);
-//! - also implements [`kiss_dynamic::model::FastDecode`]: the same fields read straight from the
-//!   bytes by kiss-dynamic's one-pass parser, faster than serde (what kiss-client uses).
+//!   empty), `kiss_dynamic::CompactString` for `string` (short codes and SKUs inline, no
+//!   allocation; derefs to `str`), exact `kiss_dynamic::Decimal` for `decimal` (never `f64`),
+//!   `chrono::NaiveDate` for `date`, `kiss_dynamic::RawJson` for types the docs do not name;
+//! - keeps every field the schema does not know in `unknown_fields`, without buffering the
+//!   way `#[serde(flatten)]` does; keys spelled as the schema name are accepted too (a later
+//!   profile may fix the API's casing quirk);
+//! - has one decoding function, `kiss_dynamic::model::Model::read`, generic over where keys
+//!   and values come from: bytes (kiss-dynamic's one-pass lexer, what kiss-client uses) or any
+//!   serde `Deserializer` (the generated `Deserialize` calls it). One plan per field drives
+//!   both the struct and that function.
+//!
+//! Every path in the generated code starts at a crate root (`::core::option::Option`,
+//! `::kiss_dynamic::Decimal`, `::serde::Deserialize`), so a schema can name its types and
+//! fields anything (`Option`, `String`, `Reader`, `Default`, `S`…) and the code still compiles.
 //!
 //! It does not fetch anything, and writes no files: callers get [`GeneratedFile`]s.
 //!

@@ -1,5 +1,5 @@
 //! The crate's shared vocabulary: what can be wrong with a value ([`Issue`]), why bytes could
-//! not be decoded ([`DecodeError`]), and where ([`SyntaxError`], line and column). Every other
+//! not be decoded ([`DecodeError`]), and where (a byte offset, then line and column). Every other
 //! module reports through these, so none of them needs another for its errors.
 
 use std::fmt;
