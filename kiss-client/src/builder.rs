@@ -65,9 +65,17 @@ impl ClientBuilder {
         self.customer_code = Some(code.into());
         self
     }
-    /// The API Key (`client_secret`).
-    pub fn api_key(mut self, key: impl Into<String>) -> Self {
-        self.api_key = Some(Secret::new(key));
+    /// The API Key (`client_secret`): a [`Secret`], or any string.
+    ///
+    /// ```
+    /// use kiss_client::{Client, Secret};
+    /// let key = Secret::new(std::env::var("MY_KISS_KEY").unwrap_or_default());
+    /// let builder = Client::builder().api_key(key);
+    /// let same = Client::builder().api_key("a-key-from-elsewhere");
+    /// # let _ = (builder, same);
+    /// ```
+    pub fn api_key(mut self, key: impl Into<Secret>) -> Self {
+        self.api_key = Some(key.into());
         self
     }
     /// How long to wait for a connection. Default 10 s.
@@ -101,7 +109,9 @@ impl ClientBuilder {
         self.allow_insecure_http = allow;
         self
     }
-    /// The clock for pacing, backoff and token refresh (tests inject a [`ManualClock`](crate::ManualClock)).
+    /// The clock for pacing, backoff and token refresh (tests inject a
+    /// [`ManualClock`](crate::ManualClock)). With the `test-util` feature.
+    #[cfg(feature = "test-util")]
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
         self
@@ -155,21 +165,44 @@ impl ClientBuilder {
     }
 }
 
+impl ClientBuilder {
+    /// A builder with the base URL, Customer Code and API Key from `KISS_BASE_URL`,
+    /// `KISS_CUSTOMER_CODE` and `KISS_API_KEY`, every other setting at its default: change
+    /// what you need, then [`ClientBuilder::build`].
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use kiss_client::{ClientBuilder, RetryPolicy};
+    /// # fn run() -> Result<(), kiss_client::Error> {
+    /// let client = ClientBuilder::from_env()?
+    ///     .retry_policy(RetryPolicy { max_attempts: 6, ..RetryPolicy::default() })
+    ///     .read_timeout(Duration::from_secs(120))
+    ///     .build()?;
+    /// # let _ = client; Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the first variable that is not set.
+    pub fn from_env() -> Result<ClientBuilder, Error> {
+        let var = |name: &str| {
+            std::env::var(name).map_err(|_| Error::Config(format!("{name} is not set")))
+        };
+        Ok(ClientBuilder::default()
+            .base_url(var("KISS_BASE_URL")?)
+            .customer_code(var("KISS_CUSTOMER_CODE")?)
+            .api_key(var("KISS_API_KEY")?))
+    }
+}
+
 impl Client {
-    /// A builder.
+    /// A builder with every setting at its default.
     pub fn builder() -> ClientBuilder {
         ClientBuilder::default()
     }
 
-    /// A client from `KISS_BASE_URL`, `KISS_CUSTOMER_CODE` and `KISS_API_KEY`.
+    /// A client from `KISS_BASE_URL`, `KISS_CUSTOMER_CODE` and `KISS_API_KEY`, every other
+    /// setting at its default (to change some, start from [`ClientBuilder::from_env`]).
     pub fn from_env() -> Result<Client, Error> {
-        let var = |name: &str| {
-            std::env::var(name).map_err(|_| Error::Config(format!("{name} is not set")))
-        };
-        Client::builder()
-            .base_url(var("KISS_BASE_URL")?)
-            .customer_code(var("KISS_CUSTOMER_CODE")?)
-            .api_key(var("KISS_API_KEY")?)
-            .build()
+        ClientBuilder::from_env()?.build()
     }
 }

@@ -6,7 +6,10 @@ use chrono::{DateTime, Utc};
 use thiserror::Error;
 
 /// A failed call to the Kiss Customer API.
-#[derive(Debug, Error)]
+///
+/// Its `Debug` form is its message followed by its causes, so that `fn main() -> Result<(),
+/// kiss_client::Error>` prints something a person can act on (see [`Error::report`]).
+#[derive(Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The client is set up wrong (a bad URL, a missing setting).
@@ -136,5 +139,28 @@ impl Error {
                 | Error::Timeout { .. }
                 | Error::BodyCutShort { .. }
         )
+    }
+
+    /// The message and every cause below it, one per line: what `Debug` shows.
+    pub fn report(&self) -> String {
+        let mut text = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            let cause_text = cause.to_string();
+            // Messages here often end with their cause already; do not say it twice.
+            if !text.contains(&cause_text) {
+                text.push_str("\n  caused by: ");
+                text.push_str(&cause_text);
+            }
+            source = cause.source();
+        }
+        text
+    }
+}
+
+/// The message, not the variant's fields: what reaches a person when `main` returns the error.
+impl std::fmt::Debug for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.report())
     }
 }

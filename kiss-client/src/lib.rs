@@ -34,7 +34,7 @@
 
 mod builder;
 mod client;
-pub mod clock;
+mod clock;
 mod endpoints;
 mod error;
 mod pacing;
@@ -48,6 +48,7 @@ mod token;
 
 pub use builder::ClientBuilder;
 pub use client::Client;
+#[cfg(feature = "test-util")]
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::Error;
 pub use kiss_schema::Endpoint;

@@ -302,7 +302,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            record.get("AvailableQTY"),
+            record.value("AvailableQTY"),
             Some(&Value::Decimal("4.5".parse().unwrap()))
         );
         // Same keys and values, in schema order.

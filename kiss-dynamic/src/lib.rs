@@ -36,7 +36,7 @@ pub mod typed;
 pub use decimal::Decimal;
 pub use decode::{ArraySeed, Decoder, Mode, RecordSeed};
 pub use error::{DecodeError, Issue, IssueKind};
-pub use record::{Entry, EntryKind, RawJson, Record, RecordSchema, TypeMismatch, Value};
+pub use record::{Entry, EntryKind, FromValue, RawJson, Record, RecordSchema, TypeMismatch, Value};
 pub use stream::{ArrayStream, ElementDecoder, Records, StreamError, Typed};
 pub use table::{cell, TableLayout};
 

@@ -239,8 +239,44 @@ impl Record {
         &self.schema
     }
 
+    /// The value under `key`, typed: one `Result` whatever went wrong. Ask for `Option<T>`
+    /// when the field may be absent or null, `T` when it must be there.
+    ///
+    /// ```
+    /// use kiss_dynamic::{Decimal, Decoder, SchemaDocument};
+    /// let schema = SchemaDocument::from_json(r#"{"endpoint":"/stock","apiVersion":"2026-04",
+    ///   "fields":[{"name":"sKU","type":"string","required":true},
+    ///             {"name":"availableQTY","type":"integer"},
+    ///             {"name":"nextAvailableETA","type":"date"}]}"#).unwrap();
+    /// let record = Decoder::new(&schema)
+    ///     .decode_record(br#"{"SKU":"DRAC001","AvailableQTY":432,"NextAvailableETA":null,"Bin":"A7"}"#)
+    ///     .unwrap();
+    /// let sku: &str = record.get("SKU")?;
+    /// let quantity: i64 = record.get("AvailableQTY")?;
+    /// let eta: Option<chrono::NaiveDate> = record.get("NextAvailableETA")?;
+    /// let bin: Option<&str> = record.get("Bin")?; // a field the schema does not know
+    /// assert_eq!((sku, quantity, eta, bin), ("DRAC001", 432, None, Some("A7")));
+    /// assert!(record.get::<i64>("NextAvailableETA").is_err()); // null where a value is needed
+    /// assert!(record.get::<Decimal>("SKU").is_err()); // a string is not a decimal
+    /// # Ok::<(), kiss_dynamic::TypeMismatch>(())
+    /// ```
+    pub fn get<'a, T: FromValue<'a>>(&'a self, key: &str) -> Result<T, TypeMismatch> {
+        match self.value(key) {
+            None => T::from_absent().ok_or_else(|| TypeMismatch {
+                key: key.to_owned(),
+                expected: T::EXPECTED,
+                found: "no value (the field is absent)",
+            }),
+            Some(value) => T::from_value(value).ok_or_else(|| TypeMismatch {
+                key: key.to_owned(),
+                expected: T::EXPECTED,
+                found: value.kind(),
+            }),
+        }
+    }
+
     /// The value under `key` (wire key or schema name; unknown fields by their key as sent).
-    pub fn get(&self, key: &str) -> Option<&Value> {
+    pub fn value(&self, key: &str) -> Option<&Value> {
         match self.schema.position(key) {
             Some(position) => self.slots[position].as_ref(),
             None => self
@@ -278,71 +314,34 @@ impl Record {
         }
     }
 
-    fn typed<'a, T>(
-        &'a self,
-        key: &str,
-        expected: &'static str,
-        pick: impl FnOnce(&'a Value) -> Option<T>,
-    ) -> Result<Option<T>, TypeMismatch> {
-        match self.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(value) => pick(value).map(Some).ok_or_else(|| TypeMismatch {
-                key: key.to_owned(),
-                expected,
-                found: value.kind(),
-            }),
-        }
-    }
-
     /// A string field; `Ok(None)` when absent or null.
     pub fn get_str(&self, key: &str) -> Result<Option<&str>, TypeMismatch> {
-        self.typed(key, "string", |v| match v {
-            Value::String(s) => Some(s.as_str()),
-            _ => None,
-        })
+        self.get(key)
     }
 
     /// A decimal field (an integer value is accepted and widened).
     pub fn get_decimal(&self, key: &str) -> Result<Option<Decimal>, TypeMismatch> {
-        self.typed(key, "decimal", |v| match v {
-            Value::Decimal(d) => Some(d.clone()),
-            Value::Integer(n) => Some(Decimal::from(*n)),
-            _ => None,
-        })
+        self.get(key)
     }
 
     /// An integer field.
     pub fn get_i64(&self, key: &str) -> Result<Option<i64>, TypeMismatch> {
-        self.typed(key, "integer", |v| match v {
-            Value::Integer(n) => Some(*n),
-            _ => None,
-        })
+        self.get(key)
     }
 
     /// A boolean field.
     pub fn get_bool(&self, key: &str) -> Result<Option<bool>, TypeMismatch> {
-        self.typed(key, "boolean", |v| match v {
-            Value::Bool(b) => Some(*b),
-            _ => None,
-        })
+        self.get(key)
     }
 
     /// A date field.
     pub fn get_date(&self, key: &str) -> Result<Option<NaiveDate>, TypeMismatch> {
-        self.typed(key, "date", |v| match v {
-            Value::Date(d) => Some(*d),
-            _ => None,
-        })
+        self.get(key)
     }
 
     /// A nested array; absent and null arrays are empty, as the reference says to treat them.
     pub fn get_array(&self, key: &str) -> Result<&[Record], TypeMismatch> {
-        Ok(self
-            .typed(key, "array of records", |v| match v {
-                Value::Array(records) => Some(&**records),
-                _ => None,
-            })?
-            .unwrap_or(&[]))
+        Ok(self.get::<Option<&[Record]>>(key)?.unwrap_or(&[]))
     }
 
     /// Present fields as `(key, value)`: schema order first, then unknown fields in arrival
@@ -409,6 +408,85 @@ impl Serialize for Record {
             map.serialize_entry(key, value)?;
         }
         map.end()
+    }
+}
+
+/// A Rust type a record's value can be read as, with [`Record::get`].
+pub trait FromValue<'a>: Sized {
+    /// What the type is called in error messages (`integer`, `string`…).
+    const EXPECTED: &'static str;
+    /// The value as this type; `None` when it holds something else (null included).
+    fn from_value(value: &'a Value) -> Option<Self>;
+    /// What an absent field reads as: nothing for plain types, `None` for `Option<T>`.
+    fn from_absent() -> Option<Self> {
+        None
+    }
+}
+
+macro_rules! from_value {
+    ($type:ty, $expected:literal, |$value:ident| $pick:expr) => {
+        impl<'a> FromValue<'a> for $type {
+            const EXPECTED: &'static str = $expected;
+            fn from_value($value: &'a Value) -> Option<Self> {
+                $pick
+            }
+        }
+    };
+}
+
+from_value!(&'a str, "string", |v| match v {
+    Value::String(s) => Some(s.as_str()),
+    _ => None,
+});
+from_value!(String, "string", |v| match v {
+    Value::String(s) => Some(s.to_string()),
+    _ => None,
+});
+from_value!(i64, "integer", |v| match v {
+    Value::Integer(n) => Some(*n),
+    _ => None,
+});
+from_value!(bool, "boolean", |v| match v {
+    Value::Bool(b) => Some(*b),
+    _ => None,
+});
+// An integer is a decimal too (`12` where `12.00` was expected).
+from_value!(Decimal, "decimal", |v| match v {
+    Value::Decimal(d) => Some(d.clone()),
+    Value::Integer(n) => Some(Decimal::from(*n)),
+    _ => None,
+});
+from_value!(NaiveDate, "date", |v| match v {
+    Value::Date(d) => Some(*d),
+    _ => None,
+});
+from_value!(&'a [Record], "array of records", |v| match v {
+    Value::Array(records) => Some(&**records),
+    _ => None,
+});
+from_value!(&'a Value, "any value", |v| Some(v));
+
+/// Absent or null is `None`; anything else must be a `T`.
+impl<'a, T: FromValue<'a>> FromValue<'a> for Option<T> {
+    const EXPECTED: &'static str = T::EXPECTED;
+    fn from_value(value: &'a Value) -> Option<Self> {
+        match value {
+            Value::Null => Some(None),
+            other => T::from_value(other).map(Some),
+        }
+    }
+    fn from_absent() -> Option<Self> {
+        Some(None)
+    }
+}
+
+/// `(key, value)` of each present field: schema order first, then unknown fields in arrival
+/// order (as [`Record::iter`]).
+impl<'a> IntoIterator for &'a Record {
+    type Item = (&'a str, &'a Value);
+    type IntoIter = Box<dyn Iterator<Item = (&'a str, &'a Value)> + 'a>;
+    fn into_iter(self) -> Self::IntoIter {
+        Box::new(self.iter())
     }
 }
 
@@ -547,6 +625,29 @@ impl Serialize for Value {
     }
 }
 
+/// The value as a person reads it: strings without quotes, decimals with every digit they
+/// came with, dates as `YYYY-MM-DD`, `null`, and nested arrays or untyped values as their JSON.
+///
+/// ```
+/// use kiss_dynamic::Value;
+/// let price = Value::from_json("19.9500").unwrap();
+/// assert_eq!(format!("{price} EUR"), "19.9500 EUR");
+/// assert_eq!(Value::from("DRAC001").to_string(), "DRAC001");
+/// ```
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Null => f.write_str("null"),
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::Integer(n) => write!(f, "{n}"),
+            Value::Decimal(d) => write!(f, "{d}"),
+            Value::String(s) => f.write_str(s),
+            Value::Date(d) => write!(f, "{}", d.format("%Y-%m-%d")),
+            Value::Array(_) | Value::Json(_) => f.write_str(&self.to_json()),
+        }
+    }
+}
+
 impl From<&str> for Value {
     fn from(s: &str) -> Value {
         Value::String(s.into())
@@ -668,5 +769,57 @@ mod tests {
         assert_eq!((err.expected, err.found), ("boolean", "untyped JSON"));
         assert!(record.get_array("SKU").is_err());
         assert_eq!(format!("{record:?}").matches(':').count(), 4, "{record:?}");
+    }
+
+    #[test]
+    fn get_reads_any_type_in_one_result() {
+        let record = stock()
+            .decode_record(br#"{"SKU":"A","AvailableQTY":3,"NextAvailableETA":null,"Bin":"B7"}"#)
+            .unwrap();
+        assert_eq!(record.get::<&str>("SKU").unwrap(), "A");
+        assert_eq!(
+            record.get::<String>("sKU").unwrap(),
+            "A",
+            "schema names work too"
+        );
+        assert_eq!(record.get::<i64>("AvailableQTY").unwrap(), 3);
+        assert_eq!(
+            record.get::<Decimal>("AvailableQTY").unwrap().to_string(),
+            "3"
+        );
+        assert_eq!(
+            record.get::<Option<NaiveDate>>("NextAvailableETA").unwrap(),
+            None
+        );
+        assert_eq!(record.get::<Option<&str>>("Bin").unwrap(), Some("B7"));
+        assert_eq!(record.get::<Option<i64>>("Nowhere").unwrap(), None);
+        let null = record.get::<NaiveDate>("NextAvailableETA").unwrap_err();
+        assert_eq!(null.found, "null");
+        let absent = record.get::<i64>("Nowhere").unwrap_err();
+        assert!(absent.to_string().contains("absent"), "{absent}");
+        let wrong = record.get::<bool>("SKU").unwrap_err();
+        assert_eq!((wrong.expected, wrong.found), ("boolean", "string"));
+    }
+
+    #[test]
+    fn records_iterate_in_a_for_loop_and_values_display_as_read() {
+        let record = stock()
+            .decode_record(br#"{"SKU":"A","AvailableQTY":3,"Price":19.9500,"Tags":[{"a":1}]}"#)
+            .unwrap();
+        let mut shown = Vec::new();
+        for (key, value) in &record {
+            shown.push(format!("{key}={value}"));
+        }
+        assert_eq!(
+            shown,
+            [
+                "SKU=A",
+                "AvailableQTY=3",
+                "Price=19.9500",
+                r#"Tags=[{"a":1}]"#
+            ]
+        );
+        assert_eq!(Value::Null.to_string(), "null");
+        assert_eq!(Value::Bool(true).to_string(), "true");
     }
 }

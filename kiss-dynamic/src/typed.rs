@@ -66,6 +66,15 @@ pub struct UnknownFields {
     spans: Vec<(u32, u32)>,
 }
 
+/// `(key, raw JSON text)` of each unknown field, in arrival order (as [`UnknownFields::iter`]).
+impl<'a> IntoIterator for &'a UnknownFields {
+    type Item = (&'a str, &'a str);
+    type IntoIter = Box<dyn Iterator<Item = (&'a str, &'a str)> + 'a>;
+    fn into_iter(self) -> Self::IntoIter {
+        Box::new(self.iter())
+    }
+}
+
 impl fmt::Debug for UnknownFields {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_map().entries(self.iter()).finish()
@@ -380,6 +389,11 @@ mod tests {
             fields.iter().map(|(k, _)| k).collect::<Vec<_>>(),
             ["a", "b"]
         );
+        let mut keys = Vec::new();
+        for (key, raw) in &fields {
+            keys.push(format!("{key}:{raw}"));
+        }
+        assert_eq!(keys, ["a:[1.0]", r#"b:"x""#]);
         assert_eq!(fields.remove("a").as_deref(), Some("[1.0]"));
         assert_eq!(fields.len(), 1);
         assert_eq!(format!("{fields:?}"), r#"{"b": "\"x\""}"#);
