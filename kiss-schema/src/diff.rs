@@ -241,6 +241,35 @@ impl SchemaDiff {
     pub fn is_empty(&self) -> bool {
         !self.profile_changed() && self.fields.is_empty() && self.arrays.is_empty()
     }
+
+    /// Whether every change is an addition under the same profile (new fields, new nested
+    /// arrays, new fields in nested arrays): the changes the API makes without a new profile,
+    /// which models generated from the old document absorb (as unknown fields).
+    ///
+    /// ```
+    /// use kiss_schema::{FieldSchema, FieldType, SchemaDiff, SchemaDocument};
+    /// let old = SchemaDocument::from_json(r#"{"endpoint":"/stock","apiVersion":"2026-04",
+    ///     "fields":[{"name":"sKU","type":"string","required":true}]}"#).unwrap();
+    /// let mut grown = old.clone();
+    /// grown.fields.push(FieldSchema::new("binLocation", FieldType::String, false));
+    /// assert!(SchemaDiff::between(&old, &grown).is_additive());
+    /// assert!(!SchemaDiff::between(&grown, &old).is_additive()); // a removal
+    /// ```
+    pub fn is_additive(&self) -> bool {
+        let only_added = |section: &SectionDiff| {
+            section
+                .changes
+                .iter()
+                .all(|change| matches!(change, FieldChange::Added { .. }))
+        };
+        !self.profile_changed()
+            && only_added(&self.fields)
+            && self.arrays.iter().all(|array| match array {
+                ArrayChange::Added { .. } => true,
+                ArrayChange::Changed { fields, .. } => only_added(fields),
+                ArrayChange::Removed { .. } => false,
+            })
+    }
 }
 
 fn write_section(f: &mut fmt::Formatter<'_>, indent: &str, section: &SectionDiff) -> fmt::Result {
