@@ -13,6 +13,27 @@ use crate::secret::Secret;
 
 /// A client for one deployment and one customer. Cheap to clone; clones share the token,
 /// the pacing and the connection pool.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let sandbox = kiss_sandbox::Sandbox::start(kiss_sandbox::SandboxConfig::default()).await?;
+/// # let base_url = sandbox.base_url();
+/// use futures_util::TryStreamExt;
+/// use kiss_client::{Client, Endpoint};
+///
+/// let client = Client::builder()
+///     .base_url(base_url) // your deployment's https:// URL
+///     .customer_code("ACME01")
+///     .api_key("sandbox-key-ACME01-not-a-secret")
+///     .build()?;
+/// let stock = client.stock().await?; // typed: kiss_generated::StockEntry
+/// assert_eq!(stock[0].sku, "DRAC001");
+/// let (_schema, records) = client.records_stream(Endpoint::Prices).await?; // by the live schema
+/// let first = records.try_collect::<Vec<_>>().await?.remove(0);
+/// assert_eq!(first.get::<kiss_dynamic::Decimal>("PriceExclVAT")?.to_string(), "19.9500");
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct Client {
     pub(crate) inner: Arc<Inner>,

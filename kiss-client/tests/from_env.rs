@@ -9,7 +9,10 @@ use kiss_sandbox::{Sandbox, SandboxConfig, DEFAULT_API_KEY, DEFAULT_CUSTOMER_COD
 async fn from_env_reads_the_variables_and_the_rest_stays_adjustable() {
     std::env::remove_var("KISS_BASE_URL");
     let missing = ClientBuilder::from_env().unwrap_err();
-    assert!(matches!(&missing, Error::Config(m) if m.contains("KISS_BASE_URL")), "{missing}");
+    assert!(
+        matches!(&missing, Error::Config(m) if m.contains("KISS_BASE_URL")),
+        "{missing}"
+    );
     // Returned from `main`, the error reads as its message.
     assert_eq!(format!("{missing:?}"), missing.to_string());
 
