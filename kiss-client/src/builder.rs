@@ -144,6 +144,7 @@ impl ClientBuilder {
             .read_timeout(self.read_timeout)
             .user_agent(self.user_agent)
             .https_only(!(loopback || self.allow_insecure_http))
+            .redirect(redirect_policy())
             .build()
             .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
         Ok(Client {
@@ -163,6 +164,25 @@ impl ClientBuilder {
             }),
         })
     }
+}
+
+/// Redirects are followed only within the origin they start from, and never for the token
+/// request: its body carries the API Key, and reqwest re-sends a body on 307/308. A redirect
+/// that is not followed reaches the caller as its 3xx answer, which is an error
+/// ([`Error::Redirected`]) rather than another host's data.
+fn redirect_policy() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let Some(first) = attempt.previous().first() else {
+            return attempt.stop();
+        };
+        let same_origin = first.origin() == attempt.url().origin();
+        if first.path() == crate::token::TOKEN_PATH || !same_origin || attempt.previous().len() > 5
+        {
+            attempt.stop()
+        } else {
+            attempt.follow()
+        }
+    })
 }
 
 impl ClientBuilder {

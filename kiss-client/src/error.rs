@@ -58,6 +58,19 @@ pub enum Error {
         /// `Retry-After`.
         retry_after: Duration,
     },
+    /// The server answered with a redirect the client does not follow: to another origin, or
+    /// for the token request (whose body carries the API Key).
+    #[error("{path} was redirected ({status}) to {location}; not followed, since it leaves {origin} or would re-send the API Key: check KISS_BASE_URL")]
+    Redirected {
+        /// The path requested.
+        path: String,
+        /// The 3xx status.
+        status: u16,
+        /// Where to (the `Location` header, shortened).
+        location: String,
+        /// The origin requests are kept within.
+        origin: String,
+    },
     /// A 5xx that persisted through the retry budget.
     #[error("the API failed with {status} after {attempts} attempts: {message}; retry later, and contact Kiss support if it persists")]
     Server {

@@ -95,6 +95,20 @@ pub(crate) fn unexpected(status: u16, path: &str, body: &[u8]) -> Error {
 /// What a final non-`200` answer means when the request has no meaning of its own for it:
 /// a server error after its retries, otherwise an unexpected status.
 pub(crate) async fn failure(path: &str, answer: Answer) -> Error {
+    if (300..400).contains(&answer.status) {
+        let response = &answer.response;
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .map(|value| printable(&String::from_utf8_lossy(value.as_bytes())))
+            .unwrap_or_else(|| "nowhere (no Location header)".to_owned());
+        return Error::Redirected {
+            path: path.to_owned(),
+            status: answer.status,
+            location,
+            origin: response.url().origin().ascii_serialization(),
+        };
+    }
     let body = answer.response.bytes().await.unwrap_or_default();
     if (500..600).contains(&answer.status) {
         return Error::Server {
@@ -145,4 +159,14 @@ pub(crate) fn body_error(
         records,
         detail: format!("the connection ended: {source}"),
     }
+}
+
+/// Server-supplied text made safe to print: no control characters (which could drive a
+/// terminal), at most 200 characters.
+pub(crate) fn printable(text: &str) -> String {
+    let mut out: String = text.chars().filter(|c| !c.is_control()).take(200).collect();
+    if text.chars().filter(|c| !c.is_control()).nth(200).is_some() {
+        out.push('…');
+    }
+    out
 }

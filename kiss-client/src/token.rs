@@ -16,6 +16,7 @@ use crate::secret::Secret;
 #[derive(Deserialize)]
 struct TokenResponse {
     access_token: String,
+    token_type: String,
     expires_in: u64,
 }
 
@@ -26,7 +27,7 @@ struct OAuthError {
     error_description: String,
 }
 
-const TOKEN_PATH: &str = "/auth/token";
+pub(crate) const TOKEN_PATH: &str = "/auth/token";
 
 impl Client {
     /// The cached token, or a new one: one request however many callers ask at once.
@@ -97,6 +98,16 @@ impl Client {
                         path: TOKEN_PATH.to_owned(),
                         detail: format!("token response: {e}"),
                     })?;
+                // Only bearer tokens are documented, and only they can be sent as we send them.
+                if !token.token_type.eq_ignore_ascii_case("bearer") {
+                    return Err(Error::InvalidBody {
+                        path: TOKEN_PATH.to_owned(),
+                        detail: format!(
+                            "the token is of type {:?}, not Bearer, so it cannot be used",
+                            token.token_type.chars().take(40).collect::<String>()
+                        ),
+                    });
+                }
                 tracing::debug!(expires_in = token.expires_in, "obtained an access token");
                 Ok((Secret::new(token.access_token), token.expires_in))
             }

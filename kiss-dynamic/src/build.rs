@@ -18,6 +18,13 @@ impl Parser<'_> {
     /// One record (a JSON object) of `schema`. Nested issues are lifted into the record with
     /// their path.
     pub(crate) fn record(&mut self, schema: &Arc<RecordSchema>) -> Parsed<Record> {
+        self.enter()?;
+        let result = self.record_within(schema);
+        self.leave();
+        result
+    }
+
+    fn record_within(&mut self, schema: &Arc<RecordSchema>) -> Parsed<Record> {
         self.expect(b'{', "'{' opening a record")?;
         let entries = schema.entries();
         let mut slots: Box<[Option<Value>]> = vec![None; entries.len()].into_boxed_slice();
@@ -104,6 +111,13 @@ impl Parser<'_> {
 
     /// A JSON array of records of `schema`.
     pub(crate) fn records(&mut self, schema: &Arc<RecordSchema>) -> Parsed<Vec<Record>> {
+        self.enter()?;
+        let result = self.records_within(schema);
+        self.leave();
+        result
+    }
+
+    fn records_within(&mut self, schema: &Arc<RecordSchema>) -> Parsed<Vec<Record>> {
         self.expect(b'[', "'[' opening an array of records")?;
         let mut records = Vec::new();
         self.skip_whitespace();
@@ -174,6 +188,16 @@ impl Parser<'_> {
     /// The array of records starting here; `None` (not moved) when the next value is not an
     /// array or one of its elements is not an object.
     fn records_if_objects(&mut self, schema: &Arc<RecordSchema>) -> Parsed<Option<Vec<Record>>> {
+        self.enter()?;
+        let result = self.records_if_objects_within(schema);
+        self.leave();
+        result
+    }
+
+    fn records_if_objects_within(
+        &mut self,
+        schema: &Arc<RecordSchema>,
+    ) -> Parsed<Option<Vec<Record>>> {
         let start = self.offset();
         if self.peek() != Some(b'[') {
             return Ok(None);
@@ -245,7 +269,7 @@ impl Parser<'_> {
                 }
             }
             (FieldType::Other(_), _) => {
-                let text = self.skip_value(0)?;
+                let text = self.skip_value()?;
                 Ok(raw_json(text))
             }
             _ => Err(self.inferred()?),
@@ -274,10 +298,10 @@ impl Parser<'_> {
             }
             Some(b'[') => match self.records_if_objects(&RecordSchema::empty())? {
                 Some(records) => Ok(Value::Array(records.into_boxed_slice())),
-                None => Ok(raw_json(self.skip_value(0)?)),
+                None => Ok(raw_json(self.skip_value()?)),
             },
             _ => {
-                let text = self.skip_value(0)?;
+                let text = self.skip_value()?;
                 Ok(raw_json(text))
             }
         }

@@ -13,8 +13,10 @@ use std::borrow::Cow;
 use crate::decimal::is_json_number;
 use crate::error::SyntaxError;
 
-/// How deep untyped JSON may nest before it is refused (a stack guard for hostile input).
-const MAX_DEPTH: usize = 128;
+/// How deep JSON may nest before it is refused: a guard for the stack against hostile input,
+/// the one limit for every path that descends (records, nested arrays, untyped values).
+/// The API's records nest two levels; serde_json's own limit is the same 128.
+pub const MAX_DEPTH: usize = 128;
 
 type Parsed<T> = Result<T, SyntaxError>;
 
@@ -22,6 +24,8 @@ pub(crate) struct Parser<'a> {
     text: &'a str,
     bytes: &'a [u8],
     pos: usize,
+    /// Objects and arrays open around the position.
+    depth: usize,
 }
 
 /// Bytes that end the fast scan of a string: the quote, the backslash and control characters.
@@ -55,7 +59,26 @@ impl<'a> Parser<'a> {
             text,
             bytes: text.as_bytes(),
             pos: 0,
+            depth: 0,
         }
+    }
+
+    /// Goes one object or array deeper; an error past [`MAX_DEPTH`].
+    #[inline]
+    pub(crate) fn enter(&mut self) -> Parsed<()> {
+        if self.depth >= MAX_DEPTH {
+            return self.error(format!(
+                "JSON nested deeper than {MAX_DEPTH} levels (refused to protect the stack)"
+            ));
+        }
+        self.depth += 1;
+        Ok(())
+    }
+
+    /// Comes back out of an object or array entered with [`Parser::enter`].
+    #[inline]
+    pub(crate) fn leave(&mut self) {
+        self.depth = self.depth.saturating_sub(1);
     }
 
     pub(crate) fn error<T>(&self, message: impl Into<String>) -> Parsed<T> {
@@ -228,12 +251,9 @@ impl<'a> Parser<'a> {
     }
 
     /// Moves past any JSON value, validating it; returns its text.
-    pub(crate) fn skip_value(&mut self, depth: usize) -> Parsed<&'a str> {
+    pub(crate) fn skip_value(&mut self) -> Parsed<&'a str> {
         self.skip_whitespace();
         let start = self.pos;
-        if depth > MAX_DEPTH {
-            return self.error(format!("JSON nested deeper than {MAX_DEPTH} levels"));
-        }
         match self.peek() {
             Some(b'"') => {
                 self.pos += 1;
@@ -242,6 +262,7 @@ impl<'a> Parser<'a> {
                 self.utf8(body, self.pos - 1)?;
             }
             Some(b'{') => {
+                self.enter()?;
                 self.pos += 1;
                 self.skip_whitespace();
                 if self.peek() == Some(b'}') {
@@ -250,7 +271,7 @@ impl<'a> Parser<'a> {
                     loop {
                         self.string()?;
                         self.expect(b':', "':' after a key")?;
-                        self.skip_value(depth + 1)?;
+                        self.skip_value()?;
                         self.skip_whitespace();
                         match self.peek() {
                             Some(b',') => self.pos += 1,
@@ -265,15 +286,17 @@ impl<'a> Parser<'a> {
                         }
                     }
                 }
+                self.leave();
             }
             Some(b'[') => {
+                self.enter()?;
                 self.pos += 1;
                 self.skip_whitespace();
                 if self.peek() == Some(b']') {
                     self.pos += 1;
                 } else {
                     loop {
-                        self.skip_value(depth + 1)?;
+                        self.skip_value()?;
                         self.skip_whitespace();
                         match self.peek() {
                             Some(b',') => self.pos += 1,
@@ -288,6 +311,7 @@ impl<'a> Parser<'a> {
                         }
                     }
                 }
+                self.leave();
             }
             Some(b't') => self.literal("true")?,
             Some(b'f') => self.literal("false")?,
@@ -321,7 +345,7 @@ mod tests {
             "{\"a\":1,}",
             "\"a\u{1}\"",
         ] {
-            assert!(Parser::from_text(bad).skip_value(0).is_err(), "{bad:?}");
+            assert!(Parser::from_text(bad).skip_value().is_err(), "{bad:?}");
         }
         for good in [
             "[1,{\"a\":[true,null]},\"\\u00e9\\n\"]",
@@ -331,10 +355,10 @@ mod tests {
             "\"é\"",
         ] {
             let mut parser = Parser::from_text(good);
-            assert_eq!(parser.skip_value(0).unwrap(), good);
+            assert_eq!(parser.skip_value().unwrap(), good);
         }
         let deep = "[".repeat(200) + &"]".repeat(200);
-        assert!(Parser::from_text(&deep).skip_value(0).is_err());
+        assert!(Parser::from_text(&deep).skip_value().is_err());
     }
 
     #[test]

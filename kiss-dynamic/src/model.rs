@@ -256,11 +256,13 @@ impl<'a> FieldSource<'a> for ObjectSource<'_, 'a> {
         let parser = &mut self.reader.parser;
         if keys == 0 {
             parser.expect(b'{', "'{' opening a record")?;
+            parser.enter()?;
         }
         parser.skip_whitespace();
         match parser.peek() {
             Some(b'}') => {
                 parser.advance(1);
+                parser.leave();
                 self.keys = None;
                 return Ok(None);
             }
@@ -449,7 +451,7 @@ impl<'a> Reader<'a> {
 
     /// Any JSON value, verbatim.
     pub fn raw_json(&mut self, _wire_key: &str) -> Read<RawJson> {
-        let text = self.parser.skip_value(0)?;
+        let text = self.parser.skip_value()?;
         RawJson::from_text(text).map_err(|e| {
             ReadError(SyntaxError {
                 offset: self.offset(),
@@ -471,6 +473,13 @@ impl<'a> Reader<'a> {
         if self.null()? {
             return Ok(Vec::new());
         }
+        self.parser.enter()?;
+        let items = self.array_within(wire_key);
+        self.parser.leave();
+        items
+    }
+
+    fn array_within<T: Model>(&mut self, wire_key: &str) -> Read<Vec<T>> {
         if self.parser.peek() != Some(b'[') {
             return self.mismatch(wire_key, "array of records");
         }
@@ -498,7 +507,7 @@ impl<'a> Reader<'a> {
 
     /// Keeps the value here, verbatim, as an unknown field.
     pub fn capture(&mut self, key: Cow<'a, str>, unknown: &mut UnknownFields) -> Read<()> {
-        let text = self.parser.skip_value(0)?;
+        let text = self.parser.skip_value()?;
         unknown.push_captured(&key, text);
         Ok(())
     }

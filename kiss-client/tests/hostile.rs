@@ -1,0 +1,205 @@
+//! The client against small hostile servers of our own on 127.0.0.1: redirects that would
+//! carry the API Key or another host's data, and token answers that are not bearer tokens.
+
+use std::sync::{Arc, Mutex};
+
+use kiss_client::{Client, Error};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// One request as the server saw it.
+#[derive(Debug, Clone)]
+struct Seen {
+    request_line: String,
+    body: String,
+}
+
+/// A server answering each request with what `answer` returns for its request line; it
+/// records every request. Returns its base URL and the record.
+async fn server(
+    answer: impl Fn(&str) -> String + Send + Sync + 'static,
+) -> (String, Arc<Mutex<Vec<Seen>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let answer = Arc::new(answer);
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let (record, answer) = (record.clone(), answer.clone());
+            tokio::spawn(async move {
+                let mut buffer = Vec::new();
+                let mut chunk = [0u8; 4096];
+                // Read the head, then as much body as Content-Length says.
+                let (head, mut body) = loop {
+                    let Ok(n) = socket.read(&mut chunk).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    buffer.extend_from_slice(&chunk[..n]);
+                    if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&buffer[..end]).into_owned();
+                        break (head, buffer[end + 4..].to_vec());
+                    }
+                };
+                let length = head
+                    .lines()
+                    .find_map(|l| {
+                        l.strip_prefix("content-length: ")
+                            .or(l.strip_prefix("Content-Length: "))
+                    })
+                    .and_then(|n| n.trim().parse::<usize>().ok())
+                    .unwrap_or(0);
+                while body.len() < length {
+                    let Ok(n) = socket.read(&mut chunk).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        break;
+                    }
+                    body.extend_from_slice(&chunk[..n]);
+                }
+                let request_line = head.lines().next().unwrap_or("").to_owned();
+                record.lock().unwrap().push(Seen {
+                    request_line: request_line.clone(),
+                    body: String::from_utf8_lossy(&body).into_owned(),
+                });
+                let _ = socket.write_all(answer(&request_line).as_bytes()).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    (base, seen)
+}
+
+fn response(status: &str, headers: &str, body: &str) -> String {
+    format!(
+        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n{headers}\r\n{body}",
+        body.len()
+    )
+}
+
+const TOKEN: &str = r#"{"access_token":"t0k3n","token_type":"Bearer","expires_in":3600}"#;
+const SECRET_KEY: &str = "the-api-key-that-must-stay-home";
+
+fn client(base: &str) -> Client {
+    Client::builder()
+        .base_url(base)
+        .customer_code("ACME01")
+        .api_key(SECRET_KEY)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_token_request_never_follows_a_redirect_so_the_key_stays_home() {
+    let (thief, stolen) = server(|_| response("200 OK", "", TOKEN)).await;
+    for status in [
+        "307 Temporary Redirect",
+        "308 Permanent Redirect",
+        "302 Found",
+    ] {
+        let location = format!("Location: {thief}/auth/token\r\n");
+        let (base, _) = server(move |_| response(status, &location, "")).await;
+        let err = client(&base).stock().await.unwrap_err();
+        assert!(matches!(err, Error::Redirected { .. }), "{status}: {err}");
+        assert!(err.to_string().contains("/auth/token"), "{err}");
+        assert!(!err.to_string().contains(SECRET_KEY));
+    }
+    assert!(
+        stolen.lock().unwrap().is_empty(),
+        "the key reached another host"
+    );
+}
+
+#[tokio::test]
+async fn a_cross_origin_redirect_of_data_is_an_error_not_another_hosts_data() {
+    let (other, asked) = server(|_| response("200 OK", "", r#"[{"SKU":"NOT-YOURS"}]"#)).await;
+    let location = format!("Location: {other}/stock\r\n");
+    let (base, _) = server(move |line| {
+        if line.starts_with("POST /auth/token") {
+            response("200 OK", "", TOKEN)
+        } else {
+            response("302 Found", &location, "")
+        }
+    })
+    .await;
+    let err = client(&base).stock().await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Redirected { path, .. } if path == "/stock"),
+        "{err}"
+    );
+    assert!(asked.lock().unwrap().is_empty(), "another host was asked");
+}
+
+#[tokio::test]
+async fn a_same_origin_redirect_is_followed() {
+    let (base, seen) = server(|line| {
+        if line.starts_with("POST /auth/token") {
+            response("200 OK", "", TOKEN)
+        } else if line.starts_with("GET /stock ") {
+            response("302 Found", "Location: /v2/stock\r\n", "")
+        } else {
+            response("200 OK", "", r#"[{"SKU":"A","AvailableQTY":1}]"#)
+        }
+    })
+    .await;
+    let stock = client(&base).stock().await.unwrap();
+    assert_eq!(stock[0].sku, "A");
+    let lines: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|s| s.request_line.clone())
+        .collect();
+    assert!(
+        lines.iter().any(|l| l.starts_with("GET /v2/stock ")),
+        "{lines:?}"
+    );
+    // The key went to the token endpoint only, once.
+    let with_key = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|s| s.body.contains(SECRET_KEY))
+        .count();
+    assert_eq!(with_key, 1);
+}
+
+#[tokio::test]
+async fn a_token_that_is_not_a_bearer_token_is_a_clear_error() {
+    let (base, seen) = server(|_| {
+        response(
+            "200 OK",
+            "",
+            r#"{"access_token":"t","token_type":"MAC","expires_in":3600}"#,
+        )
+    })
+    .await;
+    let err = client(&base).stock().await.unwrap_err();
+    assert!(err.to_string().contains("not Bearer"), "{err}");
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        1,
+        "no data request with an unusable token"
+    );
+    // Any capitalisation of "Bearer" is a bearer token.
+    let (base, _) = server(|line| {
+        if line.starts_with("POST") {
+            response(
+                "200 OK",
+                "",
+                r#"{"access_token":"t","token_type":"bEARER","expires_in":60}"#,
+            )
+        } else {
+            response("200 OK", "", "[]")
+        }
+    })
+    .await;
+    assert!(client(&base).stock().await.unwrap().is_empty());
+}
