@@ -19,6 +19,9 @@ pub struct ClientBuilder {
     api_key: Option<Secret>,
     connect_timeout: Duration,
     read_timeout: Duration,
+    document_timeout: Duration,
+    max_document_bytes: u64,
+    max_record_bytes: u64,
     user_agent: String,
     quota: Quota,
     retry: RetryPolicy,
@@ -45,6 +48,9 @@ impl Default for ClientBuilder {
             api_key: None,
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(60),
+            document_timeout: Duration::from_secs(30),
+            max_document_bytes: 16 * 1024 * 1024,
+            max_record_bytes: kiss_dynamic::stream::DEFAULT_MAX_RECORD_BYTES,
             user_agent: concat!("kiss-rs/", env!("CARGO_PKG_VERSION")).to_owned(),
             quota: Quota::default(),
             retry: RetryPolicy::default(),
@@ -87,6 +93,24 @@ impl ClientBuilder {
     /// There is no total timeout: a healthy multi-hundred-megabyte download is never cut.
     pub fn read_timeout(mut self, timeout: Duration) -> Self {
         self.read_timeout = timeout;
+        self
+    }
+    /// The total time a small document (token, schema, version, health) may take, body
+    /// included: a server that trickles one is refused. Default 30 s. (The big data arrays have
+    /// no total deadline, only the read timeout.)
+    pub fn document_timeout(mut self, deadline: Duration) -> Self {
+        self.document_timeout = deadline;
+        self
+    }
+    /// The largest small document (token, schema, version) accepted. Default 16 MiB.
+    pub fn max_document_bytes(mut self, limit: u64) -> Self {
+        self.max_document_bytes = limit;
+        self
+    }
+    /// The largest single record of a data array accepted (memory is bounded by it, not by
+    /// the array). Default 256 MiB.
+    pub fn max_record_bytes(mut self, limit: u64) -> Self {
+        self.max_record_bytes = limit;
         self
     }
     /// The `User-Agent`.
@@ -160,6 +184,9 @@ impl ClientBuilder {
                 generation: AtomicU64::new(0),
                 retry: self.retry,
                 read_timeout: self.read_timeout,
+                document_timeout: self.document_timeout,
+                max_document_bytes: self.max_document_bytes,
+                max_record_bytes: self.max_record_bytes,
                 clock: self.clock,
             }),
         })

@@ -49,6 +49,9 @@ pub(crate) struct Inner {
     pub(crate) generation: AtomicU64,
     pub(crate) retry: RetryPolicy,
     pub(crate) read_timeout: Duration,
+    pub(crate) document_timeout: Duration,
+    pub(crate) max_document_bytes: u64,
+    pub(crate) max_record_bytes: u64,
     pub(crate) clock: Arc<dyn Clock>,
 }
 

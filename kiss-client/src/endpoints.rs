@@ -1,6 +1,5 @@
 //! The API's endpoints as methods: data (typed and dynamic), schemas, version and health.
 
-use bytes::Bytes;
 use futures_util::stream::Stream;
 #[cfg(feature = "typed")]
 use futures_util::TryStreamExt;
@@ -10,19 +9,24 @@ use serde::Deserialize;
 
 use crate::client::Client;
 use crate::error::Error;
-use crate::response::{body_error, error_message, failure, unexpected};
+use crate::response::{error_message, failure, read_document, unexpected};
 use crate::retry::Auth;
 
 impl Client {
-    /// A GET that must answer `200`: the response, or what its status means.
-    pub(crate) async fn get(&self, path: &str) -> Result<reqwest::Response, Error> {
+    /// A GET that must answer `200`: the response, or what its status means. A small
+    /// `document` gets the total deadline; a data array only the read timeout.
+    pub(crate) async fn get(&self, path: &str, document: bool) -> Result<reqwest::Response, Error> {
         let auth = match path {
             "/api/version" | "/health" => Auth::None,
             _ => Auth::Bearer,
         };
+        let deadline = self.inner.document_timeout;
         let answer = self
             .send(path, auth, |http, url, token| {
-                let request = http.get(url);
+                let mut request = http.get(url);
+                if document {
+                    request = request.timeout(deadline);
+                }
                 match token {
                     Some(token) => request.bearer_auth(token),
                     None => request,
@@ -44,12 +48,16 @@ impl Client {
         }
     }
 
-    async fn get_bytes(&self, path: &str) -> Result<Bytes, Error> {
-        let response = self.get(path).await?;
-        response
-            .bytes()
-            .await
-            .map_err(|e| body_error(path, 0, 0, e, self.inner.read_timeout))
+    async fn get_bytes(&self, path: &str) -> Result<Vec<u8>, Error> {
+        let response = self.get(path, true).await?;
+        let inner = &self.inner;
+        read_document(
+            path,
+            response,
+            inner.max_document_bytes,
+            inner.document_timeout,
+        )
+        .await
     }
 
     /// The live schema document of an endpoint (`/prices` has none: the one in
@@ -94,7 +102,7 @@ impl Client {
 
     /// `/health`: `Ok(true)` for `200 Healthy`, `Ok(false)` for `503`.
     pub async fn health(&self) -> Result<bool, Error> {
-        match self.get("/health").await {
+        match self.get("/health", true).await {
             Ok(_) => Ok(true),
             Err(Error::Server { status: 503, .. }) => Ok(false),
             Err(e) => Err(e),

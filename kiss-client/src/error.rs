@@ -71,6 +71,24 @@ pub enum Error {
         /// The origin requests are kept within.
         origin: String,
     },
+    /// A body larger than the client accepts for it.
+    #[error("{path}: {what} is larger than {limit} bytes; refused rather than held in memory (raise the limit on the client if this is expected)")]
+    TooLarge {
+        /// The path requested.
+        path: String,
+        /// What was too large (`the document`, `record 17`).
+        what: String,
+        /// The limit in force.
+        limit: u64,
+    },
+    /// A small document (token, schema, version, health) did not arrive whole in time.
+    #[error("{path}: the answer did not arrive whole within {deadline:?}; a server trickling a small document is refused (retry later)")]
+    Deadline {
+        /// The path requested.
+        path: String,
+        /// The total deadline for small documents.
+        deadline: std::time::Duration,
+    },
     /// A 5xx that persisted through the retry budget.
     #[error("the API failed with {status} after {attempts} attempts: {message}; retry later, and contact Kiss support if it persists")]
     Server {

@@ -170,3 +170,36 @@ pub(crate) fn printable(text: &str) -> String {
     }
     out
 }
+
+/// A small document's whole body, refused past `limit` bytes (counted as they arrive, after
+/// any decompression) and past the request's total deadline.
+pub(crate) async fn read_document(
+    path: &str,
+    mut response: reqwest::Response,
+    limit: u64,
+    deadline: Duration,
+) -> Result<Vec<u8>, Error> {
+    let mut body = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                if (body.len() as u64).saturating_add(chunk.len() as u64) > limit {
+                    return Err(Error::TooLarge {
+                        path: path.to_owned(),
+                        what: "the document".to_owned(),
+                        limit,
+                    });
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(body),
+            Err(e) if e.is_timeout() => {
+                return Err(Error::Deadline {
+                    path: path.to_owned(),
+                    deadline,
+                })
+            }
+            Err(e) => return Err(body_error(path, body.len() as u64, 0, e, deadline)),
+        }
+    }
+}

@@ -24,7 +24,7 @@ impl Client {
         D::Output: Send + 'static,
     {
         let path = endpoint.path();
-        let response = self.get(path).await?;
+        let response = self.get(path, false).await?;
         let read_timeout = self.inner.read_timeout;
         struct State<D: ElementDecoder> {
             body: BoxStream<'static, reqwest::Result<Bytes>>,
@@ -34,7 +34,7 @@ impl Client {
         }
         let state = State {
             body: response.bytes_stream().boxed(),
-            array: ArrayStream::new(decoder),
+            array: ArrayStream::new(decoder).with_max_record_bytes(self.inner.max_record_bytes),
             ready: VecDeque::new(),
             finished: false,
         };
@@ -96,6 +96,11 @@ fn stream_error<D: ElementDecoder>(
             bytes: offset,
             records,
             detail: format!("it ended {where_}"),
+        },
+        kiss_dynamic::StreamError::RecordTooLarge { index, limit, .. } => Error::TooLarge {
+            path: path.to_owned(),
+            what: format!("record {index}"),
+            limit,
         },
         other => Error::InvalidBody {
             path: path.to_owned(),

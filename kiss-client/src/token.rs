@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use crate::client::{CachedToken, Client};
 use crate::error::Error;
-use crate::response::{failure, unexpected};
+use crate::response::{failure, read_document, unexpected};
 use crate::retry::Auth;
 use crate::secret::Secret;
 
@@ -74,9 +74,10 @@ impl Client {
     async fn fetch_token(&self) -> Result<(Secret, u64), Error> {
         let customer_code = self.inner.customer_code.as_str();
         let api_key = self.inner.api_key.expose();
+        let deadline = self.inner.document_timeout;
         let answer = self
             .send(TOKEN_PATH, Auth::None, |http, url, _| {
-                http.post(url).form(&[
+                http.post(url).timeout(deadline).form(&[
                     ("grant_type", "client_credentials"),
                     ("client_id", customer_code),
                     ("client_secret", api_key),
@@ -85,14 +86,13 @@ impl Client {
             .await?;
         match answer.status {
             200 => {
-                let body = answer.response.bytes().await.map_err(|e| {
-                    crate::response::transport(
-                        TOKEN_PATH,
-                        answer.attempts,
-                        e,
-                        self.inner.read_timeout,
-                    )
-                })?;
+                let body = read_document(
+                    TOKEN_PATH,
+                    answer.response,
+                    self.inner.max_document_bytes,
+                    deadline,
+                )
+                .await?;
                 let token: TokenResponse =
                     serde_json::from_slice(&body).map_err(|e| Error::InvalidBody {
                         path: TOKEN_PATH.to_owned(),

@@ -203,3 +203,122 @@ async fn a_token_that_is_not_a_bearer_token_is_a_clear_error() {
     .await;
     assert!(client(&base).stock().await.unwrap().is_empty());
 }
+
+/// A server that sends the head of a 200 at once, then its body one byte every `gap`.
+async fn trickling_server(body: &'static str, gap: std::time::Duration) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut chunk = [0u8; 4096];
+                let _ = socket.read(&mut chunk).await;
+                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
+                if socket.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                for byte in body.as_bytes() {
+                    tokio::time::sleep(gap).await;
+                    if socket.write_all(&[*byte]).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    base
+}
+
+#[tokio::test]
+async fn a_trickled_token_meets_the_total_deadline() {
+    // One byte every 200 ms resets any read timeout; only a total deadline ends it.
+    let base = trickling_server(TOKEN, std::time::Duration::from_millis(200)).await;
+    let client = Client::builder()
+        .base_url(base)
+        .customer_code("ACME01")
+        .api_key(SECRET_KEY)
+        .document_timeout(std::time::Duration::from_millis(800))
+        .retry_policy(kiss_client::RetryPolicy {
+            max_attempts: 1,
+            ..kiss_client::RetryPolicy::default()
+        })
+        .build()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let err = client.stock().await.unwrap_err();
+    assert!(
+        matches!(err, Error::Deadline { .. } | Error::Timeout { .. }),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn oversized_documents_and_records_are_refused_with_the_limit_named() {
+    let big_schema = format!(
+        r#"{{"endpoint":"/stock","apiVersion":"2026-04","description":"{}","fields":[]}}"#,
+        "x".repeat(200_000)
+    );
+    let big_record = format!(
+        r#"[{{"SKU":"A"}},{{"SKU":"B","Junk":"{}"}}]"#,
+        "y".repeat(50_000)
+    );
+    let (base, _) = server(move |line| {
+        if line.starts_with("POST /auth/token") {
+            response("200 OK", "", TOKEN)
+        } else if line.starts_with("GET /stock/schema") {
+            response("200 OK", "", &big_schema)
+        } else {
+            response("200 OK", "", &big_record)
+        }
+    })
+    .await;
+    let client = Client::builder()
+        .base_url(base)
+        .customer_code("ACME01")
+        .api_key(SECRET_KEY)
+        .max_document_bytes(100_000)
+        .max_record_bytes(10_000)
+        .build()
+        .unwrap();
+    let err = client
+        .schema(kiss_client::Endpoint::Stock)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::TooLarge { limit: 100_000, .. })
+            && err.to_string().contains("document"),
+        "{err}"
+    );
+    let err = client.stock().await.unwrap_err();
+    assert!(
+        matches!(&err, Error::TooLarge { what, limit: 10_000, .. } if what == "record 1"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn an_absurd_token_lifetime_is_no_panic() {
+    let (base, _) = server(|line| {
+        if line.starts_with("POST") {
+            response(
+                "200 OK",
+                "",
+                r#"{"access_token":"t","token_type":"Bearer","expires_in":18446744073709551615}"#,
+            )
+        } else {
+            response("200 OK", "", "[]")
+        }
+    })
+    .await;
+    let client = client(&base);
+    assert!(client.stock().await.unwrap().is_empty());
+    assert!(
+        client.stock().await.unwrap().is_empty(),
+        "the cached token is reused"
+    );
+}

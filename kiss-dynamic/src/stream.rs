@@ -101,6 +101,16 @@ pub enum StreamError {
         /// Why.
         source: DecodeError,
     },
+    /// One record is longer than the stream accepts.
+    #[error("record {index} (from byte {start}) is longer than {limit} bytes, the most one record may take; refused rather than buffered")]
+    RecordTooLarge {
+        /// 0-based index of the record in the array.
+        index: u64,
+        /// Offset of its first byte.
+        start: u64,
+        /// The limit in force ([`ArrayStream::with_max_record_bytes`]).
+        limit: u64,
+    },
     /// A previous error ended the stream.
     #[error("the stream already failed; start a new one")]
     AlreadyFailed,
@@ -144,7 +154,12 @@ pub struct ArrayStream<D: ElementDecoder = Decoder> {
     offset: u64,
     record_start: u64,
     records: u64,
+    max_record_bytes: u64,
 }
+
+/// The default of [`ArrayStream::with_max_record_bytes`]: far above any real record (the API's
+/// are a few kilobytes), far below what would exhaust a machine.
+pub const DEFAULT_MAX_RECORD_BYTES: u64 = 256 * 1024 * 1024;
 
 impl<T: serde::de::DeserializeOwned> ArrayStream<Typed<T>> {
     /// A push decoder that gives each element as a `T`, decoded by serde_json.
@@ -174,6 +189,24 @@ impl<D: ElementDecoder> ArrayStream<D> {
             offset: 0,
             record_start: 0,
             records: 0,
+            max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
+        }
+    }
+
+    /// Refuses any record longer than `limit` bytes ([`StreamError::RecordTooLarge`]) instead
+    /// of buffering it: memory stays bounded whatever the server sends.
+    pub fn with_max_record_bytes(mut self, limit: u64) -> ArrayStream<D> {
+        self.max_record_bytes = limit;
+        self
+    }
+
+    fn too_large(&mut self) -> StreamError {
+        self.state = State::Failed;
+        self.buffer = Vec::new();
+        StreamError::RecordTooLarge {
+            index: self.records,
+            start: self.record_start,
+            limit: self.max_record_bytes,
         }
     }
 
@@ -279,6 +312,10 @@ impl<D: ElementDecoder> Iterator for Records<'_, D> {
                         }
                         if stream.depth == 0 {
                             stream.offset += (self.position - segment_start) as u64;
+                            if stream.offset - stream.record_start > stream.max_record_bytes {
+                                self.position = chunk.len();
+                                return Some(Err(stream.too_large()));
+                            }
                             return Some(self.complete(segment_start));
                         }
                     }
@@ -320,6 +357,9 @@ impl<D: ElementDecoder> Iterator for Records<'_, D> {
         }
         stream.offset += (chunk.len() - segment_start) as u64;
         if stream.state == State::InRecord {
+            if stream.offset - stream.record_start > stream.max_record_bytes {
+                return Some(Err(stream.too_large()));
+            }
             stream.buffer.extend_from_slice(&chunk[segment_start..]);
         }
         None
@@ -452,6 +492,36 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn a_record_over_the_limit_is_refused_not_buffered() {
+        let big = format!(r#"[{{"SKU":"A"}},{{"SKU":"{}"}}]"#, "x".repeat(10_000));
+        for chunk_size in [7usize, 100_000] {
+            let mut stream = decoder().stream().with_max_record_bytes(1_000);
+            let mut results = Vec::new();
+            for chunk in big.as_bytes().chunks(chunk_size) {
+                results.extend(stream.feed(chunk));
+            }
+            assert!(results[0].is_ok());
+            assert!(
+                matches!(
+                    results[1],
+                    Err(StreamError::RecordTooLarge {
+                        index: 1,
+                        limit: 1_000,
+                        ..
+                    })
+                ),
+                "{:?}",
+                results[1]
+            );
+            assert!(
+                stream.buffer.capacity() <= 2_000,
+                "{}",
+                stream.buffer.capacity()
+            );
+        }
     }
 
     #[test]
