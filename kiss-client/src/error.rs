@@ -46,7 +46,13 @@ pub enum Error {
         "rate limited on the {window} window{}; the quota resets {}; wait, or raise the client's \
          Quota only if your account allows more",
         limit.map_or_else(String::new, |l| format!(" ({l} requests)")),
-        reset.map_or_else(|| format!("in {}s", retry_after.as_secs()), |r| format!("at {r}"))
+        match (reset, retry_after_unreadable) {
+            (Some(reset), _) => format!("at {reset}"),
+            (None, Some(raw)) => format!(
+                "at a time the server did not say (its Retry-After {raw:?} is neither seconds nor a date)"
+            ),
+            (None, None) => format!("in {}s", retry_after.as_secs()),
+        }
     )]
     RateLimited {
         /// `1m` or `1h`, as the server said (`X-Rate-Limit-Limit`).
@@ -55,8 +61,10 @@ pub enum Error {
         limit: Option<u32>,
         /// When the quota resets (`X-Rate-Limit-Reset`), when given.
         reset: Option<DateTime<Utc>>,
-        /// `Retry-After`.
+        /// `Retry-After` (1 s when the server sent none or an unreadable one).
         retry_after: Duration,
+        /// A `Retry-After` that was neither seconds nor a date, as sent.
+        retry_after_unreadable: Option<String>,
     },
     /// The server answered with a redirect the client does not follow: to another origin, or
     /// for the token request (whose body carries the API Key).

@@ -18,6 +18,8 @@ pub(crate) struct Answer {
 #[derive(Clone)]
 pub(crate) struct Throttle {
     pub retry_after: Duration,
+    /// A `Retry-After` that was neither seconds nor a date, as sent (printable part).
+    pub retry_after_unreadable: Option<String>,
     pub window: String,
     pub limit: Option<u32>,
     pub reset: Option<chrono::DateTime<chrono::Utc>>,
@@ -30,6 +32,7 @@ impl Throttle {
             limit: self.limit,
             reset: self.reset,
             retry_after: self.retry_after,
+            retry_after_unreadable: self.retry_after_unreadable,
         }
     }
 }
@@ -44,9 +47,13 @@ pub(crate) async fn throttle(response: reqwest::Response) -> Throttle {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
     };
-    let retry_after = header("retry-after")
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map_or(Duration::from_secs(1), Duration::from_secs);
+    let (retry_after, retry_after_unreadable) = match header("retry-after") {
+        None => (Duration::from_secs(1), None),
+        Some(raw) => match parse_retry_after(&raw, chrono::Utc::now()) {
+            Some(wait) => (wait, None),
+            None => (Duration::from_secs(1), Some(printable(&raw))),
+        },
+    };
     let window = header("x-rate-limit-limit").unwrap_or_else(|| "unknown".to_owned());
     let reset = header("x-rate-limit-reset")
         .and_then(|v| chrono::DateTime::parse_from_rfc3339(&v).ok())
@@ -59,6 +66,7 @@ pub(crate) async fn throttle(response: reqwest::Response) -> Throttle {
         .and_then(|n| n.parse().ok());
     Throttle {
         retry_after,
+        retry_after_unreadable,
         window,
         limit,
         reset,
@@ -201,5 +209,52 @@ pub(crate) async fn read_document(
             }
             Err(e) => return Err(body_error(path, body.len() as u64, 0, e, deadline)),
         }
+    }
+}
+
+/// `Retry-After` as RFC 9110 has it: a number of seconds, or an HTTP date (then the wait is
+/// until that date, none if it has passed). `None` for anything else.
+pub(crate) fn parse_retry_after(raw: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+    let raw = raw.trim();
+    if let Ok(seconds) = raw.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let date = chrono::DateTime::parse_from_rfc2822(raw).ok()?;
+    let wait = date.with_timezone(&chrono::Utc) - now;
+    Some(wait.to_std().unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_is_seconds_or_a_date_and_nothing_else() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-25T10:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(parse_retry_after(" 7 ", now), Some(Duration::from_secs(7)));
+        assert_eq!(
+            parse_retry_after("Wed, 25 Nov 2026 10:15:00 GMT", now),
+            Some(Duration::from_secs(900))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 25 Nov 2026 09:00:00 GMT", now),
+            Some(Duration::ZERO),
+            "a date in the past means now"
+        );
+        for garbage in ["soon", "-5", "1.5", "", "99999999999999999999999"] {
+            assert_eq!(parse_retry_after(garbage, now), None, "{garbage:?}");
+        }
+    }
+
+    #[test]
+    fn printable_strips_control_characters_and_length() {
+        assert_eq!(printable("ok\u{1b}[31mred\n"), "ok[31mred");
+        assert_eq!(printable(&"x".repeat(500)).chars().count(), 201);
     }
 }

@@ -72,7 +72,18 @@ impl Client {
                         .rate_limit_wait(&throttle, throttled)
                         .ok_or_else(|| throttle.clone().into_error())?;
                     throttled = throttled.saturating_add(1);
-                    tracing::warn!(%path, ?wait, window = %throttle.window, "rate limited; waiting");
+                    let until = chrono::Utc::now()
+                        + chrono::TimeDelta::from_std(wait).unwrap_or(chrono::TimeDelta::MAX);
+                    match &throttle.retry_after_unreadable {
+                        Some(raw) => tracing::warn!(
+                            %path, ?wait, %until, window = %throttle.window, retry_after = %raw,
+                            "rate limited, and the server's Retry-After is neither seconds nor a date; waiting"
+                        ),
+                        None => tracing::warn!(
+                            %path, ?wait, %until, window = %throttle.window,
+                            "rate limited; waiting"
+                        ),
+                    }
                     self.inner.clock.sleep(wait).await;
                     continue;
                 }

@@ -322,3 +322,39 @@ async fn an_absurd_token_lifetime_is_no_panic() {
         "the cached token is reused"
     );
 }
+
+#[tokio::test]
+async fn an_unreadable_retry_after_is_reported_as_such() {
+    let (base, _) = server(|line| {
+        if line.starts_with("POST") {
+            response("200 OK", "", TOKEN)
+        } else {
+            response(
+                "429 Too Many Requests",
+                "Retry-After: whenever\r\nX-Rate-Limit-Limit: 1m\r\n",
+                r#"{"message":"API calls quota exceeded! maximum admitted 60 per 1m."}"#,
+            )
+        }
+    })
+    .await;
+    let client = Client::builder()
+        .base_url(base)
+        .customer_code("ACME01")
+        .api_key(SECRET_KEY)
+        .retry_policy(kiss_client::RetryPolicy {
+            max_rate_limit_waits: 0,
+            ..kiss_client::RetryPolicy::default()
+        })
+        .build()
+        .unwrap();
+    let err = client.stock().await.unwrap_err();
+    assert!(
+        matches!(&err, Error::RateLimited { retry_after_unreadable: Some(raw), .. } if raw == "whenever"),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("neither seconds nor a date"),
+        "{err}"
+    );
+    assert!(!err.to_string().contains("in 1s"), "{err}");
+}
