@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
+/// How far the sandbox clock may run ahead of real time: a thousand years.
+pub const MAX_OFFSET: Duration = Duration::from_secs(1000 * 365 * 24 * 3600);
+
 /// Wall-clock time shifted by an adjustable offset.
 #[derive(Debug, Default)]
 pub struct Clock {
@@ -15,13 +18,24 @@ pub struct Clock {
 impl Clock {
     /// The current sandbox time.
     pub fn now(&self) -> DateTime<Utc> {
-        Utc::now() + TimeDelta::milliseconds(self.offset_millis.load(Ordering::Relaxed))
+        let offset = TimeDelta::milliseconds(self.offset_millis.load(Ordering::Relaxed));
+        let now = Utc::now();
+        now.checked_add_signed(offset).unwrap_or(now)
     }
 
-    /// Moves sandbox time forward by `by`.
+    /// Moves sandbox time forward by `by`, in all at most [`MAX_OFFSET`] past real time (a
+    /// test never needs more, and chrono's dates end not far past it).
     pub fn advance(&self, by: Duration) {
         let millis = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
-        self.offset_millis.fetch_add(millis, Ordering::Relaxed);
+        let _ = self
+            .offset_millis
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |offset| {
+                Some(
+                    offset
+                        .saturating_add(millis)
+                        .min(MAX_OFFSET.as_millis() as i64),
+                )
+            });
     }
 }
 
@@ -35,5 +49,11 @@ mod tests {
         let before = clock.now();
         clock.advance(Duration::from_secs(3600));
         assert!(clock.now() - before >= TimeDelta::seconds(3600));
+        // Absurd jumps saturate; time still works afterwards.
+        clock.advance(Duration::from_secs(10_000_000_000_000));
+        clock.advance(Duration::MAX);
+        let far = clock.now();
+        assert!(far > before + TimeDelta::days(365 * 999), "{far}");
+        assert!(far + TimeDelta::days(1) > far);
     }
 }

@@ -49,25 +49,42 @@ pub enum Fault {
 }
 
 /// The body of a malformed-JSON fault: it starts like a product array and breaks.
+/// The longest wait a fault may ask for: a year is far past any test, and keeps the sandbox's
+/// date arithmetic far from chrono's limits.
+pub(crate) const MAX_FAULT_SECS: u64 = 365 * 24 * 3600;
+
 pub(crate) const MALFORMED_JSON: &str =
     "[{\"SKU\":\"DRAC001\",\"Name\":\"Dracula Adult Costume\"},{\"SKU\":\"FANG001\",\"Name\":}]";
 
 /// Faults waiting for requests, per path.
 #[derive(Debug, Default)]
 pub(crate) struct FaultQueue {
-    queued: Mutex<HashMap<String, VecDeque<Fault>>>,
+    /// Per path, each fault with how many more requests get it: a count costs no memory, so
+    /// a test (or a careless caller) may ask for any number.
+    queued: Mutex<HashMap<String, VecDeque<(Fault, usize)>>>,
 }
 
 impl FaultQueue {
     pub(crate) fn push(&self, path: &str, fault: Fault, count: usize) {
         let mut queued = self.queued.lock().unwrap_or_else(|p| p.into_inner());
-        let queue = queued.entry(path.to_owned()).or_default();
-        queue.extend(std::iter::repeat_n(fault, count));
+        if count > 0 {
+            queued
+                .entry(path.to_owned())
+                .or_default()
+                .push_back((fault, count));
+        }
     }
 
     pub(crate) fn pop(&self, path: &str) -> Option<Fault> {
         let mut queued = self.queued.lock().unwrap_or_else(|p| p.into_inner());
-        queued.get_mut(path).and_then(VecDeque::pop_front)
+        let queue = queued.get_mut(path)?;
+        let (fault, remaining) = queue.front_mut()?;
+        let fault = fault.clone();
+        *remaining -= 1;
+        if *remaining == 0 {
+            queue.pop_front();
+        }
+        Some(fault)
     }
 
     pub(crate) fn clear(&self) {
@@ -86,6 +103,13 @@ impl Fault {
                 "status {status} is not an error status (use 400-599)"
             )),
             Fault::SlowBody { bytes_per_sec: 0 } => Err("bytes_per_sec must be at least 1".into()),
+            Fault::RateLimited { retry_after_secs } if *retry_after_secs > MAX_FAULT_SECS => Err(
+                format!("retry_after_secs must be at most {MAX_FAULT_SECS} (a year)"),
+            ),
+            Fault::DelayHeaders { millis } if *millis > MAX_FAULT_SECS * 1000 => Err(format!(
+                "millis must be at most {} (a year)",
+                MAX_FAULT_SECS * 1000
+            )),
             _ => Ok(()),
         }
     }
@@ -105,6 +129,21 @@ mod tests {
         assert_eq!(queue.pop("/products"), Some(Fault::MalformedJson));
         assert_eq!(queue.pop("/products"), Some(Fault::ConnectionReset));
         assert_eq!(queue.pop("/products"), None);
+    }
+
+    #[test]
+    fn a_huge_count_costs_nothing_and_absurd_waits_are_refused() {
+        let queue = FaultQueue::default();
+        queue.push("/stock", Fault::MalformedJson, usize::MAX);
+        queue.push("/stock", Fault::ConnectionReset, 0);
+        for _ in 0..3 {
+            assert_eq!(queue.pop("/stock"), Some(Fault::MalformedJson));
+        }
+        let absurd = Fault::RateLimited {
+            retry_after_secs: 10_000_000_000_000,
+        };
+        assert!(absurd.validate().is_err());
+        assert!(Fault::DelayHeaders { millis: u64::MAX }.validate().is_err());
     }
 
     #[test]

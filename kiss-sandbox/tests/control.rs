@@ -241,3 +241,43 @@ async fn bad_input_gets_documented_statuses_and_clear_messages() {
         200
     );
 }
+
+#[tokio::test]
+async fn absurd_control_inputs_are_refused_or_saturated_and_the_sandbox_lives_on() {
+    let sandbox = start_relaxed(3).await;
+    let base = sandbox.base_url();
+    let http = client();
+    let post = |path: &'static str, body: serde_json::Value| {
+        http.post(format!("{base}{path}")).json(&body).send()
+    };
+    // A jump of 10^13 seconds saturates at a thousand years; 1e13 is not a whole number.
+    let jump = post(
+        "/_sandbox/clock/advance",
+        json!({"seconds": 10_000_000_000_000u64}),
+    );
+    assert_eq!(jump.await.unwrap().status(), 204);
+    let float = post("/_sandbox/clock/advance", json!({"seconds": 1e13}));
+    assert_eq!(float.await.unwrap().status(), 400);
+    // A fault count of 10^11 costs nothing; a wait of 10^13 seconds is refused.
+    let many =
+        json!({"path": "/stock", "fault": {"kind": "malformed_json"}, "count": 100_000_000_000u64});
+    assert_eq!(post("/_sandbox/faults", many).await.unwrap().status(), 204);
+    let forever = json!({"path": "/stock", "fault": {"kind": "rate_limited", "retry_after_secs": 10_000_000_000_000u64}, "count": 1});
+    let refused = post("/_sandbox/faults", forever).await.unwrap();
+    assert_eq!(refused.status(), 400);
+    assert!(refused.text().await.unwrap().contains("at most"));
+    // Everything still answers, in the far future.
+    let token = token(&base).await;
+    let stock = get(&base, "/stock", &token).await;
+    assert_eq!(stock.status(), 200, "the malformed fault is served");
+    sandbox.control().clear_faults();
+    assert_eq!(get(&base, "/stock", &token).await.status(), 200);
+    assert_eq!(
+        http.get(format!("{base}/health"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
