@@ -7,8 +7,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::clock::Clock;
+use crate::error::Error;
 use crate::pacing::Pacer;
 use crate::policy::RetryPolicy;
+use crate::response::scrub;
 use crate::secret::Secret;
 
 /// A client for one deployment and one customer. Cheap to clone; clones share the token,
@@ -66,6 +68,58 @@ impl fmt::Debug for Client {
 }
 
 impl Client {
+    /// The error with the server-supplied text in it scrubbed of this client's API Key and
+    /// token, and of control characters: what the server says reaches logs and terminals.
+    pub(crate) fn scrubbed(&self, error: Error) -> Error {
+        let token = self
+            .inner
+            .token
+            .try_lock()
+            .ok()
+            .and_then(|cached| cached.as_ref().map(|t| t.token.expose().to_owned()));
+        let mut secrets = vec![self.inner.api_key.expose()];
+        if let Some(token) = &token {
+            secrets.push(token);
+        }
+        let clean = |text: String| scrub(&text, &secrets);
+        match error {
+            Error::OAuth { code, description } => Error::OAuth {
+                code: clean(code),
+                description: clean(description),
+            },
+            Error::Server {
+                status,
+                attempts,
+                message,
+            } => Error::Server {
+                status,
+                attempts,
+                message: clean(message),
+            },
+            Error::UnexpectedStatus { status, path, body } => Error::UnexpectedStatus {
+                status,
+                path,
+                body: clean(body),
+            },
+            Error::InvalidBody { path, detail } => Error::InvalidBody {
+                path,
+                detail: clean(detail),
+            },
+            Error::Redirected {
+                path,
+                status,
+                location,
+                origin,
+            } => Error::Redirected {
+                path,
+                status,
+                location: clean(location),
+                origin,
+            },
+            other => other,
+        }
+    }
+
     pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.inner.base)
     }

@@ -44,7 +44,7 @@ impl Client {
                     unexpected(404, path, &body)
                 })
             }
-            _ => Err(failure(path, answer).await),
+            _ => Err(self.scrubbed(failure(path, answer).await)),
         }
     }
 

@@ -169,6 +169,16 @@ pub(crate) fn body_error(
     }
 }
 
+/// Server-supplied text with every secret replaced and control characters dropped: a hostile
+/// or careless server may echo the API Key or a token back, or send terminal escapes.
+pub(crate) fn scrub(text: &str, secrets: &[&str]) -> String {
+    let mut text = text.to_owned();
+    for secret in secrets.iter().filter(|s| s.len() >= 4) {
+        text = text.replace(secret, "<redacted>");
+    }
+    printable(&text)
+}
+
 /// Server-supplied text made safe to print: no control characters (which could drive a
 /// terminal), at most 200 characters.
 pub(crate) fn printable(text: &str) -> String {

@@ -115,7 +115,7 @@ impl Client {
                 let status = answer.status;
                 let body = answer.response.bytes().await.unwrap_or_default();
                 let oauth: Option<OAuthError> = serde_json::from_slice(&body).ok();
-                Err(match oauth {
+                Err(self.scrubbed(match oauth {
                     Some(e) if e.error == "invalid_client" => Error::InvalidClient,
                     Some(e) if e.error == "unsupported_grant_type" => Error::UnsupportedGrantType,
                     Some(e) => Error::OAuth {
@@ -123,9 +123,9 @@ impl Client {
                         description: e.error_description,
                     },
                     None => unexpected(status, TOKEN_PATH, &body),
-                })
+                }))
             }
-            _ => Err(failure(TOKEN_PATH, answer).await),
+            _ => Err(self.scrubbed(failure(TOKEN_PATH, answer).await)),
         }
     }
 }

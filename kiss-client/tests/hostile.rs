@@ -358,3 +358,40 @@ async fn an_unreadable_retry_after_is_reported_as_such() {
     );
     assert!(!err.to_string().contains("in 1s"), "{err}");
 }
+
+#[tokio::test]
+async fn server_text_never_carries_the_key_or_terminal_escapes_to_the_user() {
+    let echo = format!(
+        r#"{{"error":"invalid_request","error_description":"bad key {SECRET_KEY}\u001b[2J\u001b]0;pwned\u0007"}}"#
+    );
+    let (base, _) = server(move |_| response("400 Bad Request", "", &echo)).await;
+    let err = client(&base).stock().await.unwrap_err();
+    let shown = format!("{err} {err:?}");
+    assert!(matches!(err, Error::OAuth { .. }), "{shown}");
+    assert!(!shown.contains(SECRET_KEY), "{shown}");
+    assert!(
+        !shown.contains('\u{1b}') && !shown.contains('\u{7}'),
+        "{shown:?}"
+    );
+    assert!(shown.contains("bad key <redacted>"), "{shown}");
+
+    let (base, _) = server(|line| {
+        if line.starts_with("POST") {
+            response("200 OK", "", TOKEN)
+        } else {
+            // A server echoing the bearer token in an error body.
+            response(
+                "418 I'm a teapot",
+                "",
+                r#"{"error":"token t0k3n is \u001b[31mred"}"#,
+            )
+        }
+    })
+    .await;
+    let err = client(&base).stock().await.unwrap_err();
+    let shown = format!("{err} {err:?}");
+    assert!(
+        !shown.contains("t0k3n") && !shown.contains('\u{1b}'),
+        "{shown:?}"
+    );
+}
