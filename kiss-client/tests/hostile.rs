@@ -379,12 +379,9 @@ async fn server_text_never_carries_the_key_or_terminal_escapes_to_the_user() {
         if line.starts_with("POST") {
             response("200 OK", "", TOKEN)
         } else {
-            // A server echoing the bearer token in an error body.
-            response(
-                "418 I'm a teapot",
-                "",
-                r#"{"error":"token t0k3n is \u001b[31mred"}"#,
-            )
+            // A server echoing the bearer token in an error body, with a raw escape byte (so
+            // not even JSON: it is shown as text, cleaned).
+            response("418 I'm a teapot", "", "token t0k3n is \x1b[31mred")
         }
     })
     .await;
