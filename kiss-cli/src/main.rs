@@ -351,15 +351,27 @@ fn schema_table(schema: &SchemaDocument) -> String {
             ]);
         }
     }
+    // Names and types come from the server: nothing in them may drive the terminal.
+    for row in &mut rows {
+        for cell in row.iter_mut() {
+            if cell.chars().any(char::is_control) {
+                *cell = cell.chars().filter(|c| !c.is_control()).collect();
+            }
+        }
+    }
     let widths: Vec<usize> = (0..4)
         .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
         .collect();
     let mut out = format!("{} (profile {})\n", schema.endpoint, schema.api_version);
     for row in rows {
+        // Padded by hand: `format!`'s width is limited to u16, and names come from the server.
         let line: Vec<String> = row
             .iter()
             .zip(&widths)
-            .map(|(cell, width)| format!("{cell:<width$}"))
+            .map(|(cell, width)| {
+                let pad = width.saturating_sub(cell.chars().count());
+                format!("{cell}{}", " ".repeat(pad))
+            })
             .collect();
         out.push_str(line.join("  ").trim_end());
         out.push('\n');

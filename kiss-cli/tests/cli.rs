@@ -465,3 +465,43 @@ fn kiss_sandbox_serves_until_ctrl_c() {
         .success());
     assert!(child.wait().unwrap().success(), "a clean stop exits 0");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_show_survives_huge_and_hostile_names() {
+    let sandbox = sandbox(3).await;
+    let huge = "n".repeat(65_536);
+    let hostile = "evil\u{1b}[2Jname";
+    let control = sandbox.control();
+    for name in [huge.as_str(), hostile] {
+        let field = kiss_schema::FieldSchema::new(name, kiss_schema::FieldType::String, false);
+        control
+            .add_field(kiss_sandbox::Endpoint::Stock, None, field)
+            .unwrap();
+    }
+    let mut command = against(&sandbox);
+    command.args(["schema", "show", "stock"]);
+    let out = output(command).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let shown = stdout(&out);
+    assert!(shown.contains(&huge[1..]), "the long name is shown whole");
+    assert!(
+        shown.contains("Evil[2Jname"),
+        "{}",
+        &shown[shown.len().saturating_sub(300)..]
+    );
+    assert!(!shown.contains('\u{1b}'));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_and_version_fetch_no_token() {
+    let sandbox = sandbox(3).await;
+    for args in [["health"], ["version"]] {
+        let mut command = against(&sandbox);
+        command.args(args);
+        let out = output(command).await;
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    }
+    assert_eq!(sandbox.control().request_count("/auth/token"), 0);
+    assert_eq!(sandbox.control().request_count("/health"), 1);
+    assert_eq!(sandbox.control().request_count("/api/version"), 1);
+}
