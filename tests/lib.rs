@@ -7,6 +7,8 @@
 //! It depends on the sandbox, never the other way round: the sandbox's own tests use its
 //! control plane ([`kiss_sandbox::SandboxControl`]) for tokens and schema changes.
 
+pub mod hostile;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 

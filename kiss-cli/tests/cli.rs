@@ -505,3 +505,59 @@ async fn health_and_version_fetch_no_token() {
     assert_eq!(sandbox.control().request_count("/health"), 1);
     assert_eq!(sandbox.control().request_count("/api/version"), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pretty_printed_unknown_values_stay_on_one_line_in_ndjson_and_csv() {
+    use kiss_tests::hostile::{response, server};
+    let body = "[{\"SKU\":\"A\",\"Extra\":{\n  \"w\": 1.250,\n  \"t\": [ 1, 2 ]\n}},\n {\"SKU\":\"B\",\"Extra\":null}]";
+    let (base, _) = server(move |line| {
+        if line.starts_with("POST /auth/token") {
+            response(
+                "200 OK",
+                "",
+                r#"{"access_token":"t","token_type":"Bearer","expires_in":3600}"#,
+            )
+        } else if line.starts_with("GET /products/schema") {
+            response("200 OK", "", kiss_schema::contract::PRODUCTS_SCHEMA)
+        } else {
+            response("200 OK", "", body)
+        }
+    })
+    .await;
+    let dir = tempdir();
+    let ndjson = dir.join("products.ndjson");
+    let mut command = kiss();
+    command
+        .env("KISS_BASE_URL", &base)
+        .env("KISS_CUSTOMER_CODE", "ACME01")
+        .env("KISS_API_KEY", "k")
+        .args(["export", "products", "--format", "ndjson", "--out"])
+        .arg(&ndjson);
+    let out = output(command).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = std::fs::read_to_string(&ndjson).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "one line per record: {text}");
+    assert!(
+        lines[0].contains(r#""Extra":{"w":1.250,"t":[1,2]}"#),
+        "{text}"
+    );
+
+    let csv = dir.join("products.csv");
+    let mut command = kiss();
+    command
+        .env("KISS_BASE_URL", &base)
+        .env("KISS_CUSTOMER_CODE", "ACME01")
+        .env("KISS_API_KEY", "k")
+        .args(["export", "products", "--format", "csv", "--out"])
+        .arg(&csv);
+    let out = output(command).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert_eq!(
+        text.lines().count(),
+        3,
+        "a header and one line per record: {text}"
+    );
+    assert!(text.contains(r#"{""w"":1.250,""t"":[1,2]}"#), "{text}");
+}

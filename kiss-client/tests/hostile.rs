@@ -1,88 +1,10 @@
 //! The client against small hostile servers of our own on 127.0.0.1: redirects that would
 //! carry the API Key or another host's data, and token answers that are not bearer tokens.
 
-use std::sync::{Arc, Mutex};
-
 use kiss_client::{Client, Error};
+use kiss_tests::hostile::{response, server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-
-/// One request as the server saw it.
-#[derive(Debug, Clone)]
-struct Seen {
-    request_line: String,
-    body: String,
-}
-
-/// A server answering each request with what `answer` returns for its request line; it
-/// records every request. Returns its base URL and the record.
-async fn server(
-    answer: impl Fn(&str) -> String + Send + Sync + 'static,
-) -> (String, Arc<Mutex<Vec<Seen>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let record = seen.clone();
-    let answer = Arc::new(answer);
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut socket, _)) = listener.accept().await else {
-                return;
-            };
-            let (record, answer) = (record.clone(), answer.clone());
-            tokio::spawn(async move {
-                let mut buffer = Vec::new();
-                let mut chunk = [0u8; 4096];
-                // Read the head, then as much body as Content-Length says.
-                let (head, mut body) = loop {
-                    let Ok(n) = socket.read(&mut chunk).await else {
-                        return;
-                    };
-                    if n == 0 {
-                        return;
-                    }
-                    buffer.extend_from_slice(&chunk[..n]);
-                    if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
-                        let head = String::from_utf8_lossy(&buffer[..end]).into_owned();
-                        break (head, buffer[end + 4..].to_vec());
-                    }
-                };
-                let length = head
-                    .lines()
-                    .find_map(|l| {
-                        l.strip_prefix("content-length: ")
-                            .or(l.strip_prefix("Content-Length: "))
-                    })
-                    .and_then(|n| n.trim().parse::<usize>().ok())
-                    .unwrap_or(0);
-                while body.len() < length {
-                    let Ok(n) = socket.read(&mut chunk).await else {
-                        return;
-                    };
-                    if n == 0 {
-                        break;
-                    }
-                    body.extend_from_slice(&chunk[..n]);
-                }
-                let request_line = head.lines().next().unwrap_or("").to_owned();
-                record.lock().unwrap().push(Seen {
-                    request_line: request_line.clone(),
-                    body: String::from_utf8_lossy(&body).into_owned(),
-                });
-                let _ = socket.write_all(answer(&request_line).as_bytes()).await;
-                let _ = socket.shutdown().await;
-            });
-        }
-    });
-    (base, seen)
-}
-
-fn response(status: &str, headers: &str, body: &str) -> String {
-    format!(
-        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n{headers}\r\n{body}",
-        body.len()
-    )
-}
 
 const TOKEN: &str = r#"{"access_token":"t0k3n","token_type":"Bearer","expires_in":3600}"#;
 const SECRET_KEY: &str = "the-api-key-that-must-stay-home";

@@ -328,6 +328,36 @@ impl<'a> Parser<'a> {
     }
 }
 
+/// Appends valid JSON `text` without the whitespace between its tokens: the same value,
+/// every digit and character kept, on one line (whitespace inside strings is escaped in
+/// valid JSON, so no newline survives).
+pub(crate) fn write_compact(text: &str, out: &mut Vec<u8>) {
+    let bytes = text.as_bytes();
+    if !bytes
+        .iter()
+        .any(|b| matches!(b, b' ' | b'\n' | b'\r' | b'\t'))
+    {
+        out.extend_from_slice(bytes);
+        return;
+    }
+    let (mut in_string, mut escaped) = (false, false);
+    for &byte in bytes {
+        if in_string {
+            out.push(byte);
+            if escaped {
+                escaped = false;
+            } else if byte == b'\\' {
+                escaped = true;
+            } else if byte == b'"' {
+                in_string = false;
+            }
+        } else if !matches!(byte, b' ' | b'\n' | b'\r' | b'\t') {
+            out.push(byte);
+            in_string = byte == b'"';
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -359,6 +389,19 @@ mod tests {
         }
         let deep = "[".repeat(200) + &"]".repeat(200);
         assert!(Parser::from_text(&deep).skip_value().is_err());
+    }
+
+    #[test]
+    fn compacting_keeps_every_character_of_every_value() {
+        let mut out = Vec::new();
+        write_compact(
+            "{\n  \"a b\" : [ 1.50 ,\n\t\"x\\\" y\" ],\r\n \"c\": null }",
+            &mut out,
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"a b":[1.50,"x\" y"],"c":null}"#
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@ use thiserror::Error;
 
 use crate::decimal::Decimal;
 use crate::error::Issue;
+use crate::lexer::write_compact;
 
 /// What one entry of a record is: a scalar of a declared type, or a nested array of records.
 #[derive(Debug, Clone, PartialEq)]
@@ -580,7 +581,8 @@ impl Value {
                 }
                 out.push(b']');
             }
-            Value::Json(raw) => out.extend_from_slice(raw.get().as_bytes()),
+            // Untyped values as they came, but on one line (NDJSON and CSV cells need that).
+            Value::Json(raw) => write_compact(raw.get(), out),
         }
     }
 
@@ -769,6 +771,16 @@ mod tests {
         assert_eq!((err.expected, err.found), ("boolean", "untyped JSON"));
         assert!(record.get_array("SKU").is_err());
         assert_eq!(format!("{record:?}").matches(':').count(), 4, "{record:?}");
+    }
+
+    #[test]
+    fn untyped_values_are_written_on_one_line_with_every_digit() {
+        let record = stock()
+            .decode_record(b"{\"SKU\":\"A\",\"Extra\":{\n  \"w\": 1.250,\n  \"t\": \"a\\nb\"\n}}")
+            .unwrap();
+        let json = record.to_json();
+        assert!(!json.contains('\n'), "{json}");
+        assert_eq!(json, r#"{"SKU":"A","Extra":{"w":1.250,"t":"a\nb"}}"#);
     }
 
     #[test]
