@@ -1,13 +1,13 @@
 //! `kiss export`: one endpoint's records, streamed into JSON, NDJSON or CSV.
 
-use std::io::{BufRead, BufReader, BufWriter, Seek, Write};
+use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use kiss_client::{Client, Endpoint};
-use kiss_dynamic::{Decoder, SchemaDocument, TableLayout};
+use kiss_dynamic::{Decoder, TableLayout};
 
 use crate::{exit, Failure};
 
@@ -46,7 +46,8 @@ enum Format {
     Json,
     /// One JSON object per line.
     Ndjson,
-    /// Comma-separated, a header row of wire keys.
+    /// Comma-separated: a header row of the live schema's wire keys, then `_extra` (the
+    /// fields the schema does not know, as one JSON object).
     Csv,
 }
 
@@ -211,90 +212,68 @@ async fn export<W: Write>(
 ) -> Result<(u64, u64), Failure> {
     let (schema, mut records) = client.records_stream(endpoint).await?;
     let write_error = write_failure;
-    // CSV needs every column before the first row, and new fields may appear on any record:
-    // spool the records (NDJSON, on disk) and write the table once all columns are known.
-    let mut spool = match format {
-        Format::Csv => Some(BufWriter::new(
-            tempfile::tempfile().map_err(|e| io_failure("cannot create a spool file", e))?,
-        )),
-        _ => None,
-    };
-    let mut layout = TableLayout::new(Decoder::new(&schema).record_schema().clone());
+    // CSV's columns are fixed by the live schema (unknown fields go to one trailing JSON
+    // column), so rows stream out as records arrive: no spool, no second pass.
+    let layout = TableLayout::new(Decoder::new(&schema).record_schema().clone());
     let mut count = 0u64;
     let mut line = Vec::with_capacity(4096);
-    if format == Format::Json {
-        out.write_all(b"[").map_err(write_error)?;
+    match format {
+        Format::Json => out.write_all(b"[").map_err(write_error)?,
+        Format::Ndjson => {}
+        Format::Csv => write_csv_row(&mut out, &mut line, layout.headers())?,
     }
     while let Some(record) = records.next().await {
         let record = record?;
         line.clear();
-        record.write_json(&mut line);
         match format {
             Format::Json => {
+                record.write_json(&mut line);
                 out.write_all(if count == 0 { b"\n" } else { b",\n" })
                     .and_then(|()| out.write_all(&line))
                     .map_err(write_error)?;
             }
             Format::Ndjson => {
+                record.write_json(&mut line);
                 line.push(b'\n');
                 out.write_all(&line).map_err(write_error)?;
             }
             Format::Csv => {
-                layout.observe(&record);
-                line.push(b'\n');
-                if let Some(spool) = &mut spool {
-                    spool.write_all(&line).map_err(write_error)?;
-                }
+                let row = layout.row(&record);
+                write_csv_row(&mut out, &mut line, row.iter().map(String::as_str))?;
             }
         }
         count += 1;
         progress.set_position(count);
         if count % 256 == 0 {
             progress.set_message(format!("{} KiB", out.bytes / 1024));
+            // A fast body may never make the stream wait: yield now and then, so that Ctrl-C
+            // (raced against this future) is noticed in every phase of the export.
+            tokio::task::yield_now().await;
         }
     }
-    match format {
-        Format::Json => out
-            .write_all(if count == 0 { b"]\n" } else { b"\n]\n" })
-            .map_err(write_error)?,
-        Format::Ndjson => {}
-        Format::Csv => {
-            let spool = spool
-                .map(|s| s.into_inner())
-                .transpose()
-                .map_err(|e| io_failure("cannot finish the spool file", e.error()))?;
-            write_csv(&schema, &layout, spool, &mut out)?;
-        }
+    if format == Format::Json {
+        out.write_all(if count == 0 { b"]\n" } else { b"\n]\n" })
+            .map_err(write_error)?;
     }
     out.flush().map_err(write_error)?;
     Ok((count, out.bytes))
 }
 
-fn write_csv<W: Write>(
-    schema: &SchemaDocument,
-    layout: &TableLayout,
-    spool: Option<std::fs::File>,
-    out: &mut W,
+/// Writes one CSV row (RFC 4180 quoting, by the csv crate) into `scratch`, then to `out`, so
+/// that the counting writer sees every byte as it goes.
+fn write_csv_row<'a, W: Write>(
+    out: &mut Counting<W>,
+    scratch: &mut Vec<u8>,
+    cells: impl Iterator<Item = &'a str>,
 ) -> Result<(), Failure> {
-    let mut csv = csv::Writer::from_writer(out);
-    let csv_error = |e: csv::Error| io_failure("cannot write the CSV", e);
-    csv.write_record(layout.headers()).map_err(csv_error)?;
-    let Some(mut spool) = spool else {
-        return csv
-            .flush()
-            .map_err(|e| io_failure("cannot write the CSV", e));
-    };
-    spool
-        .rewind()
-        .map_err(|e| io_failure("cannot read the spool file", e))?;
-    let decoder = Decoder::new(schema);
-    for line in BufReader::new(spool).lines() {
-        let line = line.map_err(|e| io_failure("cannot read the spool file", e))?;
-        let record = decoder
-            .decode_record(line.as_bytes())
-            .map_err(|e| io_failure("a spooled record did not decode (a kiss bug)", e))?;
-        csv.write_record(layout.row(&record)).map_err(csv_error)?;
+    scratch.clear();
+    {
+        let mut csv = csv::WriterBuilder::new()
+            .buffer_capacity(1024)
+            .from_writer(&mut *scratch);
+        csv.write_record(cells)
+            .and_then(|()| csv.flush().map_err(csv::Error::from))
+            .map_err(|e| io_failure("cannot write the CSV", e))?;
     }
-    csv.flush()
-        .map_err(|e| io_failure("cannot write the CSV", e))
+    out.write_all(scratch).map_err(write_failure)
 }

@@ -101,11 +101,12 @@ async fn csv_columns_follow_the_live_schema_and_pick_up_new_fields() {
     let mut lines = csv.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "PriceListCode,PriceListName,CurrencyCode,SKU,PriceExclVAT,MOQ,OrderMultiple"
+        "PriceListCode,PriceListName,CurrencyCode,SKU,PriceExclVAT,MOQ,OrderMultiple,_extra"
     );
     assert_eq!(
         lines.next().unwrap(),
-        "EUR-WHOLESALE,EUR Wholesale 2026,EUR,DRAC001,19.9500,12,12"
+        "EUR-WHOLESALE,EUR Wholesale 2026,EUR,DRAC001,19.9500,12,12,",
+        "nothing unknown: an empty last cell"
     );
     assert_eq!(csv.lines().count(), 41);
 
@@ -121,14 +122,15 @@ async fn csv_columns_follow_the_live_schema_and_pick_up_new_fields() {
     assert!(out.status.success(), "{}", stderr(&out));
     let header = stdout(&out).lines().next().unwrap().to_owned();
     let columns: Vec<&str> = header.split(',').collect();
-    assert_eq!(columns.len(), 29 + 1 + 5);
+    assert_eq!(columns.len(), 29 + 1 + 5 + 1);
+    assert_eq!(columns.last(), Some(&"_extra"));
     assert_eq!(
         columns[29], "ECOScore",
         "a new field shows up without a new release"
     );
     // Nested arrays come after the scalar fields, one JSON cell each (in the order of the
     // served document, which serde_json re-sorted when this test edited it).
-    let mut arrays = columns[30..].to_vec();
+    let mut arrays = columns[30..35].to_vec();
     arrays.sort_unstable();
     assert_eq!(
         arrays,
@@ -560,4 +562,48 @@ async fn pretty_printed_unknown_values_stay_on_one_line_in_ndjson_and_csv() {
         "a header and one line per record: {text}"
     );
     assert!(text.contains(r#"{""w"":1.250,""t"":[1,2]}"#), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_unknown_key_on_every_record_costs_one_cell_not_a_column() {
+    use kiss_tests::hostile::{response, server};
+    let records: Vec<String> = (0..2_000)
+        .map(|i| format!(r#"{{"SKU":"S{i}","AvailableQTY":{i},"Only{i}":{i}.50}}"#))
+        .collect();
+    let body = format!("[{}]", records.join(","));
+    let (base, _) = server(move |line| {
+        if line.starts_with("POST /auth/token") {
+            response(
+                "200 OK",
+                "",
+                r#"{"access_token":"t","token_type":"Bearer","expires_in":3600}"#,
+            )
+        } else if line.starts_with("GET /stock/schema") {
+            response("200 OK", "", kiss_schema::contract::STOCK_SCHEMA)
+        } else {
+            response("200 OK", "", &body)
+        }
+    })
+    .await;
+    let mut command = kiss();
+    command
+        .env("KISS_BASE_URL", &base)
+        .env("KISS_CUSTOMER_CODE", "ACME01")
+        .env("KISS_API_KEY", "k")
+        .args(["export", "stock", "--format", "csv", "--quiet"]);
+    let out = output(command).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let csv = stdout(&out);
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("SKU,StockLocation,AvailableQTY,NextAvailableETA,_extra")
+    );
+    assert_eq!(lines.next(), Some(r#"S0,,0,,"{""Only0"":0.50}""#));
+    assert_eq!(csv.lines().count(), 2_001);
+    assert!(
+        csv.len() < 200_000,
+        "linear in the input: {} bytes",
+        csv.len()
+    );
 }

@@ -38,7 +38,7 @@ pub use decode::{ArraySeed, Decoder, Mode, RecordSeed};
 pub use error::{DecodeError, Issue, IssueKind};
 pub use record::{Entry, EntryKind, FromValue, RawJson, Record, RecordSchema, TypeMismatch, Value};
 pub use stream::{ArrayStream, ElementDecoder, Records, StreamError, Typed};
-pub use table::{cell, TableLayout};
+pub use table::{cell, TableLayout, EXTRA_COLUMN};
 
 /// The string type of [`Value::String`] and of kiss-generated's string fields: short strings
 /// (up to 24 bytes, most codes and SKUs) inline, without an allocation. Derefs to `str`.

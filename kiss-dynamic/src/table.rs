@@ -1,15 +1,27 @@
 //! A tabular view of records, for CSV export.
 //!
-//! Columns are the schema's entries in schema order, headed by their wire keys, then unknown
-//! fields in the order they were first seen. A nested array is one cell holding the array's
-//! JSON text: it keeps every element and field losslessly, in one column whatever the element
-//! count, and spreadsheet users can still read it; exploding arrays into rows or numbered
-//! columns would either repeat the parent or make the column set depend on the data.
+//! The columns are fixed before the first row, so a table streams: the schema's entries in
+//! schema order, headed by their wire keys (a wire key listed twice is one column), then one
+//! last column, `_extra`, holding the record's fields the schema does not know as one compact
+//! JSON object (empty when there are none). Nothing the API sends is lost, and the cost of a
+//! row does not grow with the number of distinct unknown keys seen so far.
+//!
+//! A nested array is one cell holding the array's JSON text: it keeps every element and field
+//! losslessly, in one column whatever the element count, and spreadsheet users can still read
+//! it; exploding arrays into rows or numbered columns would either repeat the parent or make
+//! the column set depend on the data.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
+use crate::record::write_json_str;
 use crate::record::Value;
 use crate::record::{Record, RecordSchema};
+
+/// The header of the last column, which holds the fields the schema does not know. (Named
+/// with a leading underscore, which the API's PascalCase wire keys never have; should a schema
+/// list it anyway, the column takes a longer name.)
+pub const EXTRA_COLUMN: &str = "_extra";
 
 /// Which columns a table has.
 ///
@@ -19,73 +31,93 @@ use crate::record::{Record, RecordSchema};
 ///   "fields":[{"name":"sKU","type":"string"},{"name":"priceExclVAT","type":"decimal"}]}"#).unwrap();
 /// let decoder = Decoder::new(&schema);
 /// let record = decoder.decode_record(br#"{"SKU":"A","PriceExclVAT":2.4500,"Promo":true}"#).unwrap();
-/// let mut layout = TableLayout::new(decoder.record_schema().clone());
-/// layout.observe(&record);
-/// assert_eq!(layout.headers().collect::<Vec<_>>(), ["SKU", "PriceExclVAT", "Promo"]);
-/// assert_eq!(layout.row(&record), ["A", "2.4500", "true"]);
+/// let layout = TableLayout::new(decoder.record_schema().clone());
+/// assert_eq!(layout.headers().collect::<Vec<_>>(), ["SKU", "PriceExclVAT", "_extra"]);
+/// assert_eq!(layout.row(&record), ["A", "2.4500", r#"{"Promo":true}"#]);
 /// ```
 #[derive(Debug, Clone)]
 pub struct TableLayout {
     schema: Arc<RecordSchema>,
-    unknown: Vec<String>,
+    /// The wire keys of the columns before the extra one, each once, in schema order.
+    columns: Vec<String>,
+    extra: String,
 }
 
 impl TableLayout {
-    /// The schema's columns only.
+    /// The columns of `schema`'s records.
     pub fn new(schema: Arc<RecordSchema>) -> TableLayout {
-        TableLayout {
-            schema,
-            unknown: Vec::new(),
-        }
-    }
-
-    /// Adds a column for each unknown field of `record` not seen before; how many were added.
-    pub fn observe(&mut self, record: &Record) -> usize {
-        let before = self.unknown.len();
-        for (key, _) in record.unknown_fields() {
-            if !self.unknown.iter().any(|k| k == key) {
-                self.unknown.push(key.to_owned());
-            }
-        }
-        self.unknown.len() - before
-    }
-
-    /// Column headers: wire keys in schema order, then unknown fields.
-    pub fn headers(&self) -> impl Iterator<Item = &str> {
-        self.schema
+        let mut seen = HashSet::with_capacity(schema.entries().len());
+        let columns: Vec<String> = schema
             .entries()
             .iter()
-            .map(|e| e.wire_key.as_str())
-            .chain(self.unknown.iter().map(String::as_str))
+            .filter(|entry| seen.insert(entry.wire_key.as_str()))
+            .map(|entry| entry.wire_key.clone())
+            .collect();
+        let mut extra = EXTRA_COLUMN.to_owned();
+        while seen.contains(extra.as_str()) {
+            extra.insert(0, '_');
+        }
+        TableLayout {
+            schema,
+            columns,
+            extra,
+        }
+    }
+
+    /// Column headers: wire keys in schema order, then the extra column.
+    pub fn headers(&self) -> impl Iterator<Item = &str> {
+        self.columns
+            .iter()
+            .map(String::as_str)
+            .chain(std::iter::once(self.extra.as_str()))
     }
 
     /// Number of columns.
     pub fn len(&self) -> usize {
-        self.schema.entries().len() + self.unknown.len()
+        self.columns.len() + 1
     }
 
-    /// Whether there are no columns.
+    /// Whether there are no columns (never: the extra column is always there).
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        false
     }
 
-    /// One cell per column for `record`; absent and null are empty cells.
+    /// The schema the columns come from.
+    pub fn schema(&self) -> &Arc<RecordSchema> {
+        &self.schema
+    }
+
+    /// One cell per column for `record`; absent and null are empty cells, and the last cell is
+    /// the record's unknown fields as one JSON object (empty when it has none).
     pub fn row(&self, record: &Record) -> Vec<String> {
-        let known = self
-            .schema
-            .entries()
+        let mut row: Vec<String> = self
+            .columns
             .iter()
-            .map(|e| record.get(&e.wire_key));
-        let unknown = self.unknown.iter().map(|k| record.get(k));
-        known
-            .chain(unknown)
-            .map(|value| value.map(cell).unwrap_or_default())
-            .collect()
+            .map(|key| record.value(key).map(cell).unwrap_or_default())
+            .collect();
+        row.push(extra_cell(record));
+        row
     }
 }
 
+/// The fields of `record` the schema does not know, as one compact JSON object; empty when
+/// there are none.
+fn extra_cell(record: &Record) -> String {
+    let mut out = Vec::new();
+    for (key, value) in record.unknown_fields() {
+        out.push(if out.is_empty() { b'{' } else { b',' });
+        write_json_str(&mut out, key);
+        out.push(b':');
+        value.write_json(&mut out);
+    }
+    if !out.is_empty() {
+        out.push(b'}');
+    }
+    String::from_utf8(out).unwrap_or_default()
+}
+
 /// The text of one value in a cell: strings as they are, numbers exactly as written, booleans
-/// `true`/`false`, dates `YYYY-MM-DD`, null empty, arrays and untyped JSON as JSON text.
+/// `true`/`false`, dates `YYYY-MM-DD`, null empty, arrays and untyped JSON as compact JSON.
 pub fn cell(value: &Value) -> String {
     match value {
         Value::Null => String::new(),
@@ -101,7 +133,7 @@ mod tests {
     use crate::{Decoder, SchemaDocument};
 
     #[test]
-    fn columns_follow_the_schema_then_unknown_fields_as_first_seen() {
+    fn columns_follow_the_schema_then_one_extra_column() {
         let schema = SchemaDocument::from_json(kiss_schema::contract::PRODUCTS_SCHEMA).unwrap();
         let decoder = Decoder::new(&schema);
         let first = decoder
@@ -110,27 +142,38 @@ mod tests {
         let second = decoder
             .decode_record(br#"{"SKU":"B","Launch":"2027-01-01","Eco":2,"CartonQty":6}"#)
             .unwrap();
-        let mut layout = TableLayout::new(decoder.record_schema().clone());
-        assert_eq!(layout.observe(&first), 1);
-        assert_eq!(layout.observe(&second), 1);
-        assert_eq!(layout.observe(&second), 0);
+        let layout = TableLayout::new(decoder.record_schema().clone());
         let headers: Vec<&str> = layout.headers().collect();
-        assert_eq!(headers.len(), 29 + 5 + 2);
+        assert_eq!(headers.len(), 29 + 5 + 1);
         assert_eq!(headers[0], "SKU");
         assert_eq!(headers[26], "HSCode");
         assert_eq!(headers[29], "ProductImages");
-        assert_eq!(&headers[34..], ["Eco", "Launch"]);
+        assert_eq!(headers[34], "_extra");
         let row = layout.row(&first);
         assert_eq!(row.len(), layout.len());
         assert_eq!(row[0], "A");
         assert_eq!(row[1], "", "null is an empty cell");
         assert_eq!(row[29], r#"[{"ImageID":"I1","IsPrimaryImage":true}]"#);
         assert_eq!(row[30], "", "an absent array is an empty cell");
-        assert_eq!(row[34], "1.50", "decimals exactly as written");
+        assert_eq!(row[34], r#"{"Eco":1.50}"#, "decimals exactly as written");
         let row = layout.row(&second);
         assert_eq!(
-            (row[20].as_str(), row[34].as_str(), row[35].as_str()),
-            ("6", "2", "2027-01-01")
+            (row[20].as_str(), row[34].as_str()),
+            ("6", r#"{"Launch":"2027-01-01","Eco":2}"#)
+        );
+    }
+
+    #[test]
+    fn a_wire_key_listed_twice_is_one_column_and_extra_never_collides() {
+        let schema = SchemaDocument::from_json(
+            r#"{"endpoint":"/x","apiVersion":"1","fields":[{"name":"sKU","type":"string"},
+               {"name":"SKU","type":"string"},{"name":"_extra","type":"string"}]}"#,
+        )
+        .unwrap();
+        let layout = TableLayout::new(Decoder::new(&schema).record_schema().clone());
+        assert_eq!(
+            layout.headers().collect::<Vec<_>>(),
+            ["SKU", "_extra", "__extra"]
         );
     }
 }
