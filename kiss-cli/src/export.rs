@@ -83,19 +83,10 @@ fn write_failure(e: std::io::Error) -> Failure {
 }
 
 pub(crate) async fn run(client: &Client, args: ExportArgs, quiet: bool) -> Result<(), Failure> {
-    // Listen for Ctrl-C before the temporary file exists, so an interrupt can never leave it.
+    // Listen for signals before the temporary file exists, so none can ever leave it.
     let interrupt = Interrupt::listen()?;
     let target = match &args.out {
-        Some(path) => {
-            let dir = crate::target_dir(path);
-            let temp = tempfile::Builder::new()
-                .prefix(".kiss-export-")
-                .tempfile_in(&dir)
-                .map_err(|e| {
-                    io_failure(&format!("cannot create a file in {}", dir.display()), e)
-                })?;
-            Some((path.clone(), temp))
-        }
+        Some(path) => Some(crate::output::Target::prepare(path)?),
         None => None,
     };
     let progress = ProgressBar::with_draw_target(
@@ -112,10 +103,8 @@ pub(crate) async fn run(client: &Client, args: ExportArgs, quiet: bool) -> Resul
     );
     let endpoint = args.endpoint.endpoint();
     let outcome = match &target {
-        Some((_, temp)) => {
-            let file = temp
-                .reopen()
-                .map_err(|e| io_failure("cannot open the temporary file", e))?;
+        Some(target) => {
+            let file = target.reopen()?;
             let writer = Counting {
                 inner: BufWriter::new(file),
                 bytes: 0,
@@ -143,9 +132,8 @@ pub(crate) async fn run(client: &Client, args: ExportArgs, quiet: bool) -> Resul
             return Err(failure);
         }
     };
-    if let Some((path, temp)) = target {
-        temp.persist(&path)
-            .map_err(|e| io_failure(&format!("cannot move the export to {}", path.display()), e))?;
+    if let Some(target) = target {
+        let path = target.commit()?;
         if !quiet {
             eprintln!(
                 "kiss: wrote {records} records of {} to {} ({bytes} bytes)",
@@ -157,20 +145,37 @@ pub(crate) async fn run(client: &Client, args: ExportArgs, quiet: bool) -> Resul
     Ok(())
 }
 
-/// Ctrl-C, listened for from the moment it is created (tokio's `ctrl_c()` only starts
-/// listening when first polled, too late for a file created before).
+/// The signals that end a run (Ctrl-C, `kill`, a closed terminal), listened for from the
+/// moment this exists (tokio's `ctrl_c()` only starts listening when first polled, too late
+/// for a file created before). Each ends the export the same way: the temporary file is
+/// removed, nothing appears under the target name, and the exit code says which signal
+/// (128 + its number, as a shell reports it).
 struct Interrupt {
     #[cfg(unix)]
-    signal: tokio::signal::unix::Signal,
+    signals: [(tokio::signal::unix::Signal, &'static str, u8); 3],
 }
 
 impl Interrupt {
     fn listen() -> Result<Interrupt, Failure> {
         #[cfg(unix)]
         {
-            let signal = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-                .map_err(|e| io_failure("cannot listen for Ctrl-C", e))?;
-            Ok(Interrupt { signal })
+            use tokio::signal::unix::{signal, SignalKind};
+            let listen = |kind: SignalKind, name: &'static str, code: u8| {
+                signal(kind)
+                    .map(|s| (s, name, code))
+                    .map_err(|e| io_failure(&format!("cannot listen for {name}"), e))
+            };
+            Ok(Interrupt {
+                signals: [
+                    listen(
+                        SignalKind::interrupt(),
+                        "Ctrl-C (SIGINT)",
+                        exit::INTERRUPTED,
+                    )?,
+                    listen(SignalKind::terminate(), "SIGTERM", exit::TERMINATED)?,
+                    listen(SignalKind::hangup(), "SIGHUP", exit::HANGUP)?,
+                ],
+            })
         }
         #[cfg(not(unix))]
         {
@@ -178,14 +183,22 @@ impl Interrupt {
         }
     }
 
-    async fn wait(&mut self) {
+    /// Which signal came: its name and exit code.
+    async fn wait(&mut self) -> (&'static str, u8) {
         #[cfg(unix)]
         {
-            self.signal.recv().await;
+            let [(int, int_name, int_code), (term, term_name, term_code), (hup, hup_name, hup_code)] =
+                &mut self.signals;
+            tokio::select! {
+                _ = int.recv() => (*int_name, *int_code),
+                _ = term.recv() => (*term_name, *term_code),
+                _ = hup.recv() => (*hup_name, *hup_code),
+            }
         }
         #[cfg(not(unix))]
         {
             let _ = tokio::signal::ctrl_c().await;
+            ("Ctrl-C", exit::INTERRUPTED)
         }
     }
 
@@ -195,9 +208,9 @@ impl Interrupt {
     ) -> Result<(u64, u64), Failure> {
         tokio::select! {
             outcome = export => outcome,
-            _ = self.wait() => Err(Failure::new(
-                exit::INTERRUPTED,
-                "interrupted: the export was abandoned and no file was written",
+            (name, code) = self.wait() => Err(Failure::new(
+                code,
+                format!("interrupted by {name}: the export was abandoned and no file was written"),
             )),
         }
     }

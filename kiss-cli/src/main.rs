@@ -2,6 +2,7 @@
 //! sandbox, from a shell. A front end over kiss-client, kiss-dynamic and kiss-sandbox.
 
 mod export;
+mod output;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,8 +25,12 @@ mod exit {
     pub const RATE_LIMITED: u8 = 4;
     /// The API no longer matches the generated models.
     pub const DRIFT: u8 = 5;
-    /// Interrupted by Ctrl-C.
+    /// Interrupted by Ctrl-C (SIGINT).
     pub const INTERRUPTED: u8 = 130;
+    /// Ended by SIGHUP (the terminal went away).
+    pub const HANGUP: u8 = 129;
+    /// Ended by SIGTERM (`kill`, systemd stopping the unit).
+    pub const TERMINATED: u8 = 143;
     /// The reader of stdout went away (as a process killed by SIGPIPE reports it).
     pub const BROKEN_PIPE: u8 = 141;
 }

@@ -330,27 +330,118 @@ async fn an_interrupted_export_leaves_no_file_under_the_target_name() {
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    let child = command.spawn().unwrap();
-    // Wait (bounded) for the export to have started writing: its temporary file appears.
-    let started = wait_for(|| temporary_files(&dir) > 0);
-    assert!(started, "the export never started");
-    let pid = child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-INT", &pid])
+    // Ctrl-C, `kill` and a closed terminal all end it the same way, each with its own code.
+    for (signal, code) in [("-INT", 130), ("-TERM", 143), ("-HUP", 129)] {
+        sandbox
+            .control()
+            .queue_fault(
+                "/products",
+                Fault::SlowBody {
+                    bytes_per_sec: 20_000,
+                },
+                1,
+            )
+            .unwrap();
+        let child = command.spawn().unwrap();
+        // Wait (bounded) for the export to have started writing: its temporary file appears.
+        let started = wait_for(|| temporary_files(&dir) > 0);
+        assert!(started, "the export never started");
+        let pid = child.id().to_string();
+        assert!(Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .unwrap()
+            .success());
+        let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(out.status.code(), Some(code), "{signal}: {}", stderr(&out));
+        assert!(stderr(&out).contains("interrupted by"), "{}", stderr(&out));
+        assert!(!target.exists(), "nothing under the target name");
+        assert_eq!(
+            temporary_files(&dir),
+            0,
+            "{signal}: and no temporary file left behind"
+        );
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_writes_through_symlinks_keeps_modes_and_refuses_what_is_not_a_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let sandbox = sandbox(5).await;
+    let dir = tempdir();
+    let export_to = |path: &Path| {
+        let mut command = against(&sandbox);
+        command
+            .args(["export", "stock", "--format", "csv", "--quiet", "--out"])
+            .arg(path);
+        command
+    };
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+
+    // A symlink is written through: the link stays a link, its target gets the export.
+    let real = dir.join("real.csv");
+    std::fs::write(
+        &real, "old
+",
+    )
+    .unwrap();
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let link = dir.join("link.csv");
+    std::os::unix::fs::symlink("real.csv", &link).unwrap();
+    let out = output(export_to(&link)).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert!(std::fs::read_to_string(&real).unwrap().starts_with("SKU,"));
+    assert_eq!(mode(&real), 0o640, "an existing file keeps its mode");
+
+    // A new file gets 0666 less the umask, as `>` would give it.
+    let fresh = dir.join("fresh.csv");
+    let mut command = Command::new("bash");
+    command
+        .args(["-c", "umask 027; exec \"$0\" \"$@\""])
+        .arg(env!("CARGO_BIN_EXE_kiss"))
+        .args(["export", "stock", "--format", "csv", "--quiet", "--out"])
+        .arg(&fresh)
+        .env("KISS_BASE_URL", sandbox.base_url())
+        .env("KISS_CUSTOMER_CODE", "ACME01")
+        .env("KISS_API_KEY", DEFAULT_API_KEY);
+    let out = output(command).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(mode(&fresh), 0o640, "0666 less the umask 027");
+
+    // A named pipe is refused, not replaced.
+    let fifo = dir.join("pipe.csv");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
         .status()
         .unwrap()
         .success());
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
-        .await
-        .unwrap();
-    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
-    assert!(stderr(&out).contains("interrupted"), "{}", stderr(&out));
-    assert!(!target.exists(), "nothing under the target name");
-    assert_eq!(
-        temporary_files(&dir),
-        0,
-        "and no temporary file left behind"
-    );
+    let out = output(export_to(&fifo)).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("named pipe"), "{}", stderr(&out));
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::symlink_metadata(&fifo)
+        .unwrap()
+        .file_type()
+        .is_fifo());
+    assert_eq!(temporary_files(&dir), 0);
+
+    // A temporary file left by a run that was killed outright is cleaned up; one of a
+    // running process is not.
+    let stale = dir.join(".kiss-export-4000000000-abc123");
+    let live = dir.join(format!(".kiss-export-{}-def456", std::process::id()));
+    std::fs::write(&stale, "half").unwrap();
+    std::fs::write(&live, "busy").unwrap();
+    let out = output(export_to(&real)).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!stale.exists(), "a dead run's temporary file is removed");
+    assert!(live.exists(), "a live run's temporary file is left alone");
     std::fs::remove_dir_all(dir).unwrap();
 }
 
