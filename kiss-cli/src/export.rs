@@ -21,6 +21,11 @@ pub(crate) struct ExportArgs {
     /// Write to FILE, which appears only once the export is complete; stdout otherwise.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
+    /// Fail on the first record that does not match the live schema (a missing required
+    /// field, a value of another type, an unknown or repeated key). Without it such records
+    /// are exported as they came and the issues are summed up on stderr.
+    #[arg(long)]
+    strict: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -110,7 +115,7 @@ pub(crate) async fn run(client: &Client, args: ExportArgs, quiet: bool) -> Resul
                 bytes: 0,
             };
             interrupt
-                .around(export(client, endpoint, args.format, writer, &progress))
+                .around(export(client, endpoint, &args, writer, &progress))
                 .await
         }
         None => {
@@ -119,12 +124,12 @@ pub(crate) async fn run(client: &Client, args: ExportArgs, quiet: bool) -> Resul
                 bytes: 0,
             };
             interrupt
-                .around(export(client, endpoint, args.format, writer, &progress))
+                .around(export(client, endpoint, &args, writer, &progress))
                 .await
         }
     };
     progress.finish_and_clear();
-    let (records, bytes) = match outcome {
+    let (records, bytes, issues) = match outcome {
         Ok(summary) => summary,
         Err(failure) => {
             // Dropping the temporary file removes it: nothing half-written under the name.
@@ -132,6 +137,11 @@ pub(crate) async fn run(client: &Client, args: ExportArgs, quiet: bool) -> Resul
             return Err(failure);
         }
     };
+    if !quiet {
+        if let Some(summary) = issues.summary() {
+            eprintln!("kiss: {summary}");
+        }
+    }
     if let Some(target) = target {
         let path = target.commit()?;
         if !quiet {
@@ -202,10 +212,10 @@ impl Interrupt {
         }
     }
 
-    async fn around(
+    async fn around<T>(
         mut self,
-        export: impl std::future::Future<Output = Result<(u64, u64), Failure>>,
-    ) -> Result<(u64, u64), Failure> {
+        export: impl std::future::Future<Output = Result<T, Failure>>,
+    ) -> Result<T, Failure> {
         tokio::select! {
             outcome = export => outcome,
             (name, code) = self.wait() => Err(Failure::new(
@@ -219,10 +229,12 @@ impl Interrupt {
 async fn export<W: Write>(
     client: &Client,
     endpoint: Endpoint,
-    format: Format,
+    args: &ExportArgs,
     mut out: Counting<W>,
     progress: &ProgressBar,
-) -> Result<(u64, u64), Failure> {
+) -> Result<(u64, u64, Issues), Failure> {
+    let format = args.format;
+    let mut issues = Issues::default();
     let (schema, mut records) = client.records_stream(endpoint).await?;
     let write_error = write_failure;
     // CSV's columns are fixed by the live schema (unknown fields go to one trailing JSON
@@ -237,6 +249,18 @@ async fn export<W: Write>(
     }
     while let Some(record) = records.next().await {
         let record = record?;
+        if let Some(first) = record.issues().first() {
+            if args.strict {
+                return Err(Failure::new(
+                    exit::FAILURE,
+                    format!(
+                        "record {count} does not match the live schema: {first} (--strict); \
+                         nothing was written"
+                    ),
+                ));
+            }
+            issues.add(record.issues());
+        }
         line.clear();
         match format {
             Format::Json => {
@@ -269,7 +293,60 @@ async fn export<W: Write>(
             .map_err(write_error)?;
     }
     out.flush().map_err(write_error)?;
-    Ok((count, out.bytes))
+    Ok((count, out.bytes, issues))
+}
+
+/// The records that did not match the live schema, summed up by what was wrong where.
+#[derive(Default)]
+pub(crate) struct Issues {
+    records: u64,
+    total: u64,
+    /// `(issue as text, count)`, in the order first seen; bounded, the rest only counted.
+    kinds: Vec<(String, u64)>,
+}
+
+/// How many distinct issues the summary names; more are counted, not listed.
+const LISTED_ISSUES: usize = 5;
+
+impl Issues {
+    fn add(&mut self, found: &[kiss_dynamic::Issue]) {
+        self.records += 1;
+        for issue in found {
+            self.total += 1;
+            // Array positions vary record to record: `ProductImages[3].X` counts as `[]`.
+            let text = without_indices(&issue.to_string());
+            match self.kinds.iter().position(|(t, _)| *t == text) {
+                Some(known) => self.kinds[known].1 += 1,
+                None if self.kinds.len() < 64 => self.kinds.push((text, 1)),
+                None => {}
+            }
+        }
+    }
+
+    /// One line for stderr, or nothing when every record matched.
+    fn summary(&self) -> Option<String> {
+        if self.total == 0 {
+            return None;
+        }
+        let listed: Vec<String> = self
+            .kinds
+            .iter()
+            .take(LISTED_ISSUES)
+            .map(|(text, n)| format!("{n} × {text}"))
+            .collect();
+        Some(format!(
+            "{} issues in {} records that do not match the live schema (exported as they came; \
+             --strict fails on them): {}{}",
+            self.total,
+            self.records,
+            listed.join("; "),
+            if self.kinds.len() > LISTED_ISSUES {
+                "; …"
+            } else {
+                ""
+            }
+        ))
+    }
 }
 
 /// Writes one CSV row (RFC 4180 quoting, by the csv crate) into `scratch`, then to `out`, so
@@ -289,4 +366,29 @@ fn write_csv_row<'a, W: Write>(
             .map_err(|e| io_failure("cannot write the CSV", e))?;
     }
     out.write_all(scratch).map_err(write_failure)
+}
+
+/// `ProductImages[3].ImageID` → `ProductImages[].ImageID`: issue paths summed up across
+/// records, whatever the element.
+fn without_indices(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_index = false;
+    for c in text.chars() {
+        match c {
+            '[' => {
+                in_index = true;
+                out.push('[');
+            }
+            ']' if in_index => {
+                in_index = false;
+                out.push(']');
+            }
+            c if in_index && c.is_ascii_digit() => {}
+            c => {
+                in_index = false;
+                out.push(c);
+            }
+        }
+    }
+    out
 }

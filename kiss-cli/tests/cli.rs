@@ -698,3 +698,55 @@ async fn a_new_unknown_key_on_every_record_costs_one_cell_not_a_column() {
         csv.len()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_off_the_schema_are_summed_up_and_strict_refuses_them() {
+    use kiss_tests::hostile::{response, server};
+    let body = r#"[{"SKU":null,"AvailableQTY":1},{"SKU":"B","AvailableQTY":"abc"},{"SKU":"C","AvailableQTY":2}]"#;
+    let (base, _) = server(move |line| {
+        if line.starts_with("POST /auth/token") {
+            response(
+                "200 OK",
+                "",
+                r#"{"access_token":"t","token_type":"Bearer","expires_in":3600}"#,
+            )
+        } else if line.starts_with("GET /stock/schema") {
+            response("200 OK", "", kiss_schema::contract::STOCK_SCHEMA)
+        } else {
+            response("200 OK", "", body)
+        }
+    })
+    .await;
+    let dir = tempdir();
+    let target = dir.join("stock.ndjson");
+    let export = |strict: bool| {
+        let mut command = kiss();
+        command
+            .env("KISS_BASE_URL", &base)
+            .env("KISS_CUSTOMER_CODE", "ACME01")
+            .env("KISS_API_KEY", "k")
+            .args(["export", "stock", "--format", "ndjson", "--out"])
+            .arg(&target);
+        if strict {
+            command.arg("--strict");
+        }
+        command
+    };
+    let out = output(export(false)).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let said = stderr(&out);
+    assert!(said.contains("2 issues in 2 records"), "{said}");
+    assert!(said.contains("SKU: required field is null"), "{said}");
+    assert!(
+        said.contains("AvailableQTY: expected integer, found string"),
+        "{said}"
+    );
+    assert_eq!(std::fs::read_to_string(&target).unwrap().lines().count(), 3);
+
+    std::fs::remove_file(&target).unwrap();
+    let out = output(export(true)).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--strict"), "{}", stderr(&out));
+    assert!(!target.exists(), "nothing written");
+    assert_eq!(temporary_files(&dir), 0);
+}

@@ -1,6 +1,8 @@
 //! Records built from the lexer in one pass, typed by the schema as they are read: the engine
 //! behind [`crate::Decoder`] and [`crate::Value::from_json`].
 
+use std::borrow::Cow;
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
@@ -31,6 +33,7 @@ impl Parser<'_> {
         let mut extras = Extras::default();
         let report_unknown = !entries.is_empty();
         let mut expected_position = 0;
+        let mut unknown_keys: HashSet<Cow<'_, str>> = HashSet::new();
         self.skip_whitespace();
         if self.peek() == Some(b'}') {
             self.advance(1);
@@ -52,30 +55,31 @@ impl Parser<'_> {
                     Some(position) => {
                         expected_position = position + 1;
                         let entry = &entries[position];
+                        let value = self.entry(entry, &mut extras.issues)?;
                         if slots[position].is_some() {
+                            // The field again (maybe spelled the other way, `Name` then
+                            // `name`): the first value stays the field's, and the second is
+                            // kept beside it under its own key, so nothing is lost.
                             extras.issues.push(issue(&key, IssueKind::DuplicateKey));
-                        }
-                        if !as_wire_key {
-                            if !extras.spelled_as_name.contains(&position) {
+                            extras.unknown.push((key.into_owned(), value));
+                        } else {
+                            if !as_wire_key {
                                 extras.spelled_as_name.push(position);
                             }
-                        } else if !extras.spelled_as_name.is_empty() {
-                            extras.spelled_as_name.retain(|p| *p != position);
+                            slots[position] = Some(value);
                         }
-                        slots[position] = Some(self.entry(entry, &mut extras.issues)?);
                     }
                     None => {
                         if report_unknown {
                             extras.issues.push(issue(&key, IssueKind::UnknownField));
                         }
                         let value = self.inferred()?;
-                        match extras.unknown.iter_mut().find(|(k, _)| *k == *key) {
-                            Some((_, existing)) => {
-                                extras.issues.push(issue(&key, IssueKind::DuplicateKey));
-                                *existing = value;
-                            }
-                            None => extras.unknown.push((key.into_owned(), value)),
+                        // Both values of a repeated key are kept (in arrival order); the set
+                        // of keys seen is built only for records that have unknown fields.
+                        if !unknown_keys.insert(key.clone()) {
+                            extras.issues.push(issue(&key, IssueKind::DuplicateKey));
                         }
+                        extras.unknown.push((key.into_owned(), value));
                     }
                 }
                 self.skip_whitespace();

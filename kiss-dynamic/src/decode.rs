@@ -341,6 +341,35 @@ mod tests {
         assert_eq!(record.to_json(), std::str::from_utf8(text).unwrap());
     }
 
+    #[test]
+    fn a_repeated_key_keeps_both_values() {
+        let decoder = Decoder::new(&products());
+        let record = decoder
+            .decode_record(br#"{"SKU":"A","Name":"x","name":"y","Zzz":1,"Zzz":2.50}"#)
+            .unwrap();
+        assert_eq!(
+            record.get::<&str>("Name").unwrap(),
+            "x",
+            "the first value is the field's"
+        );
+        assert_eq!(
+            record.to_json(),
+            r#"{"SKU":"A","Name":"x","name":"y","Zzz":1,"Zzz":2.50}"#,
+            "and every value is written back"
+        );
+        let duplicates: Vec<&str> = record
+            .issues()
+            .iter()
+            .filter(|i| i.kind == IssueKind::DuplicateKey)
+            .map(|i| i.path.as_str())
+            .collect();
+        assert_eq!(duplicates, ["name", "Zzz"]);
+        assert!(Decoder::new(&products())
+            .with_mode(Mode::Strict)
+            .decode_record(br#"{"SKU":"A","SKU":"B"}"#)
+            .is_err());
+    }
+
     /// Nesting far deeper than any record, in every place a record can hold it, is an error
     /// (not a stack overflow): about 8,000 levels in 48 KB.
     #[test]
