@@ -42,7 +42,10 @@ mod exit {
 /// says so on stderr: try it without an account.
 ///
 /// Exit codes: 0 ok, 1 failure, 2 usage, 3 credentials refused, 4 rate limited, 5 drift,
-/// 130 interrupted.
+/// 129 SIGHUP, 130 interrupted (Ctrl-C), 141 stdout closed, 143 SIGTERM.
+///
+/// Logs go to stderr: waits of 5 s or more (quota, 429, retries) and retries by default,
+/// more with -v or -vv; RUST_LOG (such as RUST_LOG=kiss_client=debug) overrides.
 #[derive(Parser)]
 #[command(name = "kiss", version)]
 struct Cli {
@@ -51,6 +54,9 @@ struct Cli {
     /// No progress bar and no notices on stderr (errors still print).
     #[arg(long, short, global = true)]
     quiet: bool,
+    /// More log lines on stderr: -v for each request, -vv for everything the client does.
+    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
 }
@@ -244,8 +250,29 @@ async fn connect(connection: Connection, quiet: bool) -> Result<Session, Failure
     })
 }
 
+/// Logs to stderr through `tracing`: what the client reports (waits, retries) reaches the
+/// person or the cron log. The API Key and tokens are never in it (the client logs neither).
+fn init_logging(quiet: bool, verbose: u8) {
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "warn,kiss_client=debug",
+        (false, _) => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        // Colours only on a terminal: a cron log or a pipe gets plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logging(cli.quiet, cli.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -750,3 +750,37 @@ async fn records_off_the_schema_are_summed_up_and_strict_refuses_them() {
     assert!(!target.exists(), "nothing written");
     assert_eq!(temporary_files(&dir), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waits_for_the_quota_are_announced_on_stderr_with_when_they_end() {
+    let sandbox = sandbox(3).await;
+    let limited = Fault::RateLimited {
+        retry_after_secs: 1,
+    };
+    sandbox
+        .control()
+        .queue_fault("/stock/schema", limited.clone(), 1)
+        .unwrap();
+    let mut command = against(&sandbox);
+    command.args(["export", "stock", "--format", "ndjson"]);
+    let out = output(command).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let said = stderr(&out);
+    assert!(said.contains("rate limited; waiting"), "{said}");
+    assert!(
+        said.contains("until=") && said.contains("window=1m"),
+        "{said}"
+    );
+    assert!(!said.contains(DEFAULT_API_KEY));
+
+    // -q keeps stderr for errors.
+    sandbox
+        .control()
+        .queue_fault("/stock/schema", limited, 1)
+        .unwrap();
+    let mut command = against(&sandbox);
+    command.args(["export", "stock", "--format", "ndjson", "-q"]);
+    let out = output(command).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(out.stderr.is_empty(), "{}", stderr(&out));
+}

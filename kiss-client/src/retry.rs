@@ -11,6 +11,18 @@ use crate::client::Client;
 use crate::error::Error;
 use crate::response::{throttle, transport, Answer, Throttle};
 
+/// Waits at least this long are logged as warnings (what, why, until when), so that a run
+/// that seems to hang says why; shorter ones only at debug level.
+const LONG_WAIT: Duration = Duration::from_secs(5);
+
+/// When a wait that starts now ends, in UTC, to the second.
+fn until(wait: Duration) -> String {
+    let end = chrono::Utc::now()
+        .checked_add_signed(chrono::TimeDelta::from_std(wait).unwrap_or(chrono::TimeDelta::MAX))
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
+    end.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
 /// Whether a request carries the customer's bearer token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Auth {
@@ -50,8 +62,12 @@ impl Client {
                     if attempt >= retry.max_attempts {
                         return Err(transport(path, attempt, source, self.inner.read_timeout));
                     }
-                    tracing::warn!(%path, attempt, error = %source, "request failed; retrying");
-                    self.inner.clock.sleep(self.backoff(attempt)).await;
+                    let wait = self.backoff(attempt);
+                    tracing::warn!(
+                        %path, attempt, ?wait, until = %until(wait), error = %source,
+                        "request failed; retrying"
+                    );
+                    self.inner.clock.sleep(wait).await;
                     continue;
                 }
             };
@@ -72,8 +88,7 @@ impl Client {
                         .rate_limit_wait(&throttle, throttled)
                         .ok_or_else(|| throttle.clone().into_error())?;
                     throttled = throttled.saturating_add(1);
-                    let until = chrono::Utc::now()
-                        + chrono::TimeDelta::from_std(wait).unwrap_or(chrono::TimeDelta::MAX);
+                    let until = until(wait);
                     match &throttle.retry_after_unreadable {
                         Some(raw) => tracing::warn!(
                             %path, ?wait, %until, window = %throttle.window, retry_after = %raw,
@@ -88,8 +103,12 @@ impl Client {
                     continue;
                 }
                 500 | 502 | 503 | 504 if attempt < retry.max_attempts => {
-                    tracing::warn!(%path, status, attempt, "server error; retrying");
-                    self.inner.clock.sleep(self.backoff(attempt)).await;
+                    let wait = self.backoff(attempt);
+                    tracing::warn!(
+                        %path, status, attempt, ?wait, until = %until(wait),
+                        "server error; retrying"
+                    );
+                    self.inner.clock.sleep(wait).await;
                     continue;
                 }
                 _ => {}
@@ -105,7 +124,15 @@ impl Client {
     async fn pace(&self) {
         let wait = self.inner.pacer.reserve(self.inner.clock.now());
         if !wait.is_zero() {
-            tracing::debug!(?wait, "pacing to the quota");
+            if wait >= LONG_WAIT {
+                tracing::warn!(
+                    ?wait,
+                    until = %until(wait),
+                    "waiting for the quota (the client keeps within both rate windows)"
+                );
+            } else {
+                tracing::debug!(?wait, "pacing to the quota");
+            }
             self.inner.clock.sleep(wait).await;
         }
     }
