@@ -63,6 +63,7 @@ impl SandboxArgs {
             customers,
             token_ttl: Duration::from_secs(self.token_ttl),
             rate_limit: self.rate_limit,
+            body_timeout: SandboxConfig::default().body_timeout,
         })
     }
 }

@@ -122,6 +122,9 @@ pub struct SandboxConfig {
     pub token_ttl: Duration,
     /// The rate limits. Default 60/minute and 1,000/hour.
     pub rate_limit: RateLimit,
+    /// How long a request's body may take to arrive, after its headers (a request that
+    /// trickles or stalls is answered `408` and its connection closed). Default 10 s.
+    pub body_timeout: Duration,
 }
 
 impl SandboxConfig {
@@ -146,6 +149,7 @@ impl Default for SandboxConfig {
             customers: vec![Customer::new(DEFAULT_CUSTOMER_CODE, DEFAULT_API_KEY)],
             token_ttl: Duration::from_secs(3600),
             rate_limit: RateLimit::default(),
+            body_timeout: Duration::from_secs(10),
         }
     }
 }

@@ -50,7 +50,40 @@ pub(crate) fn router(state: AppState) -> Router {
     Router::new()
         .nest("/_sandbox", control_routes())
         .merge(api)
+        .layer(middleware::from_fn_with_state(state.clone(), body_deadline))
         .with_state(state)
+}
+
+/// The most a request body may hold: the largest is a control-plane profile (three schema
+/// documents); the API's own requests are tiny.
+const MAX_REQUEST_BODY: usize = 16 * 1024 * 1024;
+
+/// Reads the whole request body within the configured deadline and size, before any handler
+/// runs: a client that sends headers and then trickles or stalls is answered `408` and its
+/// connection closed, instead of holding the connection (and memory) forever.
+async fn body_deadline(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    let read = axum::body::to_bytes(body, MAX_REQUEST_BODY);
+    let (status, message) = match tokio::time::timeout(state.body_timeout, read).await {
+        Ok(Ok(bytes)) => {
+            return next
+                .run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        Ok(Err(_)) => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "The request body is too large or broken.",
+        ),
+        Err(_) => (
+            StatusCode::REQUEST_TIMEOUT,
+            "The request body did not arrive in time.",
+        ),
+    };
+    let mut response = api::error(status, message);
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 /// Counts every request by path, then applies the next queued fault for that path, if any.
@@ -362,17 +395,56 @@ pub(crate) async fn serve(listener: TcpListener, router: Router, shutdown: onesh
     connections.shutdown().await;
 }
 
+/// The connection's socket, handed to hyper as its stream. When a connection-reset fault was
+/// served, dropping it sets `SO_LINGER` to zero first, so the close sends RST, not FIN. (A
+/// wrapper rather than a duplicated descriptor: one descriptor per connection.)
+struct Connection {
+    stream: tokio::net::TcpStream,
+    reset: Arc<AtomicBool>,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        if self.reset.load(Ordering::SeqCst) {
+            let _ = socket2::SockRef::from(&self.stream).set_linger(Some(Duration::ZERO));
+        }
+    }
+}
+
+impl tokio::io::AsyncRead for Connection {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Connection {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
 async fn serve_connection(stream: tokio::net::TcpStream, peer: SocketAddr, router: Router) {
     let reset = Arc::new(AtomicBool::new(false));
-    let socket = socket2::SockRef::from(&stream);
-    // Keep a duplicate of the socket to set SO_LINGER on once hyper has given up the stream.
-    let duplicate = match socket.try_clone() {
-        Ok(duplicate) => duplicate,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot duplicate the connection's socket");
-            return;
-        }
-    };
     let connection = ConnectionControl {
         reset: reset.clone(),
     };
@@ -395,14 +467,11 @@ async fn serve_connection(stream: tokio::net::TcpStream, peer: SocketAddr, route
     let result = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(30))
-        .serve_connection(TokioIo::new(stream), service)
+        .serve_connection(TokioIo::new(Connection { stream, reset }), service)
         .await;
-    if reset.load(Ordering::SeqCst) {
-        let _ = duplicate.set_linger(Some(Duration::ZERO));
-    } else if let Err(e) = result {
+    if let Err(e) = result {
         tracing::debug!(error = %e, %peer, "connection ended with an error");
     }
-    drop(duplicate);
 }
 
 #[cfg(test)]
