@@ -18,8 +18,8 @@ pub struct Seen {
 
 /// A server answering each request with what `answer` returns for its request line; it
 /// records every request. Returns its base URL and the record.
-pub async fn server(
-    answer: impl Fn(&str) -> String + Send + Sync + 'static,
+pub async fn server<A: Into<Vec<u8>>>(
+    answer: impl Fn(&str) -> A + Send + Sync + 'static,
 ) -> (String, Arc<Mutex<Vec<Seen>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -71,7 +71,7 @@ pub async fn server(
                     request_line: request_line.clone(),
                     body: String::from_utf8_lossy(&body).into_owned(),
                 });
-                let _ = socket.write_all(answer(&request_line).as_bytes()).await;
+                let _ = socket.write_all(&answer(&request_line).into()).await;
                 let _ = socket.shutdown().await;
             });
         }
@@ -85,4 +85,15 @@ pub fn response(status: &str, headers: &str, body: &str) -> String {
         "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n{headers}\r\n{body}",
         body.len()
     )
+}
+
+/// A whole HTTP/1.1 answer with a binary body (compressed, say).
+pub fn response_bytes(status: &str, headers: &str, body: &[u8]) -> Vec<u8> {
+    let mut answer = format!(
+        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n{headers}\r\n",
+        body.len()
+    )
+    .into_bytes();
+    answer.extend_from_slice(body);
+    answer
 }

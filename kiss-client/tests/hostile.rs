@@ -2,7 +2,7 @@
 //! carry the API Key or another host's data, and token answers that are not bearer tokens.
 
 use kiss_client::{Client, Error};
-use kiss_tests::hostile::{response, server};
+use kiss_tests::hostile::{response, response_bytes, server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -312,5 +312,60 @@ async fn server_text_never_carries_the_key_or_terminal_escapes_to_the_user() {
     assert!(
         !shown.contains("t0k3n") && !shown.contains('\u{1b}'),
         "{shown:?}"
+    );
+}
+
+/// `text` gzip-compressed: a few kilobytes that inflate to many megabytes.
+fn gzip(text: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder.write_all(text).unwrap();
+    encoder.finish().unwrap()
+}
+
+#[tokio::test]
+async fn a_gzip_bomb_is_refused_by_its_inflated_size() {
+    let mut schema = br#"{"endpoint":"/stock","apiVersion":"2026-04","description":""#.to_vec();
+    schema.extend(std::iter::repeat_n(b' ', 20_000_000));
+    schema.extend_from_slice(br#"","fields":[]}"#);
+    let schema = gzip(&schema);
+    let mut stock = br#"[{"SKU":""#.to_vec();
+    stock.extend(std::iter::repeat_n(b'x', 20_000_000));
+    stock.extend_from_slice(br#""}]"#);
+    let stock = gzip(&stock);
+    assert!(
+        schema.len() < 100_000 && stock.len() < 100_000,
+        "small on the wire"
+    );
+    let (base, _) = server(move |line| {
+        let gzipped = "Content-Encoding: gzip\r\n";
+        if line.starts_with("POST /auth/token") {
+            response("200 OK", "", TOKEN).into_bytes()
+        } else if line.starts_with("GET /stock/schema") {
+            response_bytes("200 OK", gzipped, &schema)
+        } else {
+            response_bytes("200 OK", gzipped, &stock)
+        }
+    })
+    .await;
+    let client = Client::builder()
+        .base_url(base)
+        .customer_code("ACME01")
+        .api_key(SECRET_KEY)
+        .max_record_bytes(1_000_000)
+        .build()
+        .unwrap();
+    let err = client
+        .schema(kiss_client::Endpoint::Stock)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::TooLarge { .. }),
+        "the default 16 MiB cap: {err}"
+    );
+    let err = client.stock().await.unwrap_err();
+    assert!(
+        matches!(&err, Error::TooLarge { what, .. } if what == "record 0"),
+        "{err}"
     );
 }
