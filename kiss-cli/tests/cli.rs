@@ -431,6 +431,14 @@ async fn out_writes_through_symlinks_keeps_modes_and_refuses_what_is_not_a_file(
         .file_type()
         .is_fifo());
     assert_eq!(temporary_files(&dir), 0);
+    // So is a device (as root, renaming over /dev/null would replace it for everyone).
+    let out = output(export_to(Path::new("/dev/null"))).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("a device"), "{}", stderr(&out));
+    assert!(std::fs::metadata("/dev/null")
+        .unwrap()
+        .file_type()
+        .is_char_device());
 
     // A temporary file left by a run that was killed outright is cleaned up; one of a
     // running process is not.
