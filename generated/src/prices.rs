@@ -91,6 +91,7 @@ impl ::kiss_dynamic::model::Model for ProductPrice {
         let mut slot_moq: ::core::option::Option<i64> = ::core::option::Option::None;
         let mut slot_order_multiple: ::core::option::Option<i64> = ::core::option::Option::None;
         let mut unknown_fields = ::kiss_dynamic::typed::UnknownFields::new();
+        let mut seen = [false; 7];
         let mut next = 0;
         while let ::core::option::Option::Some(key) = source.next_key()? {
             let index = match Self::WIRE_KEYS.get(next) {
@@ -101,23 +102,37 @@ impl ::kiss_dynamic::model::Model for ProductPrice {
             };
             next = index.map_or(next, |i| i + 1);
             match index {
+                ::core::option::Option::Some(
+                    i,
+                ) if seen.get(i) == ::core::option::Option::Some(&true) => {
+                    source.capture(key, &mut unknown_fields)?
+                }
                 ::core::option::Option::Some(0) => {
+                    seen[0] = true;
                     slot_price_list_code = source.value("PriceListCode")?;
                 }
                 ::core::option::Option::Some(1) => {
+                    seen[1] = true;
                     slot_price_list_name = source.value("PriceListName")?;
                 }
                 ::core::option::Option::Some(2) => {
+                    seen[2] = true;
                     slot_currency_code = source.value("CurrencyCode")?;
                 }
                 ::core::option::Option::Some(3) => {
+                    seen[3] = true;
                     slot_sku = ::core::option::Option::Some(source.value("SKU")?);
                 }
                 ::core::option::Option::Some(4) => {
+                    seen[4] = true;
                     slot_price_excl_vat = source.value("PriceExclVAT")?;
                 }
-                ::core::option::Option::Some(5) => slot_moq = source.value("MOQ")?,
+                ::core::option::Option::Some(5) => {
+                    seen[5] = true;
+                    slot_moq = source.value("MOQ")?;
+                }
                 ::core::option::Option::Some(6) => {
+                    seen[6] = true;
                     slot_order_multiple = source.value("OrderMultiple")?;
                 }
                 _ => source.capture(key, &mut unknown_fields)?,

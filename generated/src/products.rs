@@ -309,6 +309,7 @@ impl ::kiss_dynamic::model::Model for Product {
         let mut slot_product_composition: ::std::vec::Vec<ProductComposition> = ::std::vec::Vec::new();
         let mut slot_product_prices: ::std::vec::Vec<ProductPrice> = ::std::vec::Vec::new();
         let mut unknown_fields = ::kiss_dynamic::typed::UnknownFields::new();
+        let mut seen = [false; 34];
         let mut next = 0;
         while let ::core::option::Option::Some(key) = source.next_key()? {
             let index = match Self::WIRE_KEYS.get(next) {
@@ -319,97 +320,146 @@ impl ::kiss_dynamic::model::Model for Product {
             };
             next = index.map_or(next, |i| i + 1);
             match index {
+                ::core::option::Option::Some(
+                    i,
+                ) if seen.get(i) == ::core::option::Option::Some(&true) => {
+                    source.capture(key, &mut unknown_fields)?
+                }
                 ::core::option::Option::Some(0) => {
+                    seen[0] = true;
                     slot_sku = ::core::option::Option::Some(source.value("SKU")?);
                 }
-                ::core::option::Option::Some(1) => slot_name = source.value("Name")?,
+                ::core::option::Option::Some(1) => {
+                    seen[1] = true;
+                    slot_name = source.value("Name")?;
+                }
                 ::core::option::Option::Some(2) => {
+                    seen[2] = true;
                     slot_description = source.value("Description")?;
                 }
                 ::core::option::Option::Some(3) => {
+                    seen[3] = true;
                     slot_website_description = source.value("WebsiteDescription")?;
                 }
                 ::core::option::Option::Some(4) => {
+                    seen[4] = true;
                     slot_product_category_code = source.value("ProductCategoryCode")?;
                 }
                 ::core::option::Option::Some(5) => {
+                    seen[5] = true;
                     slot_washing_instructions = source.value("WashingInstructions")?;
                 }
-                ::core::option::Option::Some(6) => slot_gender = source.value("Gender")?,
+                ::core::option::Option::Some(6) => {
+                    seen[6] = true;
+                    slot_gender = source.value("Gender")?;
+                }
                 ::core::option::Option::Some(7) => {
+                    seen[7] = true;
                     slot_audience = source.value("Audience")?;
                 }
                 ::core::option::Option::Some(8) => {
+                    seen[8] = true;
                     slot_main_colour = source.value("MainColour")?;
                 }
                 ::core::option::Option::Some(9) => {
+                    seen[9] = true;
                     slot_barcode = source.value("Barcode")?;
                 }
-                ::core::option::Option::Some(10) => slot_photo = source.value("Photo")?,
-                ::core::option::Option::Some(11) => slot_theme = source.value("Theme")?,
+                ::core::option::Option::Some(10) => {
+                    seen[10] = true;
+                    slot_photo = source.value("Photo")?;
+                }
+                ::core::option::Option::Some(11) => {
+                    seen[11] = true;
+                    slot_theme = source.value("Theme")?;
+                }
                 ::core::option::Option::Some(12) => {
+                    seen[12] = true;
                     slot_packaged_length_in_cm = source.value("PackagedLength_in_cm")?;
                 }
                 ::core::option::Option::Some(13) => {
+                    seen[13] = true;
                     slot_packaged_width_in_cm = source.value("PackagedWidth_in_cm")?;
                 }
                 ::core::option::Option::Some(14) => {
+                    seen[14] = true;
                     slot_packaged_height_in_cm = source.value("PackagedHeight_in_cm")?;
                 }
                 ::core::option::Option::Some(15) => {
+                    seen[15] = true;
                     slot_packaged_weight_in_g = source.value("PackagedWeight_in_g")?;
                 }
                 ::core::option::Option::Some(16) => {
+                    seen[16] = true;
                     slot_carton_length_in_cm = source.value("CartonLength_in_cm")?;
                 }
                 ::core::option::Option::Some(17) => {
+                    seen[17] = true;
                     slot_carton_width_in_cm = source.value("CartonWidth_in_cm")?;
                 }
                 ::core::option::Option::Some(18) => {
+                    seen[18] = true;
                     slot_carton_height_in_cm = source.value("CartonHeight_in_cm")?;
                 }
                 ::core::option::Option::Some(19) => {
+                    seen[19] = true;
                     slot_carton_weight_in_g = source.value("CartonWeight_in_g")?;
                 }
                 ::core::option::Option::Some(20) => {
+                    seen[20] = true;
                     slot_carton_qty = source.value("CartonQty")?;
                 }
                 ::core::option::Option::Some(21) => {
+                    seen[21] = true;
                     slot_amazon_asin = source.value("AmazonASIN")?;
                 }
                 ::core::option::Option::Some(22) => {
+                    seen[22] = true;
                     slot_country_of_origin = source.value("CountryOfOrigin")?;
                 }
-                ::core::option::Option::Some(23) => slot_status = source.value("Status")?,
+                ::core::option::Option::Some(23) => {
+                    seen[23] = true;
+                    slot_status = source.value("Status")?;
+                }
                 ::core::option::Option::Some(24) => {
+                    seen[24] = true;
                     slot_style_code = source.value("StyleCode")?;
                 }
                 ::core::option::Option::Some(25) => {
+                    seen[25] = true;
                     slot_carton_barcode = source.value("CartonBarcode")?;
                 }
                 ::core::option::Option::Some(26) => {
+                    seen[26] = true;
                     slot_hs_code = source.value("HSCode")?;
                 }
                 ::core::option::Option::Some(27) => {
+                    seen[27] = true;
                     slot_whats_included = source.value("WhatsIncluded")?;
                 }
                 ::core::option::Option::Some(28) => {
+                    seen[28] = true;
                     slot_product_composition_text = source
                         .value("ProductCompositionText")?;
                 }
                 ::core::option::Option::Some(29) => {
+                    seen[29] = true;
                     slot_product_images = source.value("ProductImages")?;
                 }
                 ::core::option::Option::Some(30) => {
+                    seen[30] = true;
                     slot_product_accessories = source.value("ProductAccessories")?;
                 }
                 ::core::option::Option::Some(31) => {
+                    seen[31] = true;
                     slot_product_substitutions = source.value("ProductSubstitutions")?;
                 }
                 ::core::option::Option::Some(32) => {
+                    seen[32] = true;
                     slot_product_composition = source.value("ProductComposition")?;
                 }
                 ::core::option::Option::Some(33) => {
+                    seen[33] = true;
                     slot_product_prices = source.value("ProductPrices")?;
                 }
                 _ => source.capture(key, &mut unknown_fields)?,
@@ -514,6 +564,7 @@ impl ::kiss_dynamic::model::Model for ProductImage {
         let mut slot_file_name: ::core::option::Option<::kiss_dynamic::CompactString> = ::core::option::Option::None;
         let mut slot_is_primary_image: ::core::option::Option<bool> = ::core::option::Option::None;
         let mut unknown_fields = ::kiss_dynamic::typed::UnknownFields::new();
+        let mut seen = [false; 3];
         let mut next = 0;
         while let ::core::option::Option::Some(key) = source.next_key()? {
             let index = match Self::WIRE_KEYS.get(next) {
@@ -524,13 +575,21 @@ impl ::kiss_dynamic::model::Model for ProductImage {
             };
             next = index.map_or(next, |i| i + 1);
             match index {
+                ::core::option::Option::Some(
+                    i,
+                ) if seen.get(i) == ::core::option::Option::Some(&true) => {
+                    source.capture(key, &mut unknown_fields)?
+                }
                 ::core::option::Option::Some(0) => {
+                    seen[0] = true;
                     slot_image_id = source.value("ImageID")?;
                 }
                 ::core::option::Option::Some(1) => {
+                    seen[1] = true;
                     slot_file_name = source.value("FileName")?;
                 }
                 ::core::option::Option::Some(2) => {
+                    seen[2] = true;
                     slot_is_primary_image = source.value("IsPrimaryImage")?;
                 }
                 _ => source.capture(key, &mut unknown_fields)?,
@@ -592,6 +651,7 @@ impl ::kiss_dynamic::model::Model for ProductAccessory {
             ::kiss_dynamic::CompactString,
         > = ::core::option::Option::None;
         let mut unknown_fields = ::kiss_dynamic::typed::UnknownFields::new();
+        let mut seen = [false; 1];
         let mut next = 0;
         while let ::core::option::Option::Some(key) = source.next_key()? {
             let index = match Self::WIRE_KEYS.get(next) {
@@ -602,7 +662,13 @@ impl ::kiss_dynamic::model::Model for ProductAccessory {
             };
             next = index.map_or(next, |i| i + 1);
             match index {
+                ::core::option::Option::Some(
+                    i,
+                ) if seen.get(i) == ::core::option::Option::Some(&true) => {
+                    source.capture(key, &mut unknown_fields)?
+                }
                 ::core::option::Option::Some(0) => {
+                    seen[0] = true;
                     slot_accessory_sku = source.value("AccessorySKU")?;
                 }
                 _ => source.capture(key, &mut unknown_fields)?,
@@ -662,6 +728,7 @@ impl ::kiss_dynamic::model::Model for ProductSubstitution {
             ::kiss_dynamic::CompactString,
         > = ::core::option::Option::None;
         let mut unknown_fields = ::kiss_dynamic::typed::UnknownFields::new();
+        let mut seen = [false; 1];
         let mut next = 0;
         while let ::core::option::Option::Some(key) = source.next_key()? {
             let index = match Self::WIRE_KEYS.get(next) {
@@ -672,7 +739,13 @@ impl ::kiss_dynamic::model::Model for ProductSubstitution {
             };
             next = index.map_or(next, |i| i + 1);
             match index {
+                ::core::option::Option::Some(
+                    i,
+                ) if seen.get(i) == ::core::option::Option::Some(&true) => {
+                    source.capture(key, &mut unknown_fields)?
+                }
                 ::core::option::Option::Some(0) => {
+                    seen[0] = true;
                     slot_substitute_sku = source.value("SubstituteSKU")?;
                 }
                 _ => source.capture(key, &mut unknown_fields)?,
@@ -754,6 +827,7 @@ impl ::kiss_dynamic::model::Model for ProductComposition {
             ::kiss_dynamic::Decimal,
         > = ::core::option::Option::None;
         let mut unknown_fields = ::kiss_dynamic::typed::UnknownFields::new();
+        let mut seen = [false; 3];
         let mut next = 0;
         while let ::core::option::Option::Some(key) = source.next_key()? {
             let index = match Self::WIRE_KEYS.get(next) {
@@ -764,13 +838,21 @@ impl ::kiss_dynamic::model::Model for ProductComposition {
             };
             next = index.map_or(next, |i| i + 1);
             match index {
+                ::core::option::Option::Some(
+                    i,
+                ) if seen.get(i) == ::core::option::Option::Some(&true) => {
+                    source.capture(key, &mut unknown_fields)?
+                }
                 ::core::option::Option::Some(0) => {
+                    seen[0] = true;
                     slot_material_code = source.value("MaterialCode")?;
                 }
                 ::core::option::Option::Some(1) => {
+                    seen[1] = true;
                     slot_material_description = source.value("MaterialDescription")?;
                 }
                 ::core::option::Option::Some(2) => {
+                    seen[2] = true;
                     slot_composition_percentage = source.value("CompositionPercentage")?;
                 }
                 _ => source.capture(key, &mut unknown_fields)?,
@@ -860,6 +942,7 @@ impl ::kiss_dynamic::model::Model for ProductPrice {
         let mut slot_moq: ::core::option::Option<i64> = ::core::option::Option::None;
         let mut slot_order_multiple: ::core::option::Option<i64> = ::core::option::Option::None;
         let mut unknown_fields = ::kiss_dynamic::typed::UnknownFields::new();
+        let mut seen = [false; 5];
         let mut next = 0;
         while let ::core::option::Option::Some(key) = source.next_key()? {
             let index = match Self::WIRE_KEYS.get(next) {
@@ -870,17 +953,29 @@ impl ::kiss_dynamic::model::Model for ProductPrice {
             };
             next = index.map_or(next, |i| i + 1);
             match index {
+                ::core::option::Option::Some(
+                    i,
+                ) if seen.get(i) == ::core::option::Option::Some(&true) => {
+                    source.capture(key, &mut unknown_fields)?
+                }
                 ::core::option::Option::Some(0) => {
+                    seen[0] = true;
                     slot_price_list_code = source.value("PriceListCode")?;
                 }
                 ::core::option::Option::Some(1) => {
+                    seen[1] = true;
                     slot_currency_code = source.value("CurrencyCode")?;
                 }
                 ::core::option::Option::Some(2) => {
+                    seen[2] = true;
                     slot_price_excl_vat = source.value("PriceExclVAT")?;
                 }
-                ::core::option::Option::Some(3) => slot_moq = source.value("MOQ")?,
+                ::core::option::Option::Some(3) => {
+                    seen[3] = true;
+                    slot_moq = source.value("MOQ")?;
+                }
                 ::core::option::Option::Some(4) => {
+                    seen[4] = true;
                     slot_order_multiple = source.value("OrderMultiple")?;
                 }
                 _ => source.capture(key, &mut unknown_fields)?,

@@ -69,6 +69,7 @@ impl ::kiss_dynamic::model::Model for StockEntry {
         let mut slot_available_qty: ::core::option::Option<i64> = ::core::option::Option::None;
         let mut slot_next_available_eta: ::core::option::Option<::chrono::NaiveDate> = ::core::option::Option::None;
         let mut unknown_fields = ::kiss_dynamic::typed::UnknownFields::new();
+        let mut seen = [false; 4];
         let mut next = 0;
         while let ::core::option::Option::Some(key) = source.next_key()? {
             let index = match Self::WIRE_KEYS.get(next) {
@@ -79,16 +80,25 @@ impl ::kiss_dynamic::model::Model for StockEntry {
             };
             next = index.map_or(next, |i| i + 1);
             match index {
+                ::core::option::Option::Some(
+                    i,
+                ) if seen.get(i) == ::core::option::Option::Some(&true) => {
+                    source.capture(key, &mut unknown_fields)?
+                }
                 ::core::option::Option::Some(0) => {
+                    seen[0] = true;
                     slot_sku = ::core::option::Option::Some(source.value("SKU")?);
                 }
                 ::core::option::Option::Some(1) => {
+                    seen[1] = true;
                     slot_stock_location = source.value("StockLocation")?;
                 }
                 ::core::option::Option::Some(2) => {
+                    seen[2] = true;
                     slot_available_qty = source.value("AvailableQTY")?;
                 }
                 ::core::option::Option::Some(3) => {
+                    seen[3] = true;
                     slot_next_available_eta = source.value("NextAvailableETA")?;
                 }
                 _ => source.capture(key, &mut unknown_fields)?,

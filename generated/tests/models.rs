@@ -222,3 +222,25 @@ async fn the_fast_path_reads_exactly_what_serde_reads() {
     assert!(product.product_images.is_empty());
     assert!(decode_all::<StockEntry>(br#"[{"SKU":"A"},"#).is_err());
 }
+
+#[test]
+fn a_repeated_key_keeps_both_values_in_the_typed_structs_too() {
+    use kiss_dynamic::model::decode_one;
+    let text = r#"{"SKU":"A","AvailableQTY":1,"availableQTY":2,"SKU":"B"}"#;
+    let from_bytes: StockEntry = decode_one(text.as_bytes()).unwrap();
+    let through_serde: StockEntry = serde_json::from_str(text).unwrap();
+    for entry in [&from_bytes, &through_serde] {
+        assert_eq!((entry.sku.as_str(), entry.available_qty), ("A", Some(1)));
+        assert_eq!(entry.unknown_fields.get_raw("availableQTY"), Some("2"));
+        assert_eq!(entry.unknown_fields.get_raw("SKU"), Some(r#""B""#));
+    }
+    let back = serde_json::to_string(&from_bytes).unwrap();
+    for kept in [
+        r#""SKU":"A""#,
+        r#""AvailableQTY":1"#,
+        r#""availableQTY":2"#,
+        r#""SKU":"B""#,
+    ] {
+        assert!(back.contains(kept), "{back}");
+    }
+}

@@ -458,7 +458,12 @@ fn generate_struct(
         } else {
             quote!(#slot = #value)
         };
-        quote! { ::core::option::Option::Some(#position) => #assign, }
+        quote! {
+            ::core::option::Option::Some(#position) => {
+                seen[#position] = true;
+                #assign;
+            }
+        }
     });
     let finishes = plans.iter().map(|p| {
         let (ident, slot, wire_key) = (&p.ident, &p.slot, p.wire_key);
@@ -479,6 +484,7 @@ fn generate_struct(
         quote! { #names => ::core::option::Option::Some(#position), }
     });
     let wire_keys = plans.iter().map(|p| p.wire_key);
+    let field_count = proc_macro2::Literal::usize_unsuffixed(plans.len());
     let expecting = format!("{name}: a record of {endpoint} (a JSON object)");
     // A struct whose schema lists no fields (an empty nested array schema) keeps everything
     // as unknown fields; matching on nothing would only draw lints.
@@ -503,6 +509,10 @@ fn generate_struct(
                 }
             },
             quote! {
+                // A key seen twice (maybe spelled the other way: `Name`, then `name`) keeps
+                // its first value in the field and the second among the unknown fields, so
+                // that nothing is lost.
+                let mut seen = [false; #field_count];
                 // Records arrive in schema order: try the next field's key before matching.
                 let mut next = 0;
                 while let ::core::option::Option::Some(key) = source.next_key()? {
@@ -514,6 +524,9 @@ fn generate_struct(
                     };
                     next = index.map_or(next, |i| i + 1);
                     match index {
+                        ::core::option::Option::Some(i) if seen.get(i) == ::core::option::Option::Some(&true) => {
+                            source.capture(key, &mut unknown_fields)?
+                        }
                         #(#reads)*
                         _ => source.capture(key, &mut unknown_fields)?,
                     }

@@ -187,13 +187,11 @@ impl UnknownFields {
         self.spans.push((key_end, offset(self.text.len())));
     }
 
-    /// For the fast path: keeps an already validated raw value.
+    /// For the byte reader: keeps an already validated raw value. A key that came before
+    /// is kept again (every value the server sent stays; [`UnknownFields::get_raw`] finds the
+    /// first).
     pub(crate) fn push_captured(&mut self, key: &str, raw: &str) {
-        if self.get_raw(key).is_some() {
-            self.set(key, raw);
-        } else {
-            self.push(key, raw);
-        }
+        self.push(key, raw);
     }
 
     /// For generated code: reads the next map value as an unknown field.
@@ -203,12 +201,8 @@ impl UnknownFields {
         key: Cow<'de, str>,
         map: &mut A,
     ) -> Result<(), A::Error> {
-        if self.get_raw(&key).is_some() {
-            // A repeated key: the last value wins, as for known fields.
-            let raw = map.next_value_seed(RawText)?;
-            self.set(&key, &raw);
-            return Ok(());
-        }
+        // A repeated key is kept again, like the byte reader does: nothing the server sent
+        // is dropped.
         self.text.push_str(&key);
         let key_end = offset(self.text.len());
         map.next_value_seed(AppendRaw(&mut self.text))?;
@@ -242,16 +236,6 @@ impl<'de> de::DeserializeSeed<'de> for AppendRaw<'_> {
             buffer.push_str(text);
             Ok(())
         })
-    }
-}
-
-/// Reads the next value's raw JSON text.
-struct RawText;
-
-impl<'de> de::DeserializeSeed<'de> for RawText {
-    type Value = String;
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<String, D::Error> {
-        with_raw_text(deserializer, "any JSON value", |text| Ok(text.to_owned()))
     }
 }
 

@@ -299,6 +299,7 @@ impl ::kiss_dynamic::model::Model for OddThing {
         let mut slot_s: ::std::vec::Vec<S> = ::std::vec::Vec::new();
         let mut slot_d: ::std::vec::Vec<D> = ::std::vec::Vec::new();
         let mut unknown_fields = ::kiss_dynamic::typed::UnknownFields::new();
+        let mut seen = [false; 42];
         let mut next = 0;
         while let ::core::option::Option::Some(key) = source.next_key()? {
             let index = match Self::WIRE_KEYS.get(next) {
@@ -309,98 +310,179 @@ impl ::kiss_dynamic::model::Model for OddThing {
             };
             next = index.map_or(next, |i| i + 1);
             match index {
+                ::core::option::Option::Some(
+                    i,
+                ) if seen.get(i) == ::core::option::Option::Some(&true) => {
+                    source.capture(key, &mut unknown_fields)?
+                }
                 ::core::option::Option::Some(0) => {
+                    seen[0] = true;
                     slot_sku = ::core::option::Option::Some(source.value("SKU")?);
                 }
-                ::core::option::Option::Some(1) => slot_type_ = source.value("Type")?,
-                ::core::option::Option::Some(2) => slot_self_ = source.value("Self")?,
-                ::core::option::Option::Some(3) => slot_crate_ = source.value("Crate")?,
+                ::core::option::Option::Some(1) => {
+                    seen[1] = true;
+                    slot_type_ = source.value("Type")?;
+                }
+                ::core::option::Option::Some(2) => {
+                    seen[2] = true;
+                    slot_self_ = source.value("Self")?;
+                }
+                ::core::option::Option::Some(3) => {
+                    seen[3] = true;
+                    slot_crate_ = source.value("Crate")?;
+                }
                 ::core::option::Option::Some(4) => {
+                    seen[4] = true;
                     slot_f_3d_model = source.value("3dModel")?;
                 }
                 ::core::option::Option::Some(5) => {
+                    seen[5] = true;
                     slot_größe = source.value("Größe")?;
                 }
                 ::core::option::Option::Some(6) => {
+                    seen[6] = true;
                     slot_price = source.value("Price-€")?;
                 }
                 ::core::option::Option::Some(7) => {
+                    seen[7] = true;
                     slot_say_hi = source.value("Say \"hi\"")?;
                 }
                 ::core::option::Option::Some(8) => {
+                    seen[8] = true;
                     slot_image_id = source.value("ImageID")?;
                 }
                 ::core::option::Option::Some(9) => {
+                    seen[9] = true;
                     slot_image_id_2 = source.value("ImageId")?;
                 }
                 ::core::option::Option::Some(10) => {
+                    seen[10] = true;
                     slot_unknown_fields_2 = source.value("UnknownFields")?;
                 }
-                ::core::option::Option::Some(11) => slot_geo = source.value("Geo")?,
+                ::core::option::Option::Some(11) => {
+                    seen[11] = true;
+                    slot_geo = source.value("Geo")?;
+                }
                 ::core::option::Option::Some(12) => {
+                    seen[12] = true;
                     slot_x = ::core::option::Option::Some(source.value("X")?);
                 }
-                ::core::option::Option::Some(13) => slot_option = source.value("Option")?,
-                ::core::option::Option::Some(14) => slot_result = source.value("Result")?,
-                ::core::option::Option::Some(15) => slot_source = source.value("Source")?,
-                ::core::option::Option::Some(16) => slot_key = source.value("Key")?,
-                ::core::option::Option::Some(17) => slot_next = source.value("Next")?,
-                ::core::option::Option::Some(18) => slot_index = source.value("Index")?,
+                ::core::option::Option::Some(13) => {
+                    seen[13] = true;
+                    slot_option = source.value("Option")?;
+                }
+                ::core::option::Option::Some(14) => {
+                    seen[14] = true;
+                    slot_result = source.value("Result")?;
+                }
+                ::core::option::Option::Some(15) => {
+                    seen[15] = true;
+                    slot_source = source.value("Source")?;
+                }
+                ::core::option::Option::Some(16) => {
+                    seen[16] = true;
+                    slot_key = source.value("Key")?;
+                }
+                ::core::option::Option::Some(17) => {
+                    seen[17] = true;
+                    slot_next = source.value("Next")?;
+                }
+                ::core::option::Option::Some(18) => {
+                    seen[18] = true;
+                    slot_index = source.value("Index")?;
+                }
                 ::core::option::Option::Some(19) => {
+                    seen[19] = true;
                     slot_deserializer = source.value("Deserializer")?;
                 }
                 ::core::option::Option::Some(20) => {
+                    seen[20] = true;
                     slot_slot_sku = source.value("Slot_sku")?;
                 }
                 ::core::option::Option::Some(21) => {
+                    seen[21] = true;
                     slot_empty_array = source.value("EmptyArray")?;
                 }
                 ::core::option::Option::Some(22) => {
+                    seen[22] = true;
                     slot_strings = source.value("Strings")?;
                 }
                 ::core::option::Option::Some(23) => {
+                    seen[23] = true;
                     slot_odd_things = source.value("OddThings")?;
                 }
                 ::core::option::Option::Some(24) => {
+                    seen[24] = true;
                     slot_readers = source.value("Readers")?;
                 }
                 ::core::option::Option::Some(25) => {
+                    seen[25] = true;
                     slot_compact_strings = source.value("CompactStrings")?;
                 }
                 ::core::option::Option::Some(26) => {
+                    seen[26] = true;
                     slot_options = source.value("Options")?;
                 }
                 ::core::option::Option::Some(27) => {
+                    seen[27] = true;
                     slot_results = source.value("Results")?;
                 }
                 ::core::option::Option::Some(28) => {
+                    seen[28] = true;
                     slot_decimals = source.value("Decimals")?;
                 }
                 ::core::option::Option::Some(29) => {
+                    seen[29] = true;
                     slot_naive_dates = source.value("NaiveDates")?;
                 }
                 ::core::option::Option::Some(30) => {
+                    seen[30] = true;
                     slot_raw_jsons = source.value("RawJsons")?;
                 }
-                ::core::option::Option::Some(31) => slot_keys = source.value("Keys")?,
-                ::core::option::Option::Some(32) => slot_boxes = source.value("Boxes")?,
-                ::core::option::Option::Some(33) => slot_vecs = source.value("Vecs")?,
+                ::core::option::Option::Some(31) => {
+                    seen[31] = true;
+                    slot_keys = source.value("Keys")?;
+                }
+                ::core::option::Option::Some(32) => {
+                    seen[32] = true;
+                    slot_boxes = source.value("Boxes")?;
+                }
+                ::core::option::Option::Some(33) => {
+                    seen[33] = true;
+                    slot_vecs = source.value("Vecs")?;
+                }
                 ::core::option::Option::Some(34) => {
+                    seen[34] = true;
                     slot_defaults = source.value("Defaults")?;
                 }
-                ::core::option::Option::Some(35) => slot_somes = source.value("Somes")?,
-                ::core::option::Option::Some(36) => slot_models = source.value("Models")?,
+                ::core::option::Option::Some(35) => {
+                    seen[35] = true;
+                    slot_somes = source.value("Somes")?;
+                }
+                ::core::option::Option::Some(36) => {
+                    seen[36] = true;
+                    slot_models = source.value("Models")?;
+                }
                 ::core::option::Option::Some(37) => {
+                    seen[37] = true;
                     slot_field_sources = source.value("FieldSources")?;
                 }
                 ::core::option::Option::Some(38) => {
+                    seen[38] = true;
                     slot_deserializers = source.value("Deserializers")?;
                 }
                 ::core::option::Option::Some(39) => {
+                    seen[39] = true;
                     slot_serialize = source.value("Serialize")?;
                 }
-                ::core::option::Option::Some(40) => slot_s = source.value("S")?,
-                ::core::option::Option::Some(41) => slot_d = source.value("D")?,
+                ::core::option::Option::Some(40) => {
+                    seen[40] = true;
+                    slot_s = source.value("S")?;
+                }
+                ::core::option::Option::Some(41) => {
+                    seen[41] = true;
+                    slot_d = source.value("D")?;
+                }
                 _ => source.capture(key, &mut unknown_fields)?,
             }
         }
@@ -538,6 +620,7 @@ impl ::kiss_dynamic::model::Model for String {
     ) -> ::core::result::Result<Self, __S::Error> {
         let mut slot_value: ::core::option::Option<::kiss_dynamic::CompactString> = ::core::option::Option::None;
         let mut unknown_fields = ::kiss_dynamic::typed::UnknownFields::new();
+        let mut seen = [false; 1];
         let mut next = 0;
         while let ::core::option::Option::Some(key) = source.next_key()? {
             let index = match Self::WIRE_KEYS.get(next) {
@@ -548,7 +631,15 @@ impl ::kiss_dynamic::model::Model for String {
             };
             next = index.map_or(next, |i| i + 1);
             match index {
-                ::core::option::Option::Some(0) => slot_value = source.value("Value")?,
+                ::core::option::Option::Some(
+                    i,
+                ) if seen.get(i) == ::core::option::Option::Some(&true) => {
+                    source.capture(key, &mut unknown_fields)?
+                }
+                ::core::option::Option::Some(0) => {
+                    seen[0] = true;
+                    slot_value = source.value("Value")?;
+                }
                 _ => source.capture(key, &mut unknown_fields)?,
             }
         }
@@ -609,6 +700,7 @@ impl ::kiss_dynamic::model::Model for OddThingElement {
         let mut slot_map: ::core::option::Option<::kiss_dynamic::CompactString> = ::core::option::Option::None;
         let mut slot_key: ::core::option::Option<i64> = ::core::option::Option::None;
         let mut unknown_fields = ::kiss_dynamic::typed::UnknownFields::new();
+        let mut seen = [false; 2];
         let mut next = 0;
         while let ::core::option::Option::Some(key) = source.next_key()? {
             let index = match Self::WIRE_KEYS.get(next) {
@@ -619,8 +711,19 @@ impl ::kiss_dynamic::model::Model for OddThingElement {
             };
             next = index.map_or(next, |i| i + 1);
             match index {
-                ::core::option::Option::Some(0) => slot_map = source.value("Map")?,
-                ::core::option::Option::Some(1) => slot_key = source.value("Key")?,
+                ::core::option::Option::Some(
+                    i,
+                ) if seen.get(i) == ::core::option::Option::Some(&true) => {
+                    source.capture(key, &mut unknown_fields)?
+                }
+                ::core::option::Option::Some(0) => {
+                    seen[0] = true;
+                    slot_map = source.value("Map")?;
+                }
+                ::core::option::Option::Some(1) => {
+                    seen[1] = true;
+                    slot_key = source.value("Key")?;
+                }
                 _ => source.capture(key, &mut unknown_fields)?,
             }
         }
@@ -677,6 +780,7 @@ impl ::kiss_dynamic::model::Model for Reader {
     ) -> ::core::result::Result<Self, __S::Error> {
         let mut slot_value: ::core::option::Option<::kiss_dynamic::Decimal> = ::core::option::Option::None;
         let mut unknown_fields = ::kiss_dynamic::typed::UnknownFields::new();
+        let mut seen = [false; 1];
         let mut next = 0;
         while let ::core::option::Option::Some(key) = source.next_key()? {
             let index = match Self::WIRE_KEYS.get(next) {
@@ -687,7 +791,15 @@ impl ::kiss_dynamic::model::Model for Reader {
             };
             next = index.map_or(next, |i| i + 1);
             match index {
-                ::core::option::Option::Some(0) => slot_value = source.value("Value")?,
+                ::core::option::Option::Some(
+                    i,
+                ) if seen.get(i) == ::core::option::Option::Some(&true) => {
+                    source.capture(key, &mut unknown_fields)?
+                }
+                ::core::option::Option::Some(0) => {
+                    seen[0] = true;
+                    slot_value = source.value("Value")?;
+                }
                 _ => source.capture(key, &mut unknown_fields)?,
             }
         }
@@ -743,6 +855,7 @@ impl ::kiss_dynamic::model::Model for CompactString {
     ) -> ::core::result::Result<Self, __S::Error> {
         let mut slot_value: ::core::option::Option<::kiss_dynamic::CompactString> = ::core::option::Option::None;
         let mut unknown_fields = ::kiss_dynamic::typed::UnknownFields::new();
+        let mut seen = [false; 1];
         let mut next = 0;
         while let ::core::option::Option::Some(key) = source.next_key()? {
             let index = match Self::WIRE_KEYS.get(next) {
@@ -753,7 +866,15 @@ impl ::kiss_dynamic::model::Model for CompactString {
             };
             next = index.map_or(next, |i| i + 1);
             match index {
-                ::core::option::Option::Some(0) => slot_value = source.value("Value")?,
+                ::core::option::Option::Some(
+                    i,
+                ) if seen.get(i) == ::core::option::Option::Some(&true) => {
+                    source.capture(key, &mut unknown_fields)?
+                }
+                ::core::option::Option::Some(0) => {
+                    seen[0] = true;
+                    slot_value = source.value("Value")?;
+                }
                 _ => source.capture(key, &mut unknown_fields)?,
             }
         }
@@ -809,6 +930,7 @@ impl ::kiss_dynamic::model::Model for Option {
     ) -> ::core::result::Result<Self, __S::Error> {
         let mut slot_value: ::core::option::Option<bool> = ::core::option::Option::None;
         let mut unknown_fields = ::kiss_dynamic::typed::UnknownFields::new();
+        let mut seen = [false; 1];
         let mut next = 0;
         while let ::core::option::Option::Some(key) = source.next_key()? {
             let index = match Self::WIRE_KEYS.get(next) {
@@ -819,7 +941,15 @@ impl ::kiss_dynamic::model::Model for Option {
             };
             next = index.map_or(next, |i| i + 1);
             match index {
-                ::core::option::Option::Some(0) => slot_value = source.value("Value")?,
+                ::core::option::Option::Some(
+                    i,
+                ) if seen.get(i) == ::core::option::Option::Some(&true) => {
+                    source.capture(key, &mut unknown_fields)?
+                }
+                ::core::option::Option::Some(0) => {
+                    seen[0] = true;
+                    slot_value = source.value("Value")?;
+                }
                 _ => source.capture(key, &mut unknown_fields)?,
             }
         }
@@ -875,6 +1005,7 @@ impl ::kiss_dynamic::model::Model for Result {
     ) -> ::core::result::Result<Self, __S::Error> {
         let mut slot_value: ::core::option::Option<i64> = ::core::option::Option::None;
         let mut unknown_fields = ::kiss_dynamic::typed::UnknownFields::new();
+        let mut seen = [false; 1];
         let mut next = 0;
         while let ::core::option::Option::Some(key) = source.next_key()? {
             let index = match Self::WIRE_KEYS.get(next) {
@@ -885,7 +1016,15 @@ impl ::kiss_dynamic::model::Model for Result {
             };
             next = index.map_or(next, |i| i + 1);
             match index {
-                ::core::option::Option::Some(0) => slot_value = source.value("Value")?,
+                ::core::option::Option::Some(
+                    i,
+                ) if seen.get(i) == ::core::option::Option::Some(&true) => {
+                    source.capture(key, &mut unknown_fields)?
+                }
+                ::core::option::Option::Some(0) => {
+                    seen[0] = true;
+                    slot_value = source.value("Value")?;
+                }
                 _ => source.capture(key, &mut unknown_fields)?,
             }
         }
@@ -941,6 +1080,7 @@ impl ::kiss_dynamic::model::Model for Decimal {
     ) -> ::core::result::Result<Self, __S::Error> {
         let mut slot_value: ::core::option::Option<::kiss_dynamic::Decimal> = ::core::option::Option::None;
         let mut unknown_fields = ::kiss_dynamic::typed::UnknownFields::new();
+        let mut seen = [false; 1];
         let mut next = 0;
         while let ::core::option::Option::Some(key) = source.next_key()? {
             let index = match Self::WIRE_KEYS.get(next) {
@@ -951,7 +1091,13 @@ impl ::kiss_dynamic::model::Model for Decimal {
             };
             next = index.map_or(next, |i| i + 1);
             match index {
+                ::core::option::Option::Some(
+                    i,
+                ) if seen.get(i) == ::core::option::Option::Some(&true) => {
+                    source.capture(key, &mut unknown_fields)?
+                }
                 ::core::option::Option::Some(0) => {
+                    seen[0] = true;
                     slot_value = ::core::option::Option::Some(source.value("Value")?);
                 }
                 _ => source.capture(key, &mut unknown_fields)?,
@@ -1009,6 +1155,7 @@ impl ::kiss_dynamic::model::Model for NaiveDate {
     ) -> ::core::result::Result<Self, __S::Error> {
         let mut slot_value: ::core::option::Option<::chrono::NaiveDate> = ::core::option::Option::None;
         let mut unknown_fields = ::kiss_dynamic::typed::UnknownFields::new();
+        let mut seen = [false; 1];
         let mut next = 0;
         while let ::core::option::Option::Some(key) = source.next_key()? {
             let index = match Self::WIRE_KEYS.get(next) {
@@ -1019,7 +1166,15 @@ impl ::kiss_dynamic::model::Model for NaiveDate {
             };
             next = index.map_or(next, |i| i + 1);
             match index {
-                ::core::option::Option::Some(0) => slot_value = source.value("Value")?,
+                ::core::option::Option::Some(
+                    i,
+                ) if seen.get(i) == ::core::option::Option::Some(&true) => {
+                    source.capture(key, &mut unknown_fields)?
+                }
+                ::core::option::Option::Some(0) => {
+                    seen[0] = true;
+                    slot_value = source.value("Value")?;
+                }
                 _ => source.capture(key, &mut unknown_fields)?,
             }
         }
@@ -1075,6 +1230,7 @@ impl ::kiss_dynamic::model::Model for RawJson {
     ) -> ::core::result::Result<Self, __S::Error> {
         let mut slot_value: ::core::option::Option<::kiss_dynamic::RawJson> = ::core::option::Option::None;
         let mut unknown_fields = ::kiss_dynamic::typed::UnknownFields::new();
+        let mut seen = [false; 1];
         let mut next = 0;
         while let ::core::option::Option::Some(key) = source.next_key()? {
             let index = match Self::WIRE_KEYS.get(next) {
@@ -1085,7 +1241,15 @@ impl ::kiss_dynamic::model::Model for RawJson {
             };
             next = index.map_or(next, |i| i + 1);
             match index {
-                ::core::option::Option::Some(0) => slot_value = source.value("Value")?,
+                ::core::option::Option::Some(
+                    i,
+                ) if seen.get(i) == ::core::option::Option::Some(&true) => {
+                    source.capture(key, &mut unknown_fields)?
+                }
+                ::core::option::Option::Some(0) => {
+                    seen[0] = true;
+                    slot_value = source.value("Value")?;
+                }
                 _ => source.capture(key, &mut unknown_fields)?,
             }
         }
@@ -1141,6 +1305,7 @@ impl ::kiss_dynamic::model::Model for Key {
     ) -> ::core::result::Result<Self, __S::Error> {
         let mut slot_value: ::core::option::Option<::kiss_dynamic::CompactString> = ::core::option::Option::None;
         let mut unknown_fields = ::kiss_dynamic::typed::UnknownFields::new();
+        let mut seen = [false; 1];
         let mut next = 0;
         while let ::core::option::Option::Some(key) = source.next_key()? {
             let index = match Self::WIRE_KEYS.get(next) {
@@ -1151,7 +1316,15 @@ impl ::kiss_dynamic::model::Model for Key {
             };
             next = index.map_or(next, |i| i + 1);
             match index {
-                ::core::option::Option::Some(0) => slot_value = source.value("Value")?,
+                ::core::option::Option::Some(
+                    i,
+                ) if seen.get(i) == ::core::option::Option::Some(&true) => {
+                    source.capture(key, &mut unknown_fields)?
+                }
+                ::core::option::Option::Some(0) => {
+                    seen[0] = true;
+                    slot_value = source.value("Value")?;
+                }
                 _ => source.capture(key, &mut unknown_fields)?,
             }
         }
@@ -1207,6 +1380,7 @@ impl ::kiss_dynamic::model::Model for Box {
     ) -> ::core::result::Result<Self, __S::Error> {
         let mut slot_value: ::core::option::Option<::kiss_dynamic::CompactString> = ::core::option::Option::None;
         let mut unknown_fields = ::kiss_dynamic::typed::UnknownFields::new();
+        let mut seen = [false; 1];
         let mut next = 0;
         while let ::core::option::Option::Some(key) = source.next_key()? {
             let index = match Self::WIRE_KEYS.get(next) {
@@ -1217,7 +1391,15 @@ impl ::kiss_dynamic::model::Model for Box {
             };
             next = index.map_or(next, |i| i + 1);
             match index {
-                ::core::option::Option::Some(0) => slot_value = source.value("Value")?,
+                ::core::option::Option::Some(
+                    i,
+                ) if seen.get(i) == ::core::option::Option::Some(&true) => {
+                    source.capture(key, &mut unknown_fields)?
+                }
+                ::core::option::Option::Some(0) => {
+                    seen[0] = true;
+                    slot_value = source.value("Value")?;
+                }
                 _ => source.capture(key, &mut unknown_fields)?,
             }
         }
@@ -1273,6 +1455,7 @@ impl ::kiss_dynamic::model::Model for Vec {
     ) -> ::core::result::Result<Self, __S::Error> {
         let mut slot_value: ::core::option::Option<::kiss_dynamic::CompactString> = ::core::option::Option::None;
         let mut unknown_fields = ::kiss_dynamic::typed::UnknownFields::new();
+        let mut seen = [false; 1];
         let mut next = 0;
         while let ::core::option::Option::Some(key) = source.next_key()? {
             let index = match Self::WIRE_KEYS.get(next) {
@@ -1283,7 +1466,15 @@ impl ::kiss_dynamic::model::Model for Vec {
             };
             next = index.map_or(next, |i| i + 1);
             match index {
-                ::core::option::Option::Some(0) => slot_value = source.value("Value")?,
+                ::core::option::Option::Some(
+                    i,
+                ) if seen.get(i) == ::core::option::Option::Some(&true) => {
+                    source.capture(key, &mut unknown_fields)?
+                }
+                ::core::option::Option::Some(0) => {
+                    seen[0] = true;
+                    slot_value = source.value("Value")?;
+                }
                 _ => source.capture(key, &mut unknown_fields)?,
             }
         }
@@ -1339,6 +1530,7 @@ impl ::kiss_dynamic::model::Model for Default {
     ) -> ::core::result::Result<Self, __S::Error> {
         let mut slot_value: ::core::option::Option<::kiss_dynamic::CompactString> = ::core::option::Option::None;
         let mut unknown_fields = ::kiss_dynamic::typed::UnknownFields::new();
+        let mut seen = [false; 1];
         let mut next = 0;
         while let ::core::option::Option::Some(key) = source.next_key()? {
             let index = match Self::WIRE_KEYS.get(next) {
@@ -1349,7 +1541,15 @@ impl ::kiss_dynamic::model::Model for Default {
             };
             next = index.map_or(next, |i| i + 1);
             match index {
-                ::core::option::Option::Some(0) => slot_value = source.value("Value")?,
+                ::core::option::Option::Some(
+                    i,
+                ) if seen.get(i) == ::core::option::Option::Some(&true) => {
+                    source.capture(key, &mut unknown_fields)?
+                }
+                ::core::option::Option::Some(0) => {
+                    seen[0] = true;
+                    slot_value = source.value("Value")?;
+                }
                 _ => source.capture(key, &mut unknown_fields)?,
             }
         }
@@ -1405,6 +1605,7 @@ impl ::kiss_dynamic::model::Model for Some {
     ) -> ::core::result::Result<Self, __S::Error> {
         let mut slot_value: ::core::option::Option<::kiss_dynamic::CompactString> = ::core::option::Option::None;
         let mut unknown_fields = ::kiss_dynamic::typed::UnknownFields::new();
+        let mut seen = [false; 1];
         let mut next = 0;
         while let ::core::option::Option::Some(key) = source.next_key()? {
             let index = match Self::WIRE_KEYS.get(next) {
@@ -1415,7 +1616,15 @@ impl ::kiss_dynamic::model::Model for Some {
             };
             next = index.map_or(next, |i| i + 1);
             match index {
-                ::core::option::Option::Some(0) => slot_value = source.value("Value")?,
+                ::core::option::Option::Some(
+                    i,
+                ) if seen.get(i) == ::core::option::Option::Some(&true) => {
+                    source.capture(key, &mut unknown_fields)?
+                }
+                ::core::option::Option::Some(0) => {
+                    seen[0] = true;
+                    slot_value = source.value("Value")?;
+                }
                 _ => source.capture(key, &mut unknown_fields)?,
             }
         }
@@ -1471,6 +1680,7 @@ impl ::kiss_dynamic::model::Model for Model {
     ) -> ::core::result::Result<Self, __S::Error> {
         let mut slot_value: ::core::option::Option<::kiss_dynamic::CompactString> = ::core::option::Option::None;
         let mut unknown_fields = ::kiss_dynamic::typed::UnknownFields::new();
+        let mut seen = [false; 1];
         let mut next = 0;
         while let ::core::option::Option::Some(key) = source.next_key()? {
             let index = match Self::WIRE_KEYS.get(next) {
@@ -1481,7 +1691,15 @@ impl ::kiss_dynamic::model::Model for Model {
             };
             next = index.map_or(next, |i| i + 1);
             match index {
-                ::core::option::Option::Some(0) => slot_value = source.value("Value")?,
+                ::core::option::Option::Some(
+                    i,
+                ) if seen.get(i) == ::core::option::Option::Some(&true) => {
+                    source.capture(key, &mut unknown_fields)?
+                }
+                ::core::option::Option::Some(0) => {
+                    seen[0] = true;
+                    slot_value = source.value("Value")?;
+                }
                 _ => source.capture(key, &mut unknown_fields)?,
             }
         }
@@ -1537,6 +1755,7 @@ impl ::kiss_dynamic::model::Model for FieldSource {
     ) -> ::core::result::Result<Self, __S::Error> {
         let mut slot_value: ::core::option::Option<::kiss_dynamic::CompactString> = ::core::option::Option::None;
         let mut unknown_fields = ::kiss_dynamic::typed::UnknownFields::new();
+        let mut seen = [false; 1];
         let mut next = 0;
         while let ::core::option::Option::Some(key) = source.next_key()? {
             let index = match Self::WIRE_KEYS.get(next) {
@@ -1547,7 +1766,15 @@ impl ::kiss_dynamic::model::Model for FieldSource {
             };
             next = index.map_or(next, |i| i + 1);
             match index {
-                ::core::option::Option::Some(0) => slot_value = source.value("Value")?,
+                ::core::option::Option::Some(
+                    i,
+                ) if seen.get(i) == ::core::option::Option::Some(&true) => {
+                    source.capture(key, &mut unknown_fields)?
+                }
+                ::core::option::Option::Some(0) => {
+                    seen[0] = true;
+                    slot_value = source.value("Value")?;
+                }
                 _ => source.capture(key, &mut unknown_fields)?,
             }
         }
@@ -1603,6 +1830,7 @@ impl ::kiss_dynamic::model::Model for Deserializer {
     ) -> ::core::result::Result<Self, __S::Error> {
         let mut slot_value: ::core::option::Option<::kiss_dynamic::CompactString> = ::core::option::Option::None;
         let mut unknown_fields = ::kiss_dynamic::typed::UnknownFields::new();
+        let mut seen = [false; 1];
         let mut next = 0;
         while let ::core::option::Option::Some(key) = source.next_key()? {
             let index = match Self::WIRE_KEYS.get(next) {
@@ -1613,7 +1841,15 @@ impl ::kiss_dynamic::model::Model for Deserializer {
             };
             next = index.map_or(next, |i| i + 1);
             match index {
-                ::core::option::Option::Some(0) => slot_value = source.value("Value")?,
+                ::core::option::Option::Some(
+                    i,
+                ) if seen.get(i) == ::core::option::Option::Some(&true) => {
+                    source.capture(key, &mut unknown_fields)?
+                }
+                ::core::option::Option::Some(0) => {
+                    seen[0] = true;
+                    slot_value = source.value("Value")?;
+                }
                 _ => source.capture(key, &mut unknown_fields)?,
             }
         }
@@ -1669,6 +1905,7 @@ impl ::kiss_dynamic::model::Model for Serialize {
     ) -> ::core::result::Result<Self, __S::Error> {
         let mut slot_value: ::core::option::Option<::kiss_dynamic::CompactString> = ::core::option::Option::None;
         let mut unknown_fields = ::kiss_dynamic::typed::UnknownFields::new();
+        let mut seen = [false; 1];
         let mut next = 0;
         while let ::core::option::Option::Some(key) = source.next_key()? {
             let index = match Self::WIRE_KEYS.get(next) {
@@ -1679,7 +1916,15 @@ impl ::kiss_dynamic::model::Model for Serialize {
             };
             next = index.map_or(next, |i| i + 1);
             match index {
-                ::core::option::Option::Some(0) => slot_value = source.value("Value")?,
+                ::core::option::Option::Some(
+                    i,
+                ) if seen.get(i) == ::core::option::Option::Some(&true) => {
+                    source.capture(key, &mut unknown_fields)?
+                }
+                ::core::option::Option::Some(0) => {
+                    seen[0] = true;
+                    slot_value = source.value("Value")?;
+                }
                 _ => source.capture(key, &mut unknown_fields)?,
             }
         }
@@ -1735,6 +1980,7 @@ impl ::kiss_dynamic::model::Model for S {
     ) -> ::core::result::Result<Self, __S::Error> {
         let mut slot_value: ::core::option::Option<::kiss_dynamic::CompactString> = ::core::option::Option::None;
         let mut unknown_fields = ::kiss_dynamic::typed::UnknownFields::new();
+        let mut seen = [false; 1];
         let mut next = 0;
         while let ::core::option::Option::Some(key) = source.next_key()? {
             let index = match Self::WIRE_KEYS.get(next) {
@@ -1745,7 +1991,15 @@ impl ::kiss_dynamic::model::Model for S {
             };
             next = index.map_or(next, |i| i + 1);
             match index {
-                ::core::option::Option::Some(0) => slot_value = source.value("Value")?,
+                ::core::option::Option::Some(
+                    i,
+                ) if seen.get(i) == ::core::option::Option::Some(&true) => {
+                    source.capture(key, &mut unknown_fields)?
+                }
+                ::core::option::Option::Some(0) => {
+                    seen[0] = true;
+                    slot_value = source.value("Value")?;
+                }
                 _ => source.capture(key, &mut unknown_fields)?,
             }
         }
@@ -1801,6 +2055,7 @@ impl ::kiss_dynamic::model::Model for D {
     ) -> ::core::result::Result<Self, __S::Error> {
         let mut slot_value: ::core::option::Option<::kiss_dynamic::CompactString> = ::core::option::Option::None;
         let mut unknown_fields = ::kiss_dynamic::typed::UnknownFields::new();
+        let mut seen = [false; 1];
         let mut next = 0;
         while let ::core::option::Option::Some(key) = source.next_key()? {
             let index = match Self::WIRE_KEYS.get(next) {
@@ -1811,7 +2066,15 @@ impl ::kiss_dynamic::model::Model for D {
             };
             next = index.map_or(next, |i| i + 1);
             match index {
-                ::core::option::Option::Some(0) => slot_value = source.value("Value")?,
+                ::core::option::Option::Some(
+                    i,
+                ) if seen.get(i) == ::core::option::Option::Some(&true) => {
+                    source.capture(key, &mut unknown_fields)?
+                }
+                ::core::option::Option::Some(0) => {
+                    seen[0] = true;
+                    slot_value = source.value("Value")?;
+                }
                 _ => source.capture(key, &mut unknown_fields)?,
             }
         }
