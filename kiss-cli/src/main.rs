@@ -62,8 +62,18 @@ struct Cli {
 }
 
 #[derive(Args)]
+#[command(next_help_heading = "Connection")]
 struct Connection {
-    /// The API's base URL; without it, an embedded sandbox is used.
+    /// Use an embedded sandbox with sample data (also KISS_SANDBOX=1). Without it, a run with
+    /// none of the three settings below uses the sandbox too, and says so.
+    #[arg(
+        long,
+        env = "KISS_SANDBOX",
+        global = true,
+        value_parser = clap::builder::FalseyValueParser::new()
+    )]
+    sandbox: bool,
+    /// The API's base URL.
     #[arg(long, env = "KISS_BASE_URL", global = true, value_name = "URL")]
     base_url: Option<String>,
     /// Your Customer Code.
@@ -184,8 +194,18 @@ struct Session {
     _sandbox: Option<Sandbox>,
 }
 
+impl Session {
+    /// Whether the client talks to the embedded sandbox.
+    fn is_sandbox(&self) -> bool {
+        #[cfg(feature = "sandbox")]
+        return self._sandbox.is_some();
+        #[cfg(not(feature = "sandbox"))]
+        return false;
+    }
+}
+
 #[cfg(feature = "sandbox")]
-async fn embedded_sandbox(quiet: bool) -> Result<Session, Failure> {
+async fn embedded_sandbox() -> Result<Session, Failure> {
     {
         let sandbox = Sandbox::start(SandboxConfig::default())
             .await
@@ -195,13 +215,12 @@ async fn embedded_sandbox(quiet: bool) -> Result<Session, Failure> {
                     format!("cannot start the embedded sandbox: {e}"),
                 )
             })?;
-        if !quiet {
-            eprintln!(
-                "kiss: no KISS_BASE_URL given: using an embedded sandbox at {} (sample data, no \
-                 account needed)",
-                sandbox.base_url()
-            );
-        }
+        // Never hidden, not even by --quiet: output from sample data must not pass for yours.
+        eprintln!(
+            "kiss: using an embedded sandbox at {} (sample data, not your account; set \
+             KISS_BASE_URL, KISS_CUSTOMER_CODE and KISS_API_KEY for your deployment)",
+            sandbox.base_url()
+        );
         let client = Client::builder()
             .base_url(sandbox.base_url())
             .customer_code(DEFAULT_CUSTOMER_CODE)
@@ -214,13 +233,45 @@ async fn embedded_sandbox(quiet: bool) -> Result<Session, Failure> {
     }
 }
 
-async fn connect(connection: Connection, quiet: bool) -> Result<Session, Failure> {
+async fn connect(connection: Connection) -> Result<Session, Failure> {
+    let given = [
+        ("KISS_BASE_URL (--base-url)", connection.base_url.is_some()),
+        (
+            "KISS_CUSTOMER_CODE (--customer-code)",
+            connection.customer_code.is_some(),
+        ),
+        ("KISS_API_KEY (--api-key)", connection.api_key.is_some()),
+    ];
+    let any_given = given.iter().any(|(_, set)| *set);
+    if connection.sandbox && any_given {
+        return Err(Failure::new(
+            exit::USAGE,
+            "--sandbox (or KISS_SANDBOX) asks for the embedded sandbox, but credentials are set \
+             too; unset one or the other",
+        ));
+    }
+    if any_given && given.iter().any(|(_, set)| !*set) {
+        // Half a configuration is a mistake (a CI job that lost a secret), never a reason to
+        // fall back to sample data.
+        let missing: Vec<&str> = given
+            .iter()
+            .filter(|(_, set)| !*set)
+            .map(|(name, _)| *name)
+            .collect();
+        return Err(Failure::new(
+            exit::USAGE,
+            format!(
+                "incomplete credentials: {} not set (all three are needed for your deployment; \
+                 none, or --sandbox, for the embedded sandbox)",
+                missing.join(" and ")
+            ),
+        ));
+    }
     let Some(base_url) = connection.base_url else {
         #[cfg(feature = "sandbox")]
-        return embedded_sandbox(quiet).await;
+        return embedded_sandbox().await;
         #[cfg(not(feature = "sandbox"))]
         {
-            let _ = quiet; // only the embedded sandbox's notice is quiet-able
             return Err(Failure::new(
                 exit::USAGE,
                 "KISS_BASE_URL is not set (this kiss was built without the embedded sandbox, \
@@ -300,7 +351,7 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<u8, Failure> {
-    let session = connect(cli.connection, cli.quiet).await?;
+    let session = connect(cli.connection).await?;
     let client = &session.client;
     match cli.command {
         Command::Export(args) => export::run(client, args, cli.quiet).await.map(|()| 0),
@@ -330,17 +381,24 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         }
         Command::Check => {
             let check = client.check_surface().await?;
+            // Say which API was checked: a green check of sample data proves nothing about
+            // the deployment.
+            let checked = if session.is_sandbox() {
+                "the embedded sandbox (sample data, not your deployment)"
+            } else {
+                "the API"
+            };
             if check.is_in_step() {
                 println!(
-                    "in step: the API serves profile {} with the schemas kiss-generated was built from",
+                    "in step: {checked} serves profile {} with the schemas this kiss was built for",
                     check.live_profile
                 );
                 Ok(0)
             } else {
                 print!("{check}");
                 eprintln!(
-                    "kiss: the API has drifted from kiss-generated: run `cargo xtask regen` and \
-                     review the generated code"
+                    "kiss: {checked} has drifted from the models this kiss was built with: \
+                     update kiss (or, in a kiss-rs checkout, run `cargo xtask regen`)"
                 );
                 Ok(exit::DRIFT)
             }

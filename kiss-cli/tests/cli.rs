@@ -473,6 +473,69 @@ async fn with_no_credentials_the_embedded_sandbox_is_used_and_said_so() {
     assert_eq!(stdout(&out).lines().count(), 300);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sample_data_is_never_used_silently() {
+    let run = |env: &'static [(&'static str, &'static str)], args: &'static [&'static str]| {
+        let mut command = kiss();
+        command.envs(env.iter().copied()).args(args);
+        output(command)
+    };
+    // Half a configuration is a usage error naming what is missing, never the sandbox.
+    let out = run(
+        &[("KISS_CUSTOMER_CODE", "ACME01"), ("KISS_API_KEY", "secret")],
+        &["export", "stock"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("KISS_BASE_URL"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("sandbox at"), "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+    let out = run(
+        &[("KISS_BASE_URL", "https://api.example.invalid")],
+        &["check"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("KISS_CUSTOMER_CODE") && stderr(&out).contains("KISS_API_KEY"),
+        "{}",
+        stderr(&out)
+    );
+    // --quiet does not hide that the data is sample data.
+    let out = run(&[], &["export", "stock", "--quiet"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("sample data"), "{}", stderr(&out));
+    // Asked for explicitly (flag or environment), and refused beside credentials.
+    let out = run(&[("KISS_SANDBOX", "1")], &["version"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("embedded sandbox"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(
+        &[("KISS_BASE_URL", "https://api.example.invalid")],
+        &["--sandbox", "version"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("credentials are set too"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&[], &["--sandbox", "version"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // A check of the sandbox says so.
+    let out = run(&[], &["check"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("embedded sandbox"),
+        "{}",
+        stdout(&out)
+    );
+}
+
 #[test]
 fn every_command_has_help_with_an_example() {
     for args in [

@@ -18,14 +18,21 @@ fn copy_tree(from: &Path, to: &Path) {
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
         let name = entry.file_name();
-        if name == "target" || name == ".git" {
+        // Build output, history and the fuzz crate (outside the workspace, and busy while a
+        // fuzzer runs) are not needed to build.
+        if name == "target" || name == ".git" || name == "fuzz" {
             continue;
         }
         let kind = entry.file_type().unwrap();
         if kind.is_dir() {
             copy_tree(&entry.path(), &to.join(&name));
         } else if kind.is_file() {
-            std::fs::copy(entry.path(), to.join(&name)).unwrap();
+            match std::fs::copy(entry.path(), to.join(&name)) {
+                Ok(_) => {}
+                // Something else removed it meanwhile (an editor's swap file, say).
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => panic!("copying {}: {e}", entry.path().display()),
+            }
         }
     }
 }
