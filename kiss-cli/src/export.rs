@@ -18,7 +18,8 @@ pub(crate) struct ExportArgs {
     /// The output format.
     #[arg(long, value_enum, default_value_t = Format::Json)]
     format: Format,
-    /// Write to FILE, which appears only once the export is complete; stdout otherwise.
+    /// Write to FILE, which appears only once the export is complete; stdout otherwise (or
+    /// with `--out -`).
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
     /// Fail on the first record that does not match the live schema (a missing required
@@ -90,9 +91,10 @@ fn write_failure(e: std::io::Error) -> Failure {
 pub(crate) async fn run(client: &Client, args: ExportArgs, quiet: bool) -> Result<(), Failure> {
     // Listen for signals before the temporary file exists, so none can ever leave it.
     let interrupt = Interrupt::listen()?;
+    // `--out -` is stdout, as for most tools.
     let target = match &args.out {
-        Some(path) => Some(crate::output::Target::prepare(path)?),
-        None => None,
+        Some(path) if path.as_os_str() != "-" => Some(crate::output::Target::prepare(path)?),
+        _ => None,
     };
     let progress = ProgressBar::with_draw_target(
         None,

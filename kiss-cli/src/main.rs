@@ -35,11 +35,21 @@ mod exit {
     pub const BROKEN_PIPE: u8 = 141;
 }
 
+/// `kiss --version`: this build, and the API profile its models were generated from.
+static VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "{} (API profile {})",
+        env!("CARGO_PKG_VERSION"),
+        kiss_generated::API_PROFILE
+    )
+});
+
 /// Pull your Kiss Customer API data into files and check your integration against the API.
 ///
 /// Credentials come from KISS_BASE_URL, KISS_CUSTOMER_CODE and KISS_API_KEY (or the flags).
-/// With no base URL, every command runs against an embedded sandbox with sample data, and
-/// says so on stderr: try it without an account.
+/// With none of them set (or with --sandbox), every command runs against an embedded sandbox
+/// with sample data, and says so on stderr even with --quiet: try it without an account. Some
+/// but not all of them set is a usage error.
 ///
 /// Exit codes: 0 ok, 1 failure, 2 usage, 3 credentials refused, 4 rate limited, 5 drift,
 /// 129 SIGHUP, 130 interrupted (Ctrl-C), 141 stdout closed, 143 SIGTERM.
@@ -47,15 +57,19 @@ mod exit {
 /// Logs go to stderr: waits of 5 s or more (quota, 429, retries) and retries by default,
 /// more with -v or -vv; RUST_LOG (such as RUST_LOG=kiss_client=debug) overrides.
 #[derive(Parser)]
-#[command(name = "kiss", version)]
+#[command(name = "kiss", version = VERSION.as_str())]
 struct Cli {
     #[command(flatten)]
     connection: Connection,
     /// No progress bar and no notices on stderr (errors still print).
-    #[arg(long, short, global = true)]
+    #[arg(long, short, global = true, help_heading = "Output")]
     quiet: bool,
+    /// Print machine-readable JSON (version, health, schema show, schema diff, check; see the
+    /// README for the shapes). Export has --format instead.
+    #[arg(long, global = true, help_heading = "Output")]
+    json: bool,
     /// More log lines on stderr: -v for each request, -vv for everything the client does.
-    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    #[arg(long, short, global = true, action = clap::ArgAction::Count, help_heading = "Output")]
     verbose: u8,
     #[command(subcommand)]
     command: Command,
@@ -120,6 +134,19 @@ enum Command {
     /// Example:
     ///   kiss check || echo "run cargo xtask regen"
     Check,
+    /// Print a completion script for a shell.
+    ///
+    /// Example:
+    ///   kiss completions bash > ~/.local/share/bash-completion/completions/kiss
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff).
+    ///
+    /// Example:
+    ///   kiss man > ~/.local/share/man/man1/kiss.1
+    Man,
     /// Serve the sandbox (the same options as `kiss-sandbox`) until Ctrl-C.
     ///
     /// Example:
@@ -149,6 +176,8 @@ enum SchemaCommand {
 enum SchemaEndpoint {
     Products,
     Stock,
+    /// The API serves no schema for /prices: this shows the one kiss uses for it.
+    Prices,
 }
 
 impl SchemaEndpoint {
@@ -156,6 +185,7 @@ impl SchemaEndpoint {
         match self {
             SchemaEndpoint::Products => Endpoint::Products,
             SchemaEndpoint::Stock => Endpoint::Stock,
+            SchemaEndpoint::Prices => Endpoint::Prices,
         }
     }
 }
@@ -183,7 +213,46 @@ impl From<Error> for Failure {
             Error::Config(_) | Error::InsecureUrl { .. } => exit::USAGE,
             _ => exit::FAILURE,
         };
-        Failure::new(code, error.to_string())
+        Failure::new(code, in_cli_terms(&error))
+    }
+}
+
+/// The client's message in the terms of this command line (no settings kiss has no flag for),
+/// on one line with its causes, so that "error sending request" says why (connection refused,
+/// no such host, a certificate problem).
+fn in_cli_terms(error: &Error) -> String {
+    match error {
+        Error::RateLimited {
+            window,
+            retry_after,
+            ..
+        } => {
+            let mut text = error.to_string();
+            if let Some(cut) = text.find("; wait, or raise") {
+                text.truncate(cut);
+            }
+            format!(
+                "{text}; try again later (the {window} window; the server asked for {}s)",
+                retry_after.as_secs()
+            )
+        }
+        Error::InsecureUrl { url } => format!(
+            "refusing {url}: the API Key and tokens would travel unencrypted; use an https:// \
+             URL (plain http is accepted only for loopback addresses)"
+        ),
+        _ => {
+            let mut text = error.to_string();
+            let mut source = std::error::Error::source(error);
+            while let Some(cause) = source {
+                let cause_text = cause.to_string();
+                if !text.contains(&cause_text) {
+                    text.push_str(": ");
+                    text.push_str(&cause_text);
+                }
+                source = cause.source();
+            }
+            text
+        }
     }
 }
 
@@ -335,6 +404,24 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::FAILURE);
         }
     };
+    match cli.command {
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "kiss", &mut std::io::stdout());
+            return ExitCode::SUCCESS;
+        }
+        Command::Man => {
+            let command = <Cli as clap::CommandFactory>::command();
+            return match clap_mangen::Man::new(command).render(&mut std::io::stdout()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("kiss: cannot write the manual page: {e}");
+                    ExitCode::from(exit::FAILURE)
+                }
+            };
+        }
+        _ => {}
+    }
     #[cfg(feature = "sandbox")]
     if let Command::Sandbox(args) = cli.command {
         return runtime.block_on(kiss_sandbox::serve_until_ctrl_c("kiss", args));
@@ -356,31 +443,62 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
     match cli.command {
         Command::Export(args) => export::run(client, args, cli.quiet).await.map(|()| 0),
         Command::Version => {
-            println!("{}", client.api_version().await?);
+            let profile = client.api_version().await?;
+            if cli.json {
+                print_json(&serde_json::json!({
+                    "apiVersion": profile,
+                    "sandbox": session.is_sandbox(),
+                }));
+            } else {
+                println!("{profile}");
+            }
             Ok(0)
         }
         Command::Health => {
-            if client.health().await? {
-                println!("Healthy");
-                Ok(0)
+            let healthy = client.health().await?;
+            if cli.json {
+                print_json(&serde_json::json!({
+                    "healthy": healthy,
+                    "sandbox": session.is_sandbox(),
+                }));
             } else {
-                println!("Unhealthy");
-                Ok(exit::FAILURE)
+                println!("{}", if healthy { "Healthy" } else { "Unhealthy" });
             }
+            Ok(if healthy { 0 } else { exit::FAILURE })
         }
         Command::Schema(SchemaCommand::Show { endpoint }) => {
             let schema = client.schema(endpoint.endpoint()).await?;
-            print!("{}", schema_table(&schema));
+            if cli.json {
+                // The API's own document format, as `/…/schema` serves it.
+                print!("{}", schema.to_pretty_json());
+            } else {
+                print!("{}", schema_table(&schema));
+            }
+            if endpoint.endpoint().schema_path().is_none() {
+                eprintln!(
+                    "kiss: the API serves no schema for {}; this is the one kiss reads it by",
+                    schema.endpoint
+                );
+            }
             Ok(0)
         }
         Command::Schema(SchemaCommand::Diff) => {
-            for diff in client.check_surface().await?.diffs {
-                print!("{diff}");
+            let check = client.check_surface().await?;
+            if cli.json {
+                print_json(&surface_json(&check, session.is_sandbox()));
+            } else {
+                for diff in check.diffs {
+                    print!("{diff}");
+                }
             }
             Ok(0)
         }
         Command::Check => {
             let check = client.check_surface().await?;
+            if cli.json {
+                print_json(&surface_json(&check, session.is_sandbox()));
+                return Ok(if check.is_in_step() { 0 } else { exit::DRIFT });
+            }
             // Say which API was checked: a green check of sample data proves nothing about
             // the deployment.
             let checked = if session.is_sandbox() {
@@ -405,7 +523,30 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         }
         #[cfg(feature = "sandbox")]
         Command::Sandbox(_) => unreachable!("served before connecting"),
+        Command::Completions { .. } | Command::Man => unreachable!("printed before connecting"),
     }
+}
+
+/// One JSON document on stdout, pretty-printed, ending with a newline.
+fn print_json(value: &serde_json::Value) {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => println!("{text}"),
+        Err(e) => eprintln!("kiss: cannot print JSON: {e}"),
+    }
+}
+
+/// `check --json` and `schema diff --json`: `{"inStep", "liveProfile", "generatedProfile",
+/// "sandbox", "diffs": [{"endpoint", "old_profile", "new_profile", "fields": {"changes":
+/// [...]}, "arrays": [...]}]}`, each change tagged by `"change"` (`added`, `removed`,
+/// `type_changed`, `required_changed`).
+fn surface_json(check: &kiss_client::SurfaceCheck, sandbox: bool) -> serde_json::Value {
+    serde_json::json!({
+        "inStep": check.is_in_step(),
+        "liveProfile": check.live_profile,
+        "generatedProfile": check.generated_profile,
+        "sandbox": sandbox,
+        "diffs": check.diffs,
+    })
 }
 
 /// Schema name, wire key, type, required: one row per field, nested fields as `array[].field`.

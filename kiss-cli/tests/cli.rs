@@ -855,3 +855,141 @@ async fn waits_for_the_quota_are_announced_on_stderr_with_when_they_end() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(out.stderr.is_empty(), "{}", stderr(&out));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conventional_outputs_stdout_dash_pipes_json_and_version() {
+    let sandbox = sandbox(20).await;
+    // `--out -` is stdout, not a file named "-".
+    let dir = tempdir();
+    let mut command = against(&sandbox);
+    command
+        .current_dir(&dir)
+        .args(["export", "stock", "--format", "ndjson", "--out", "-"]);
+    let out = output(command).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out).lines().count(), 20);
+    assert!(!dir.join("-").exists());
+
+    // CSV into a closed pipe ends quietly with 141, like JSON and NDJSON.
+    for format in ["csv", "json", "ndjson"] {
+        let script = format!(
+            "\"$0\" export products --format {format} --quiet | head -c 10 > /dev/null; \
+             echo \"${{PIPESTATUS[0]}}\""
+        );
+        let mut command = Command::new("bash");
+        command
+            .args(["-c", &script])
+            .arg(env!("CARGO_BIN_EXE_kiss"))
+            .env("KISS_BASE_URL", sandbox.base_url())
+            .env("KISS_CUSTOMER_CODE", "ACME01")
+            .env("KISS_API_KEY", DEFAULT_API_KEY);
+        let out = output(command).await;
+        assert_eq!(stdout(&out).trim(), "141", "{format}: {}", stderr(&out));
+        assert!(!stderr(&out).contains("Broken pipe"), "{}", stderr(&out));
+    }
+
+    // --json: each command's output parses, with the documented keys.
+    let json = |args: &'static [&'static str]| {
+        let mut command = against(&sandbox);
+        command.arg("--json").args(args);
+        output(command)
+    };
+    let parsed = |out: &Output| -> serde_json::Value {
+        serde_json::from_str(&stdout(out)).unwrap_or_else(|e| panic!("{e}: {}", stdout(out)))
+    };
+    let version = parsed(&json(&["version"]).await);
+    assert_eq!(version["apiVersion"], "2026-04");
+    assert_eq!(version["sandbox"], false);
+    assert_eq!(parsed(&json(&["health"]).await)["healthy"], true);
+    let check = parsed(&json(&["check"]).await);
+    assert_eq!(check["inStep"], true);
+    assert_eq!(check["diffs"].as_array().unwrap().len(), 2);
+    let diff = parsed(&json(&["schema", "diff"]).await);
+    assert_eq!(diff["liveProfile"], "2026-04");
+    let schema = parsed(&json(&["schema", "show", "prices"]).await);
+    assert_eq!(schema["endpoint"], "/prices");
+    let out = output({
+        let mut command = against(&sandbox);
+        command.args(["schema", "show", "prices"]);
+        command
+    })
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("PriceExclVAT"), "{}", stdout(&out));
+
+    // The version names the API profile the models were generated from.
+    let out = output({
+        let mut command = kiss();
+        command.arg("--version");
+        command
+    })
+    .await;
+    assert!(
+        stdout(&out).contains("API profile 2026-04"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completions_man_page_and_an_unreachable_host_speak_plainly() {
+    let out = output({
+        let mut command = kiss();
+        command.args(["completions", "bash"]);
+        command
+    })
+    .await;
+    assert_eq!(out.status.code(), Some(0));
+    let script = std::env::temp_dir().join(format!("kiss-completion-{}.bash", std::process::id()));
+    std::fs::write(&script, &out.stdout).unwrap();
+    let checked = Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .status()
+        .unwrap();
+    assert!(checked.success(), "bash accepts the completion script");
+    std::fs::remove_file(&script).unwrap();
+    for shell in ["zsh", "fish", "powershell"] {
+        let out = output({
+            let mut command = kiss();
+            command.args(["completions", shell]);
+            command
+        })
+        .await;
+        assert!(out.status.success() && !out.stdout.is_empty(), "{shell}");
+    }
+    let out = output({
+        let mut command = kiss();
+        command.arg("man");
+        command
+    })
+    .await;
+    assert!(stdout(&out).starts_with(".ie") && stdout(&out).contains(".SH NAME"));
+
+    // Nothing listens on this port: the message says so, not just "error sending request".
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let out = output({
+        let mut command = kiss();
+        command
+            .env("KISS_BASE_URL", format!("http://127.0.0.1:{port}"))
+            .env("KISS_CUSTOMER_CODE", "ACME01")
+            .env("KISS_API_KEY", "k")
+            .arg("version");
+        command
+    })
+    .await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let said = stderr(&out);
+    let errors: Vec<&str> = said.lines().filter(|l| l.starts_with("kiss:")).collect();
+    assert_eq!(
+        errors.len(),
+        1,
+        "one error line (the retries are logged above it): {said}"
+    );
+    assert!(
+        errors[0].to_lowercase().contains("connection refused"),
+        "{said}"
+    );
+}
