@@ -160,3 +160,37 @@ fn readme_curl_commands_work_as_written() {
         "the walkthrough has all eight requests: {checked}"
     );
 }
+
+/// The how-to the binary prints on start pastes into a shell and works as printed.
+#[test]
+fn the_printed_curl_example_runs_as_printed() {
+    let mut running = spawn(&["--products", "4"]);
+    let stderr = running.child.stderr.take().unwrap();
+    let mut lines = Vec::new();
+    for line in BufReader::new(stderr).lines() {
+        let line = line.unwrap();
+        if line.starts_with("Control plane") {
+            break;
+        }
+        lines.push(line);
+    }
+    let commands: Vec<&str> = lines
+        .iter()
+        .map(|l| l.trim())
+        .filter(|l| l.starts_with("export ") || l.starts_with("TOKEN=") || l.starts_with("curl "))
+        .collect();
+    assert_eq!(commands.len(), 3, "{lines:?}");
+    let output = Command::new("bash")
+        .args(["-c", &format!("set -eu\n{}", commands.join("\n"))])
+        .env("no_proxy", "*")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let products: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stdout)));
+    assert_eq!(products.as_array().unwrap().len(), 4);
+}
