@@ -97,3 +97,25 @@ pub fn response_bytes(status: &str, headers: &str, body: &[u8]) -> Vec<u8> {
     answer.extend_from_slice(body);
     answer
 }
+
+/// A whole API in one call, for the data a test wants served: a bearer token from
+/// `/auth/token`, `schema` at `{endpoint}/schema`, and `body` for anything else.
+pub async fn api(endpoint: &'static str, schema: &'static str, body: impl Into<String>) -> String {
+    let body = body.into();
+    let schema_line = format!("GET {endpoint}/schema ");
+    let (base, _) = server(move |line| {
+        if line.starts_with("POST /auth/token") {
+            response(
+                "200 OK",
+                "",
+                r#"{"access_token":"t","token_type":"Bearer","expires_in":3600}"#,
+            )
+        } else if line.starts_with(&schema_line) {
+            response("200 OK", "", schema)
+        } else {
+            response("200 OK", "", &body)
+        }
+    })
+    .await;
+    base
+}

@@ -672,22 +672,9 @@ async fn health_and_version_fetch_no_token() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pretty_printed_unknown_values_stay_on_one_line_in_ndjson_and_csv() {
-    use kiss_tests::hostile::{response, server};
+    use kiss_tests::hostile::api;
     let body = "[{\"SKU\":\"A\",\"Extra\":{\n  \"w\": 1.250,\n  \"t\": [ 1, 2 ]\n}},\n {\"SKU\":\"B\",\"Extra\":null}]";
-    let (base, _) = server(move |line| {
-        if line.starts_with("POST /auth/token") {
-            response(
-                "200 OK",
-                "",
-                r#"{"access_token":"t","token_type":"Bearer","expires_in":3600}"#,
-            )
-        } else if line.starts_with("GET /products/schema") {
-            response("200 OK", "", kiss_schema::contract::PRODUCTS_SCHEMA)
-        } else {
-            response("200 OK", "", body)
-        }
-    })
-    .await;
+    let base = api("/products", kiss_schema::contract::PRODUCTS_SCHEMA, body).await;
     let dir = tempdir();
     let ndjson = dir.join("products.ndjson");
     let mut command = kiss();
@@ -728,25 +715,12 @@ async fn pretty_printed_unknown_values_stay_on_one_line_in_ndjson_and_csv() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_unknown_key_on_every_record_costs_one_cell_not_a_column() {
-    use kiss_tests::hostile::{response, server};
+    use kiss_tests::hostile::api;
     let records: Vec<String> = (0..2_000)
         .map(|i| format!(r#"{{"SKU":"S{i}","AvailableQTY":{i},"Only{i}":{i}.50}}"#))
         .collect();
     let body = format!("[{}]", records.join(","));
-    let (base, _) = server(move |line| {
-        if line.starts_with("POST /auth/token") {
-            response(
-                "200 OK",
-                "",
-                r#"{"access_token":"t","token_type":"Bearer","expires_in":3600}"#,
-            )
-        } else if line.starts_with("GET /stock/schema") {
-            response("200 OK", "", kiss_schema::contract::STOCK_SCHEMA)
-        } else {
-            response("200 OK", "", &body)
-        }
-    })
-    .await;
+    let base = api("/stock", kiss_schema::contract::STOCK_SCHEMA, body).await;
     let mut command = kiss();
     command
         .env("KISS_BASE_URL", &base)
@@ -772,22 +746,9 @@ async fn a_new_unknown_key_on_every_record_costs_one_cell_not_a_column() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_off_the_schema_are_summed_up_and_strict_refuses_them() {
-    use kiss_tests::hostile::{response, server};
+    use kiss_tests::hostile::api;
     let body = r#"[{"SKU":null,"AvailableQTY":1},{"SKU":"B","AvailableQTY":"abc"},{"SKU":"C","AvailableQTY":2}]"#;
-    let (base, _) = server(move |line| {
-        if line.starts_with("POST /auth/token") {
-            response(
-                "200 OK",
-                "",
-                r#"{"access_token":"t","token_type":"Bearer","expires_in":3600}"#,
-            )
-        } else if line.starts_with("GET /stock/schema") {
-            response("200 OK", "", kiss_schema::contract::STOCK_SCHEMA)
-        } else {
-            response("200 OK", "", body)
-        }
-    })
-    .await;
+    let base = api("/stock", kiss_schema::contract::STOCK_SCHEMA, body).await;
     let dir = tempdir();
     let target = dir.join("stock.ndjson");
     let export = |strict: bool| {
