@@ -283,7 +283,7 @@ async fn export<W: Write>(
         }
         count += 1;
         progress.set_position(count);
-        if count % 256 == 0 {
+        if count.is_multiple_of(256) {
             progress.set_message(format!("{} KiB", out.bytes / 1024));
             // A fast body may never make the stream wait: yield now and then, so that Ctrl-C
             // (raced against this future) is noticed in every phase of the export.

@@ -102,6 +102,68 @@ struct Connection {
         value_name = "KEY"
     )]
     api_key: Option<String>,
+    /// Your account's rate limits, if not the documented 60 per minute and 1,000 per hour.
+    #[arg(
+        long,
+        env = "KISS_QUOTA",
+        global = true,
+        value_name = "PER_MIN,PER_HOUR",
+        value_parser = parse_quota
+    )]
+    quota: Option<kiss_client::Quota>,
+    /// Pace this process alone. By default every kiss of the same customer on this machine
+    /// shares the quota through a small file in the state directory
+    /// ($XDG_STATE_HOME/kiss, or ~/.local/state/kiss).
+    #[arg(long, global = true)]
+    no_shared_quota: bool,
+}
+
+fn parse_quota(text: &str) -> Result<kiss_client::Quota, String> {
+    let (minute, hour) = text
+        .split_once(',')
+        .ok_or_else(|| format!("{text:?} is not PER_MIN,PER_HOUR (such as 60,1000)"))?;
+    let number = |n: &str| {
+        n.trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| format!("{n:?} is not a positive whole number"))
+    };
+    Ok(kiss_client::Quota {
+        per_minute: number(minute)?,
+        per_hour: number(hour)?,
+    })
+}
+
+/// The file through which the processes of one customer of one deployment share its quota.
+fn shared_quota_file(base_url: &str, customer_code: &str) -> std::path::PathBuf {
+    let state = std::env::var_os("XDG_STATE_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".local/state")))
+        .unwrap_or_else(std::env::temp_dir);
+    let host = base_url
+        .split("://")
+        .nth(1)
+        .unwrap_or(base_url)
+        .split('/')
+        .next()
+        .unwrap_or("");
+    // Only characters safe in a file name on every platform.
+    let safe = |text: &str| -> String {
+        text.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(100)
+            .collect()
+    };
+    state
+        .join("kiss")
+        .join(format!("quota-{}@{}", safe(customer_code), safe(host)))
 }
 
 #[derive(Subcommand)]
@@ -354,13 +416,19 @@ async fn connect(connection: Connection) -> Result<Session, Failure> {
             format!("KISS_BASE_URL is set, so {what} is needed too (or unset it to use the embedded sandbox)"),
         )
     };
-    let client = Client::builder()
+    let customer_code = connection
+        .customer_code
+        .ok_or_else(|| missing("KISS_CUSTOMER_CODE"))?;
+    let mut builder = Client::builder();
+    if !connection.no_shared_quota {
+        builder = builder.shared_quota_file(shared_quota_file(&base_url, &customer_code));
+    }
+    if let Some(quota) = connection.quota {
+        builder = builder.quota(quota);
+    }
+    let client = builder
         .base_url(base_url)
-        .customer_code(
-            connection
-                .customer_code
-                .ok_or_else(|| missing("KISS_CUSTOMER_CODE"))?,
-        )
+        .customer_code(customer_code)
         .api_key(connection.api_key.ok_or_else(|| missing("KISS_API_KEY"))?)
         .build()?;
     Ok(Session {

@@ -831,7 +831,9 @@ async fn conventional_outputs_stdout_dash_pipes_json_and_version() {
     assert_eq!(stdout(&out).lines().count(), 20);
     assert!(!dir.join("-").exists());
 
-    // CSV into a closed pipe ends quietly with 141, like JSON and NDJSON.
+    // CSV into a closed pipe ends quietly with 141, like JSON and NDJSON. (A catalogue far
+    // larger than a pipe's buffer, so the reader is gone before kiss is done.)
+    let big = kiss_tests::relaxed_sandbox(3_000).await;
     for format in ["csv", "json", "ndjson"] {
         let script = format!(
             "\"$0\" export products --format {format} --quiet | head -c 10 > /dev/null; \
@@ -841,7 +843,7 @@ async fn conventional_outputs_stdout_dash_pipes_json_and_version() {
         command
             .args(["-c", &script])
             .arg(env!("CARGO_BIN_EXE_kiss"))
-            .env("KISS_BASE_URL", sandbox.base_url())
+            .env("KISS_BASE_URL", big.base_url())
             .env("KISS_CUSTOMER_CODE", "ACME01")
             .env("KISS_API_KEY", DEFAULT_API_KEY);
         let out = output(command).await;
@@ -953,4 +955,52 @@ async fn completions_man_page_and_an_unreachable_host_speak_plainly() {
         errors[0].to_lowercase().contains("connection refused"),
         "{said}"
     );
+}
+
+/// Two `kiss` processes of one customer, started together, share the account's quota through
+/// the state directory: the sandbox (4 requests a minute here) never has to refuse one. Each
+/// export makes three requests, so the pair needs six: the last two wait for the next
+/// minute (this test takes about a minute of real time).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_of_one_customer_share_the_quota() {
+    let sandbox = kiss_sandbox::Sandbox::start(kiss_sandbox::SandboxConfig {
+        rate_limit: kiss_sandbox::RateLimit {
+            per_minute: 4,
+            per_hour: 1_000,
+        },
+        ..kiss_sandbox::SandboxConfig::relaxed(5)
+    })
+    .await
+    .unwrap();
+    let state = tempdir();
+    let spawn = || {
+        let mut command = against(&sandbox);
+        command
+            .env("XDG_STATE_HOME", &state)
+            .args(["export", "stock", "--format", "ndjson", "--quota", "4,1000"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        command.spawn().unwrap()
+    };
+    let (first, second) = (spawn(), spawn());
+    let finish = |child: std::process::Child| {
+        tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+    };
+    let (first, second) = (finish(first).await.unwrap(), finish(second).await.unwrap());
+    for out in [&first, &second] {
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(out));
+        assert_eq!(stdout(out).lines().count(), 5);
+    }
+    let control = sandbox.control();
+    assert_eq!(
+        control.rate_limited_count(),
+        0,
+        "the sandbox refused requests: {:?}",
+        control.counters()
+    );
+    assert_eq!(control.request_count("/auth/token"), 2);
+    assert_eq!(control.request_count("/stock"), 2);
+    let files: Vec<_> = std::fs::read_dir(state.join("kiss")).unwrap().collect();
+    assert_eq!(files.len(), 1, "one quota file for the customer");
+    std::fs::remove_dir_all(state).unwrap();
 }

@@ -25,6 +25,7 @@ pub struct ClientBuilder {
     user_agent: String,
     quota: Quota,
     retry: RetryPolicy,
+    shared_quota: Option<std::path::PathBuf>,
     allow_insecure_http: bool,
     clock: Arc<dyn Clock>,
 }
@@ -54,6 +55,7 @@ impl Default for ClientBuilder {
             user_agent: concat!("kiss-rs/", env!("CARGO_PKG_VERSION")).to_owned(),
             quota: Quota::default(),
             retry: RetryPolicy::default(),
+            shared_quota: None,
             allow_insecure_http: false,
             clock: Arc::new(SystemClock),
         }
@@ -123,6 +125,13 @@ impl ClientBuilder {
         self.quota = quota;
         self
     }
+    /// Paces requests together with every other client (in any process on this machine) that
+    /// names the same file: the quota is per customer, so two programs of one customer
+    /// running at once must share it. The file holds the last hour's send times, under a lock.
+    pub fn shared_quota_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.shared_quota = Some(path.into());
+        self
+    }
     /// How failures are retried.
     pub fn retry_policy(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
@@ -179,7 +188,7 @@ impl ClientBuilder {
                     .customer_code
                     .ok_or_else(|| missing("the Customer Code"))?,
                 api_key: self.api_key.ok_or_else(|| missing("the API Key"))?,
-                pacer: Pacer::new(self.quota),
+                pacer: Pacer::new(self.quota, self.shared_quota),
                 token: tokio::sync::Mutex::new(None),
                 generation: AtomicU64::new(0),
                 retry: self.retry,

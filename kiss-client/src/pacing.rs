@@ -4,6 +4,7 @@
 //! quota allows, which keeps every fixed window the server counts in under its limit too.
 
 use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -31,47 +32,120 @@ const HOUR: Duration = Duration::from_secs(3600);
 /// Slack for the distance between our clock and the server's.
 const MARGIN: Duration = Duration::from_millis(250);
 
+/// Reserves the earliest send time at or after `now` that keeps both windows within `quota`,
+/// given the send times already in `sent` (sorted), and records it there. Generic over the
+/// time type so that one process's log (`Instant`) and a log shared between processes
+/// (milliseconds of wall-clock time) follow the same rule.
+fn reserve_in<T>(
+    sent: &mut VecDeque<T>,
+    now: T,
+    quota: Quota,
+    later: impl Fn(T, Duration) -> T,
+) -> T
+where
+    T: Copy + Ord,
+{
+    while sent
+        .front()
+        .is_some_and(|t| later(*t, HOUR + MARGIN) <= now)
+    {
+        sent.pop_front();
+    }
+    let earliest = |limit: u32, window: Duration| -> T {
+        let limit = limit.max(1) as usize;
+        let in_use: Vec<&T> = sent
+            .iter()
+            .filter(|t| later(**t, window + MARGIN) > now)
+            .collect();
+        if in_use.len() < limit {
+            now
+        } else {
+            // The slot frees when the limit-th most recent request leaves the window.
+            later(*in_use[in_use.len() - limit], window + MARGIN)
+        }
+    };
+    let at = earliest(quota.per_minute, MINUTE).max(earliest(quota.per_hour, HOUR));
+    let position = sent.partition_point(|t| *t <= at);
+    sent.insert(position, at);
+    at
+}
+
 #[derive(Debug)]
 pub(crate) struct Pacer {
     quota: Quota,
     sent: Mutex<VecDeque<Instant>>,
+    /// A log shared with the other processes of the same customer, when asked for.
+    shared: Option<PathBuf>,
 }
 
 impl Pacer {
-    pub(crate) fn new(quota: Quota) -> Pacer {
+    pub(crate) fn new(quota: Quota, shared: Option<PathBuf>) -> Pacer {
         Pacer {
             quota,
             sent: Mutex::new(VecDeque::new()),
+            shared,
         }
     }
 
-    /// Reserves a send slot: how long to wait from `now` before sending.
+    /// Reserves a send slot: how long to wait from `now` before sending. With a shared log,
+    /// the slot is reserved there (falling back to this process's log if the file cannot be
+    /// used, with a warning).
     pub(crate) fn reserve(&self, now: Instant) -> Duration {
-        let mut sent = self.sent.lock().unwrap_or_else(|p| p.into_inner());
-        while sent
-            .front()
-            .is_some_and(|t| now.saturating_duration_since(*t) >= HOUR + MARGIN)
-        {
-            sent.pop_front();
-        }
-        let earliest = |limit: u32, window: Duration| -> Instant {
-            let limit = limit.max(1) as usize;
-            let in_use: Vec<&Instant> = sent
-                .iter()
-                .filter(|t| **t + window + MARGIN > now)
-                .collect();
-            if in_use.len() < limit {
-                now
-            } else {
-                // The slot frees when the limit-th most recent request leaves the window.
-                *in_use[in_use.len() - limit] + window + MARGIN
+        if let Some(path) = &self.shared {
+            match reserve_shared(path, self.quota) {
+                Ok(wait) => return wait,
+                Err(e) => tracing::warn!(
+                    path = %path.display(), error = %e,
+                    "cannot use the shared quota file; pacing this process alone"
+                ),
             }
-        };
-        let at = earliest(self.quota.per_minute, MINUTE).max(earliest(self.quota.per_hour, HOUR));
-        let position = sent.partition_point(|t| *t <= at);
-        sent.insert(position, at);
+        }
+        let mut sent = self.sent.lock().unwrap_or_else(|p| p.into_inner());
+        let at = reserve_in(&mut sent, now, self.quota, |t, d| t + d);
         at.saturating_duration_since(now)
     }
+}
+
+/// Reserves a slot in the file shared by the processes of one customer: one send time per
+/// line (milliseconds since the Unix epoch), read, extended and written back under an
+/// exclusive lock, so that processes started together never take the same slot.
+fn reserve_shared(path: &Path, quota: Quota) -> std::io::Result<Duration> {
+    use std::io::{Read, Seek, Write};
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)?;
+    file.lock()?;
+    let mut text = String::new();
+    // Bounded: an hour's log of a 1,000-an-hour quota is some 14 KB; anything far larger is
+    // not ours, and is started afresh.
+    (&mut file).take(1 << 20).read_to_string(&mut text)?;
+    let mut sent: VecDeque<u64> = text.lines().filter_map(|l| l.trim().parse().ok()).collect();
+    sent.make_contiguous().sort_unstable();
+    let now = u64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis(),
+    )
+    .unwrap_or(u64::MAX);
+    let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    let at = reserve_in(&mut sent, now, quota, |t, d| t.saturating_add(millis(d)));
+    let mut out = String::with_capacity(sent.len() * 14);
+    for t in &sent {
+        out.push_str(&t.to_string());
+        out.push('\n');
+    }
+    file.rewind()?;
+    file.set_len(0)?;
+    file.write_all(out.as_bytes())?;
+    file.unlock()?;
+    Ok(Duration::from_millis(at.saturating_sub(now)))
 }
 
 #[cfg(test)]
@@ -80,10 +154,13 @@ mod tests {
 
     #[test]
     fn spaces_requests_to_the_minute_window() {
-        let pacer = Pacer::new(Quota {
-            per_minute: 3,
-            per_hour: 100,
-        });
+        let pacer = Pacer::new(
+            Quota {
+                per_minute: 3,
+                per_hour: 100,
+            },
+            None,
+        );
         let t0 = Instant::now();
         let waits: Vec<Duration> = (0..7).map(|_| pacer.reserve(t0)).collect();
         assert_eq!(waits[..3], [Duration::ZERO; 3]);
@@ -94,10 +171,13 @@ mod tests {
 
     #[test]
     fn the_hour_window_binds_when_it_is_the_tighter_one() {
-        let pacer = Pacer::new(Quota {
-            per_minute: 100,
-            per_hour: 2,
-        });
+        let pacer = Pacer::new(
+            Quota {
+                per_minute: 100,
+                per_hour: 2,
+            },
+            None,
+        );
         let t0 = Instant::now();
         assert_eq!(pacer.reserve(t0), Duration::ZERO);
         assert_eq!(pacer.reserve(t0 + Duration::from_secs(10)), Duration::ZERO);
@@ -106,11 +186,48 @@ mod tests {
     }
 
     #[test]
+    fn processes_sharing_a_log_file_share_the_quota() {
+        let path = std::env::temp_dir().join(format!("kiss-quota-test-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let quota = Quota {
+            per_minute: 3,
+            per_hour: 100,
+        };
+        // Two pacers, as two processes would have, over one file.
+        let (a, b) = (
+            Pacer::new(quota, Some(path.clone())),
+            Pacer::new(quota, Some(path.clone())),
+        );
+        let now = Instant::now();
+        let waits = [
+            a.reserve(now),
+            b.reserve(now),
+            a.reserve(now),
+            b.reserve(now),
+        ];
+        assert_eq!(waits[..3], [Duration::ZERO; 3]);
+        assert!(
+            waits[3] > MINUTE,
+            "the fourth send waits for the minute: {:?}",
+            waits[3]
+        );
+        let lines = std::fs::read_to_string(&path).unwrap().lines().count();
+        assert_eq!(lines, 4);
+        // A file that is not ours is started afresh, not an error.
+        std::fs::write(&path, "garbage\n").unwrap();
+        assert_eq!(a.reserve(now), Duration::ZERO);
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
     fn no_minute_ever_holds_more_than_the_quota() {
-        let pacer = Pacer::new(Quota {
-            per_minute: 5,
-            per_hour: 1_000,
-        });
+        let pacer = Pacer::new(
+            Quota {
+                per_minute: 5,
+                per_hour: 1_000,
+            },
+            None,
+        );
         let t0 = Instant::now();
         let mut sends = Vec::new();
         for i in 0..40u64 {

@@ -51,6 +51,8 @@ impl Window {
 pub(crate) struct RateLimiter {
     limit: RateLimit,
     buckets: Mutex<HashMap<Bucket, (Window, Window)>>,
+    /// Requests refused with a `429` by the limits (not by faults), for tests to judge by.
+    refused: std::sync::atomic::AtomicU64,
 }
 
 const MINUTE: TimeDelta = TimeDelta::seconds(60);
@@ -61,12 +63,27 @@ impl RateLimiter {
         RateLimiter {
             limit,
             buckets: Mutex::new(HashMap::new()),
+            refused: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Requests refused by the limits so far.
+    pub(crate) fn refused(&self) -> u64 {
+        self.refused.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Counts one request of `bucket` at `now`, and says whether it is over a limit. When both
     /// windows are exceeded the hour is reported, since waiting out the minute would not help.
     pub(crate) fn admit(&self, bucket: &Bucket, now: DateTime<Utc>) -> Result<(), Limited> {
+        let admitted = self.admit_counted(bucket, now);
+        if admitted.is_err() {
+            self.refused
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        admitted
+    }
+
+    fn admit_counted(&self, bucket: &Bucket, now: DateTime<Utc>) -> Result<(), Limited> {
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         let fresh = Window {
             start: now,

@@ -205,6 +205,11 @@ impl SandboxControl {
         self.state.clock.advance(by);
     }
 
+    /// How many requests the rate limits have refused with a `429` (faults not included).
+    pub fn rate_limited_count(&self) -> u64 {
+        self.state.rate_limiter.refused()
+    }
+
     /// Forgets every rate-limit count.
     pub fn reset_rate_limits(&self) {
         self.state.rate_limiter.reset();
