@@ -27,6 +27,9 @@ pub(crate) struct ExportArgs {
     /// are exported as they came and the issues are summed up on stderr.
     #[arg(long)]
     strict: bool,
+    /// Last, so that the export's own options come first in its help.
+    #[command(flatten)]
+    pub(crate) connection: crate::Connection,
 }
 
 #[derive(Clone, Copy, ValueEnum)]

@@ -59,8 +59,6 @@ static VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
 #[derive(Parser)]
 #[command(name = "kiss", version = VERSION.as_str())]
 struct Cli {
-    #[command(flatten)]
-    connection: Connection,
     /// No progress bar and no notices on stderr (errors still print).
     #[arg(long, short, global = true, help_heading = "Output")]
     quiet: bool,
@@ -75,38 +73,32 @@ struct Cli {
     command: Command,
 }
 
-#[derive(Args)]
+/// Where the data comes from: flattened into each command that talks to the API (not into
+/// `kiss sandbox`, which serves rather than connects).
+#[derive(Args, Default)]
 #[command(next_help_heading = "Connection")]
-struct Connection {
+pub(crate) struct Connection {
     /// Use an embedded sandbox with sample data (also KISS_SANDBOX=1). Without it, a run with
     /// none of the three settings below uses the sandbox too, and says so.
     #[arg(
         long,
         env = "KISS_SANDBOX",
-        global = true,
         value_parser = clap::builder::FalseyValueParser::new()
     )]
     sandbox: bool,
     /// The API's base URL.
-    #[arg(long, env = "KISS_BASE_URL", global = true, value_name = "URL")]
+    #[arg(long, env = "KISS_BASE_URL", value_name = "URL")]
     base_url: Option<String>,
     /// Your Customer Code.
-    #[arg(long, env = "KISS_CUSTOMER_CODE", global = true, value_name = "CODE")]
+    #[arg(long, env = "KISS_CUSTOMER_CODE", value_name = "CODE")]
     customer_code: Option<String>,
     /// Your API Key (prefer the environment variable: flags show up in process lists).
-    #[arg(
-        long,
-        env = "KISS_API_KEY",
-        global = true,
-        hide_env_values = true,
-        value_name = "KEY"
-    )]
+    #[arg(long, env = "KISS_API_KEY", hide_env_values = true, value_name = "KEY")]
     api_key: Option<String>,
     /// Your account's rate limits, if not the documented 60 per minute and 1,000 per hour.
     #[arg(
         long,
         env = "KISS_QUOTA",
-        global = true,
         value_name = "PER_MIN,PER_HOUR",
         value_parser = parse_quota
     )]
@@ -114,7 +106,7 @@ struct Connection {
     /// Pace this process alone. By default every kiss of the same customer on this machine
     /// shares the quota through a small file in the state directory
     /// ($XDG_STATE_HOME/kiss, or ~/.local/state/kiss).
-    #[arg(long, global = true)]
+    #[arg(long)]
     no_shared_quota: bool,
 }
 
@@ -171,8 +163,9 @@ enum Command {
     /// Stream one endpoint's records into a file (or stdout).
     ///
     /// JSON and NDJSON keep every field and every digit; CSV columns follow the live schema
-    /// (wire keys as headers, fields the schema does not know appended, nested arrays as one
-    /// JSON cell each). The file appears only when the export is complete.
+    /// (wire keys as headers, nested arrays as one JSON cell each), then `_extra`, the fields
+    /// the schema does not know as one JSON object. The file appears only when the export is
+    /// complete; a failure or a signal leaves the old file as it was.
     ///
     /// Example:
     ///   kiss export products --format csv --out products.csv
@@ -181,12 +174,12 @@ enum Command {
     ///
     /// Example:
     ///   kiss version
-    Version,
+    Version(Connected),
     /// Print whether the API is healthy (`/health`); exit 1 when it is not.
     ///
     /// Example:
     ///   kiss health
-    Health,
+    Health(Connected),
     /// Inspect the live schema documents.
     #[command(subcommand)]
     Schema(SchemaCommand),
@@ -194,8 +187,8 @@ enum Command {
     /// exit 0 in step, 5 with the differences when not. For cron and CI.
     ///
     /// Example:
-    ///   kiss check || echo "run cargo xtask regen"
-    Check,
+    ///   kiss check || echo "the API changed: update kiss"
+    Check(Connected),
     /// Print a completion script for a shell.
     ///
     /// Example:
@@ -217,6 +210,13 @@ enum Command {
     Sandbox(SandboxArgs),
 }
 
+/// The arguments of a command that needs nothing but a connection.
+#[derive(Args)]
+struct Connected {
+    #[command(flatten)]
+    connection: Connection,
+}
+
 #[derive(Subcommand)]
 enum SchemaCommand {
     /// A table of one endpoint's fields: schema name, wire key, type, required.
@@ -226,12 +226,14 @@ enum SchemaCommand {
     Show {
         /// The endpoint.
         endpoint: SchemaEndpoint,
+        #[command(flatten)]
+        connection: Connection,
     },
     /// The live schemas against the ones kiss-generated was built from.
     ///
     /// Example:
     ///   kiss schema diff
-    Diff,
+    Diff(Connected),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -505,12 +507,21 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> Result<u8, Failure> {
-    let session = connect(cli.connection).await?;
+async fn run(mut cli: Cli) -> Result<u8, Failure> {
+    let connection = match &mut cli.command {
+        Command::Export(args) => std::mem::take(&mut args.connection),
+        Command::Version(args)
+        | Command::Health(args)
+        | Command::Check(args)
+        | Command::Schema(SchemaCommand::Diff(args)) => std::mem::take(&mut args.connection),
+        Command::Schema(SchemaCommand::Show { connection, .. }) => std::mem::take(connection),
+        _ => Connection::default(),
+    };
+    let session = connect(connection).await?;
     let client = &session.client;
     match cli.command {
         Command::Export(args) => export::run(client, args, cli.quiet).await.map(|()| 0),
-        Command::Version => {
+        Command::Version(_) => {
             let profile = client.api_version().await?;
             if cli.json {
                 print_json(&serde_json::json!({
@@ -522,7 +533,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             }
             Ok(0)
         }
-        Command::Health => {
+        Command::Health(_) => {
             let healthy = client.health().await?;
             if cli.json {
                 print_json(&serde_json::json!({
@@ -534,7 +545,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             }
             Ok(if healthy { 0 } else { exit::FAILURE })
         }
-        Command::Schema(SchemaCommand::Show { endpoint }) => {
+        Command::Schema(SchemaCommand::Show { endpoint, .. }) => {
             let schema = client.schema(endpoint.endpoint()).await?;
             if cli.json {
                 // The API's own document format, as `/…/schema` serves it.
@@ -550,7 +561,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             }
             Ok(0)
         }
-        Command::Schema(SchemaCommand::Diff) => {
+        Command::Schema(SchemaCommand::Diff(_)) => {
             let check = client.check_surface().await?;
             if cli.json {
                 print_json(&surface_json(&check, session.is_sandbox()));
@@ -561,7 +572,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             }
             Ok(0)
         }
-        Command::Check => {
+        Command::Check(_) => {
             let check = client.check_surface().await?;
             if cli.json {
                 print_json(&surface_json(&check, session.is_sandbox()));

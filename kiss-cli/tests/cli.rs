@@ -515,7 +515,7 @@ async fn sample_data_is_never_used_silently() {
     );
     let out = run(
         &[("KISS_BASE_URL", "https://api.example.invalid")],
-        &["--sandbox", "version"],
+        &["version", "--sandbox"],
     )
     .await;
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
@@ -524,7 +524,7 @@ async fn sample_data_is_never_used_silently() {
         "{}",
         stderr(&out)
     );
-    let out = run(&[], &["--sandbox", "version"]).await;
+    let out = run(&[], &["version", "--sandbox"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     // A check of the sandbox says so.
     let out = run(&[], &["check"]).await;
@@ -557,6 +557,16 @@ fn every_command_has_help_with_an_example() {
     }
     let out = kiss().arg("--help").output().unwrap();
     assert!(stdout(&out).contains("Exit codes"));
+    // The sandbox serves; it connects to nothing, so its help offers no connection flags.
+    let out = kiss().args(["sandbox", "--help"]).output().unwrap();
+    assert!(!stdout(&out).contains("--base-url"), "{}", stdout(&out));
+    // A command's own options come before the connection group.
+    let help = stdout(&kiss().args(["export", "--help"]).output().unwrap());
+    let (own, connection) = (
+        help.find("--format").unwrap(),
+        help.find("--base-url").unwrap(),
+    );
+    assert!(own < connection, "{help}");
 }
 
 fn tempdir() -> std::path::PathBuf {
