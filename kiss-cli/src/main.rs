@@ -304,19 +304,7 @@ fn in_cli_terms(error: &Error) -> String {
             "refusing {url}: the API Key and tokens would travel unencrypted; use an https:// \
              URL (plain http is accepted only for loopback addresses)"
         ),
-        _ => {
-            let mut text = error.to_string();
-            let mut source = std::error::Error::source(error);
-            while let Some(cause) = source {
-                let cause_text = cause.to_string();
-                if !text.contains(&cause_text) {
-                    text.push_str(": ");
-                    text.push_str(&cause_text);
-                }
-                source = cause.source();
-            }
-            text
-        }
+        _ => error.report_joined(": "),
     }
 }
 

@@ -182,13 +182,18 @@ impl Error {
 
     /// The message and every cause below it, one per line: what `Debug` shows.
     pub fn report(&self) -> String {
+        self.report_joined("\n  caused by: ")
+    }
+
+    /// The message and every cause below it, joined by `separator` (`": "` for one line).
+    pub fn report_joined(&self, separator: &str) -> String {
         let mut text = self.to_string();
         let mut source = std::error::Error::source(self);
         while let Some(cause) = source {
             let cause_text = cause.to_string();
             // Messages here often end with their cause already; do not say it twice.
             if !text.contains(&cause_text) {
-                text.push_str("\n  caused by: ");
+                text.push_str(separator);
                 text.push_str(&cause_text);
             }
             source = cause.source();
