@@ -9,13 +9,16 @@ use tokio::net::TcpListener;
 const TOKEN: &str = r#"{"access_token":"t0k3n","token_type":"Bearer","expires_in":3600}"#;
 const SECRET_KEY: &str = "the-api-key-that-must-stay-home";
 
-fn client(base: &str) -> Client {
+/// A builder for a client of the hostile server at `base`, to adjust before building.
+fn builder(base: &str) -> kiss_client::ClientBuilder {
     Client::builder()
         .base_url(base)
         .customer_code("ACME01")
         .api_key(SECRET_KEY)
-        .build()
-        .unwrap()
+}
+
+fn client(base: &str) -> Client {
+    builder(base).build().unwrap()
 }
 
 #[tokio::test]
@@ -155,10 +158,7 @@ async fn trickling_server(body: &'static str, gap: std::time::Duration) -> Strin
 async fn a_trickled_token_meets_the_total_deadline() {
     // One byte every 200 ms resets any read timeout; only a total deadline ends it.
     let base = trickling_server(TOKEN, std::time::Duration::from_millis(200)).await;
-    let client = Client::builder()
-        .base_url(base)
-        .customer_code("ACME01")
-        .api_key(SECRET_KEY)
+    let client = builder(&base)
         .document_timeout(std::time::Duration::from_millis(800))
         .retry_policy(kiss_client::RetryPolicy {
             max_attempts: 1,
@@ -199,10 +199,7 @@ async fn oversized_documents_and_records_are_refused_with_the_limit_named() {
         }
     })
     .await;
-    let client = Client::builder()
-        .base_url(base)
-        .customer_code("ACME01")
-        .api_key(SECRET_KEY)
+    let client = builder(&base)
         .max_document_bytes(100_000)
         .max_record_bytes(10_000)
         .build()
@@ -259,10 +256,7 @@ async fn an_unreadable_retry_after_is_reported_as_such() {
         }
     })
     .await;
-    let client = Client::builder()
-        .base_url(base)
-        .customer_code("ACME01")
-        .api_key(SECRET_KEY)
+    let client = builder(&base)
         .retry_policy(kiss_client::RetryPolicy {
             max_rate_limit_waits: 0,
             ..kiss_client::RetryPolicy::default()
@@ -348,13 +342,7 @@ async fn a_gzip_bomb_is_refused_by_its_inflated_size() {
         }
     })
     .await;
-    let client = Client::builder()
-        .base_url(base)
-        .customer_code("ACME01")
-        .api_key(SECRET_KEY)
-        .max_record_bytes(1_000_000)
-        .build()
-        .unwrap();
+    let client = builder(&base).max_record_bytes(1_000_000).build().unwrap();
     let err = client
         .schema(kiss_client::Endpoint::Stock)
         .await
