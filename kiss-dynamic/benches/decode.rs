@@ -60,6 +60,31 @@ fn streaming_decode_64k_chunks(bencher: Bencher) {
         .bench(|| stream_all(&decoder, &catalogue.body));
 }
 
+/// The pass-through: every record checked against the schema and compacted into one buffer
+/// (what `kiss export --format ndjson` does before writing).
+#[divan::bench(sample_count = 20, sample_size = 1)]
+fn raw_pass_through_64k_chunks(bencher: Bencher) {
+    let catalogue = catalogue();
+    let mut out = Vec::with_capacity(catalogue.body.len());
+    bencher
+        .counter(BytesCount::new(catalogue.body.len()))
+        .bench_local(|| {
+            out.clear();
+            let mut stream = kiss_dynamic::RawStream::new(&catalogue.schema);
+            for chunk in catalogue.body.chunks(64 * 1024) {
+                stream
+                    .feed(chunk, |record| {
+                        record.write_compact(&mut out);
+                        out.push(b'\n');
+                        Ok::<(), ()>(())
+                    })
+                    .expect("checks");
+            }
+            stream.finish().expect("complete");
+            out.len()
+        });
+}
+
 fn stream_all(decoder: &Decoder, body: &[u8]) -> u64 {
     let mut stream = decoder.stream();
     let mut count = 0;

@@ -97,17 +97,18 @@ impl Parser<'_> {
                 }
             }
         }
-        for (position, entry) in entries.iter().enumerate() {
-            if entry.required {
-                match &slots[position] {
-                    None => extras
-                        .issues
-                        .push(issue(&entry.wire_key, IssueKind::MissingRequired)),
-                    Some(Value::Null) => extras
-                        .issues
-                        .push(issue(&entry.wire_key, IssueKind::RequiredIsNull)),
-                    Some(_) => {}
-                }
+        for &position in schema.required_positions() {
+            let (Some(entry), Some(slot)) = (entries.get(position), slots.get(position)) else {
+                continue;
+            };
+            match slot {
+                None => extras
+                    .issues
+                    .push(issue(&entry.wire_key, IssueKind::MissingRequired)),
+                Some(Value::Null) => extras
+                    .issues
+                    .push(issue(&entry.wire_key, IssueKind::RequiredIsNull)),
+                Some(_) => {}
             }
         }
         Ok(Record::from_parts(schema.clone(), slots, extras))
@@ -319,7 +320,7 @@ fn issue(path: &str, kind: IssueKind) -> Issue {
     }
 }
 
-fn parse_integer(text: &str) -> Option<i64> {
+pub(crate) fn parse_integer(text: &str) -> Option<i64> {
     if text.contains(['.', 'e', 'E']) || text == "-0" {
         return None;
     }

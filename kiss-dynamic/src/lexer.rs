@@ -26,6 +26,9 @@ pub(crate) struct Parser<'a> {
     pos: usize,
     /// Objects and arrays open around the position.
     depth: usize,
+    /// Whether whitespace between tokens has been skipped: when not, the text read so far is
+    /// already compact and can be copied as it is.
+    spaced: bool,
 }
 
 /// Bytes that end the fast scan of a string: the quote, the backslash and control characters.
@@ -60,6 +63,7 @@ impl<'a> Parser<'a> {
             bytes: text.as_bytes(),
             pos: 0,
             depth: 0,
+            spaced: false,
         }
     }
 
@@ -94,6 +98,18 @@ impl<'a> Parser<'a> {
         self.bytes.get(self.pos).copied()
     }
 
+    /// The whole input.
+    #[inline]
+    pub(crate) fn text(&self) -> &'a str {
+        self.text
+    }
+
+    /// The byte at an offset, if the input has one there.
+    #[inline]
+    pub(crate) fn byte_at(&self, offset: usize) -> Option<u8> {
+        self.bytes.get(offset).copied()
+    }
+
     /// The current byte offset.
     #[inline]
     pub(crate) fn offset(&self) -> usize {
@@ -116,7 +132,14 @@ impl<'a> Parser<'a> {
     pub(crate) fn skip_whitespace(&mut self) {
         while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.peek() {
             self.pos += 1;
+            self.spaced = true;
         }
+    }
+
+    /// Whether any whitespace between tokens was skipped since the last call, which resets it.
+    #[inline]
+    pub(crate) fn take_spaced(&mut self) -> bool {
+        std::mem::take(&mut self.spaced)
     }
 
     pub(crate) fn found(&self) -> String {
@@ -155,9 +178,7 @@ impl<'a> Parser<'a> {
     pub(crate) fn string(&mut self) -> Parsed<Cow<'a, str>> {
         self.expect(b'"', "a string")?;
         let start = self.pos;
-        while self.pos < self.bytes.len() && !STRING_STOP[self.bytes[self.pos] as usize] {
-            self.pos += 1;
-        }
+        self.skip_plain_string_bytes();
         match self.peek() {
             Some(b'"') => {
                 let text = self.utf8(start, self.pos)?;
@@ -168,6 +189,120 @@ impl<'a> Parser<'a> {
             Some(_) => self.error("a control character inside a string"),
             None => self.error("a string that never ends"),
         }
+    }
+
+    /// Moves to the next byte that ends the fast scan of a string (see [`STRING_STOP`]), or to
+    /// the end. Eight bytes at a time: most of a body is string contents.
+    #[inline]
+    fn skip_plain_string_bytes(&mut self) {
+        const ONES: u64 = 0x0101_0101_0101_0101;
+        const HIGHS: u64 = 0x8080_8080_8080_8080;
+        // A high bit set in each byte of `word` that is zero. The lowest one is exact (a
+        // borrow only spreads upwards), which is all this needs.
+        let zero_bytes = |word: u64| word.wrapping_sub(ONES) & !word & HIGHS;
+        while let Some(eight) = self.bytes.get(self.pos..self.pos + 8) {
+            let Ok(eight) = <[u8; 8]>::try_from(eight) else {
+                break;
+            };
+            let word = u64::from_le_bytes(eight);
+            let stops = zero_bytes(word ^ (ONES * u64::from(b'"')))
+                | zero_bytes(word ^ (ONES * u64::from(b'\\')))
+                // Bytes below 0x20: control characters (bytes from 0x80 up keep their high bit
+                // out through `!word`).
+                | (word.wrapping_sub(ONES * 0x20) & !word & HIGHS);
+            if stops != 0 {
+                self.pos += (stops.trailing_zeros() / 8) as usize;
+                return;
+            }
+            self.pos += 8;
+        }
+        while self.pos < self.bytes.len() && !STRING_STOP[self.bytes[self.pos] as usize] {
+            self.pos += 1;
+        }
+    }
+
+    /// Whether the input at the position is `quoted` (a key in its quotes), exactly; moves
+    /// past it if so. Only for keys with no quote, backslash or control character, which read
+    /// the same escaped or not.
+    #[inline]
+    pub(crate) fn quoted_key(&mut self, quoted: &[u8]) -> bool {
+        let end = self.pos + quoted.len();
+        let matches = self
+            .bytes
+            .get(self.pos..end)
+            .is_some_and(|here| same_bytes(here, quoted));
+        if matches {
+            self.pos = end;
+        }
+        matches
+    }
+
+    /// Moves past a string, validated exactly as [`Parser::string`] validates it, without
+    /// making its value: a plain string (no escapes) is one scan; one with escapes goes the
+    /// full way, so that what is refused is refused alike.
+    #[inline]
+    pub(crate) fn skip_string(&mut self) -> Parsed<()> {
+        if self.peek() != Some(b'"') {
+            return self.string().map(|_| ());
+        }
+        let start = self.pos;
+        self.pos += 1;
+        self.skip_plain_string_bytes();
+        if self.peek() == Some(b'"') {
+            self.pos += 1;
+            return Ok(());
+        }
+        self.pos = start;
+        self.string().map(|_| ())
+    }
+
+    /// A number's text, checked against the JSON grammar in the same pass, and whether it is
+    /// written as an integer (no fraction, no exponent).
+    #[inline]
+    pub(crate) fn number_shape(&mut self) -> Parsed<(&'a str, bool)> {
+        let start = self.pos;
+        let digits = |parser: &mut Parser<'a>| {
+            let from = parser.pos;
+            while parser.peek().is_some_and(|b| b.is_ascii_digit()) {
+                parser.pos += 1;
+            }
+            parser.pos - from
+        };
+        if self.peek() == Some(b'-') {
+            self.pos += 1;
+        }
+        let first = self.peek();
+        let whole = digits(self);
+        let mut integer = true;
+        let mut valid = whole == 1 || (whole > 1 && first != Some(b'0'));
+        if valid && self.peek() == Some(b'.') {
+            self.pos += 1;
+            integer = false;
+            valid = digits(self) > 0;
+        }
+        if valid && matches!(self.peek(), Some(b'e' | b'E')) {
+            self.pos += 1;
+            integer = false;
+            if matches!(self.peek(), Some(b'+' | b'-')) {
+                self.pos += 1;
+            }
+            valid = digits(self) > 0;
+        }
+        // What the grammar cannot continue with must not be a number's character either
+        // (`1.2.3`, `01`, `1-`): the same refusals as [`Parser::number`].
+        if valid
+            && matches!(
+                self.peek(),
+                Some(b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')
+            )
+        {
+            valid = false;
+        }
+        if !valid {
+            self.pos = start;
+            return self.number().map(|text| (text, false));
+        }
+        Ok((self.utf8(start, self.pos)?, integer))
     }
 
     /// The text between two offsets. Every offset the parser stops at is next to an ASCII
@@ -242,7 +377,11 @@ impl<'a> Parser<'a> {
 
     #[inline]
     pub(crate) fn literal(&mut self, word: &'static str) -> Parsed<()> {
-        if self.bytes[self.pos..].starts_with(word.as_bytes()) {
+        if self
+            .bytes
+            .get(self.pos..self.pos + word.len())
+            .is_some_and(|here| same_bytes(here, word.as_bytes()))
+        {
             self.pos += word.len();
             Ok(())
         } else {
@@ -328,6 +467,41 @@ impl<'a> Parser<'a> {
     }
 }
 
+/// Whether two slices hold the same bytes: for the short keys and literals of a record,
+/// a few word compares inline (overlapping at the end) beat a call to `memcmp`, which `==` on
+/// slices makes.
+#[inline]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let word8 = |s: &[u8], at: usize| {
+        s.get(at..at + 8)
+            .and_then(|w| <[u8; 8]>::try_from(w).ok())
+            .map(u64::from_ne_bytes)
+    };
+    let word4 = |s: &[u8], at: usize| {
+        s.get(at..at + 4)
+            .and_then(|w| <[u8; 4]>::try_from(w).ok())
+            .map(u32::from_ne_bytes)
+    };
+    if n >= 8 {
+        let mut at = 0;
+        while at + 8 < n {
+            if word8(a, at) != word8(b, at) {
+                return false;
+            }
+            at += 8;
+        }
+        word8(a, n - 8) == word8(b, n - 8)
+    } else if n >= 4 {
+        word4(a, 0) == word4(b, 0) && word4(a, n - 4) == word4(b, n - 4)
+    } else {
+        a.iter().zip(b).all(|(x, y)| x == y)
+    }
+}
+
 /// Appends valid JSON `text` without the whitespace between its tokens: the same value,
 /// every digit and character kept, on one line (whitespace inside strings is escaped in
 /// valid JSON, so no newline survives).
@@ -389,6 +563,75 @@ mod tests {
         }
         let deep = "[".repeat(200) + &"]".repeat(200);
         assert!(Parser::from_text(&deep).skip_value().is_err());
+    }
+
+    /// The eight-at-a-time scan stops at the first quote, backslash or control character
+    /// wherever it falls in the word, and never at a byte from 0x80 up.
+    #[test]
+    fn strings_end_exactly_where_the_word_scan_says() {
+        for length in 0..24 {
+            for stop in ['"', '\\', '\u{1}', '\u{1f}'] {
+                for at in 0..length {
+                    let mut body: Vec<char> = "é€abcdefghijklmnopqrstuvwxyz~"
+                        .chars()
+                        .cycle()
+                        .take(length)
+                        .collect();
+                    body[at] = stop;
+                    let body: String = body.into_iter().collect();
+                    let text = format!("\"{body}\"");
+                    let mut parser = Parser::from_text(&text);
+                    let result = parser.string();
+                    match stop {
+                        '"' => assert_eq!(result.unwrap(), body[..body.find('"').unwrap()]),
+                        '\\' => assert!(result.is_err() || result.unwrap().len() < body.len()),
+                        _ => assert!(result.is_err(), "{text:?}"),
+                    }
+                }
+            }
+            let plain: String = "é€abcdefghijklmnopqrstuvwxyz~"
+                .chars()
+                .cycle()
+                .take(length)
+                .collect();
+            let text = format!("\"{plain}\"");
+            assert_eq!(Parser::from_text(&text).string().unwrap(), plain);
+        }
+    }
+
+    #[test]
+    fn same_bytes_compares_every_byte_at_every_length() {
+        for n in 0..40 {
+            let a: Vec<u8> = (0..n).map(|i| b'a' + (i % 26) as u8).collect();
+            assert!(same_bytes(&a, &a.clone()));
+            for at in 0..n {
+                let mut b = a.clone();
+                b[at] ^= 0x20;
+                assert!(!same_bytes(&a, &b), "length {n}, byte {at}");
+            }
+            assert!(!same_bytes(&a, &a[..n.saturating_sub(1)]) || n == 0);
+        }
+    }
+
+    /// The one-pass number check accepts and refuses exactly what `number` does.
+    #[test]
+    fn number_shape_agrees_with_number() {
+        for text in [
+            "0", "-0", "7", "12", "-12", "1.5", "0.25", "1e5", "1E+5", "1.5e-3", "01", "-", "1.",
+            ".5", "1e", "1e+", "1.2.3", "1-", "00", "-01", "1.5e3e", "12,", "3}", "0.0]", "+1",
+        ] {
+            let number = Parser::from_text(text).number().map(str::to_owned);
+            let mut parser = Parser::from_text(text);
+            let shape = parser.number_shape();
+            assert_eq!(
+                shape.as_ref().map(|(t, _)| t.to_string()).ok(),
+                number.as_ref().ok().cloned(),
+                "{text}"
+            );
+            if let Ok((t, integer)) = shape {
+                assert_eq!(integer, !t.contains(['.', 'e', 'E']), "{text}");
+            }
+        }
     }
 
     #[test]

@@ -608,4 +608,13 @@ impl<T: Model> ElementDecoder for ModelDecoder<T> {
     fn decode_element(&self, bytes: &[u8]) -> Result<T, DecodeError> {
         decode_one(bytes)
     }
+
+    fn decode_in_place(&self, text: &str, start: usize) -> Option<(T, usize)> {
+        let mut reader = Reader {
+            parser: Parser::from_text(text),
+        };
+        reader.parser.rewind(start);
+        let value = T::read(&mut ObjectSource::new(&mut reader)).ok()?;
+        Some((value, reader.parser.offset()))
+    }
 }

@@ -46,6 +46,12 @@ pub struct RecordSchema {
     entries: Vec<Entry>,
     /// Wire key → position, then schema name → position where it differs.
     index: HashMap<Box<str>, usize>,
+    /// Per entry: its wire key in quotes, when the key has no quote, backslash or control
+    /// character, so that it can be matched against the input's bytes without reading the key
+    /// as a string.
+    quoted_keys: Vec<Option<Box<[u8]>>>,
+    /// The positions of the required entries, checked after every record.
+    required: Vec<usize>,
 }
 
 impl RecordSchema {
@@ -97,7 +103,24 @@ impl RecordSchema {
         for (position, entry) in entries.iter().enumerate() {
             index.entry(entry.name.as_str().into()).or_insert(position);
         }
-        Arc::new(RecordSchema { entries, index })
+        let quoted_keys = entries
+            .iter()
+            .map(|entry| {
+                let key = entry.wire_key.as_bytes();
+                key.iter()
+                    .all(|&b| b >= 0x20 && b != b'"' && b != b'\\')
+                    .then(|| [&b"\""[..], key, b"\""].concat().into_boxed_slice())
+            })
+            .collect();
+        let required = (0..entries.len())
+            .filter(|&position| entries[position].required)
+            .collect();
+        Arc::new(RecordSchema {
+            entries,
+            index,
+            quoted_keys,
+            required,
+        })
     }
 
     /// A schema that knows no fields: every field of its records is unknown.
@@ -108,6 +131,18 @@ impl RecordSchema {
     /// The entries, in schema order.
     pub fn entries(&self) -> &[Entry] {
         &self.entries
+    }
+
+    /// The positions of the entries marked required, in schema order.
+    pub(crate) fn required_positions(&self) -> &[usize] {
+        &self.required
+    }
+
+    /// The wire key at `position` in quotes, when it reads the same in JSON with or without
+    /// escapes.
+    #[inline]
+    pub(crate) fn quoted_key(&self, position: usize) -> Option<&[u8]> {
+        self.quoted_keys.get(position)?.as_deref()
     }
 
     /// The position of the entry a key names (wire key or schema name).

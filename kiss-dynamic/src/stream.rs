@@ -12,6 +12,7 @@ use thiserror::Error;
 
 use crate::decode::Decoder;
 use crate::error::DecodeError;
+use crate::lexer::Parser;
 use crate::record::Record;
 
 /// Turns the bytes of one array element into a value: a [`Decoder`] gives [`Record`]s,
@@ -21,12 +22,32 @@ pub trait ElementDecoder {
     type Output;
     /// Decodes one element's bytes (a complete JSON value).
     fn decode_element(&self, bytes: &[u8]) -> Result<Self::Output, DecodeError>;
+
+    /// Decodes the element that starts at byte `start` of `text`, right where it lies, when it
+    /// is complete and valid there: the element and the offset just past it. `None` when the
+    /// text ends first or the element is not valid: the stream then gathers the element's
+    /// bytes and calls [`ElementDecoder::decode_element`], which says what is wrong.
+    ///
+    /// Saves the stream's own pass over the element to find where it ends; the provided
+    /// method always says `None`.
+    fn decode_in_place(&self, text: &str, start: usize) -> Option<(Self::Output, usize)> {
+        let _ = (text, start);
+        None
+    }
 }
 
 impl ElementDecoder for Decoder {
     type Output = Record;
     fn decode_element(&self, bytes: &[u8]) -> Result<Record, DecodeError> {
         self.decode_record(bytes)
+    }
+
+    fn decode_in_place(&self, text: &str, start: usize) -> Option<(Record, usize)> {
+        let mut parser = Parser::from_text(text);
+        parser.rewind(start);
+        let record = parser.record(self.record_schema()).ok()?;
+        let end = parser.offset();
+        self.check(record).ok().map(|record| (record, end))
     }
 }
 
@@ -212,9 +233,16 @@ impl<D: ElementDecoder> ArrayStream<D> {
 
     /// Feeds the next bytes; the iterator yields each record completed by them.
     pub fn feed<'s>(&'s mut self, chunk: &'s [u8]) -> Records<'s, D> {
+        // Elements wholly inside the chunk's valid UTF-8 are decoded in place (when the
+        // decoder can); a character cut by the chunk's end only sends its element the slow way.
+        let text = match std::str::from_utf8(chunk) {
+            Ok(text) => text,
+            Err(e) => std::str::from_utf8(&chunk[..e.valid_up_to()]).unwrap_or_default(),
+        };
         Records {
             stream: self,
             chunk,
+            text,
             position: 0,
         }
     }
@@ -266,6 +294,8 @@ impl<D: ElementDecoder> ArrayStream<D> {
 pub struct Records<'s, D: ElementDecoder = Decoder> {
     stream: &'s mut ArrayStream<D>,
     chunk: &'s [u8],
+    /// The chunk's valid UTF-8 prefix.
+    text: &'s str,
     position: usize,
 }
 
@@ -331,6 +361,17 @@ impl<D: ElementDecoder> Iterator for Records<'_, D> {
                     stream.offset += (at - segment_start) as u64;
                     segment_start = at;
                     stream.record_start = stream.offset;
+                    if let Some((element, end)) = stream.decoder.decode_in_place(self.text, at) {
+                        stream.offset += (end - at) as u64;
+                        self.position = end;
+                        if (end - at) as u64 > stream.max_record_bytes {
+                            self.position = chunk.len();
+                            return Some(Err(stream.too_large()));
+                        }
+                        stream.state = State::AfterElement;
+                        stream.records += 1;
+                        return Some(Ok(element));
+                    }
                     stream.state = State::InRecord;
                     stream.depth = 1;
                 }

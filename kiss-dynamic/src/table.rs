@@ -14,9 +14,11 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use kiss_schema::FieldType;
+
+use crate::raw::RawRecord;
 use crate::record::write_json_str;
-use crate::record::Value;
-use crate::record::{Record, RecordSchema};
+use crate::record::{EntryKind, Record, RecordSchema, Value};
 
 /// The header of the last column, which holds the fields the schema does not know. (Named
 /// with a leading underscore, which the API's PascalCase wire keys never have; should a schema
@@ -40,6 +42,9 @@ pub struct TableLayout {
     schema: Arc<RecordSchema>,
     /// The wire keys of the columns before the extra one, each once, in schema order.
     columns: Vec<String>,
+    /// For each column, the position of its (first) entry, and whether its cells are JSON
+    /// text whatever the value (entries of a type this crate does not know).
+    sources: Vec<(usize, bool)>,
     extra: String,
 }
 
@@ -53,6 +58,17 @@ impl TableLayout {
             .filter(|entry| seen.insert(entry.wire_key.as_str()))
             .map(|entry| entry.wire_key.clone())
             .collect();
+        let sources = columns
+            .iter()
+            .filter_map(|key| {
+                let position = schema.position(key)?;
+                let json = matches!(
+                    schema.entries().get(position).map(|e| &e.kind),
+                    Some(EntryKind::Scalar(FieldType::Other(_)))
+                );
+                Some((position, json))
+            })
+            .collect();
         let mut extra = EXTRA_COLUMN.to_owned();
         while seen.contains(extra.as_str()) {
             extra.insert(0, '_');
@@ -60,6 +76,7 @@ impl TableLayout {
         TableLayout {
             schema,
             columns,
+            sources,
             extra,
         }
     }
@@ -97,6 +114,55 @@ impl TableLayout {
             .collect();
         row.push(extra_cell(record));
         row
+    }
+}
+
+impl TableLayout {
+    /// Hands `cell` the text of each cell of `record`'s row, in column order: the same cells
+    /// as [`TableLayout::row`] of the decoded record, taken from the record's text (strings
+    /// unescaped, numbers as written, arrays and untyped JSON compacted, unknown fields as one
+    /// JSON object with their keys and values as they came). `scratch` holds the cells that
+    /// are not a slice of the input as they are (escaped strings, JSON with whitespace, the
+    /// extra column); nothing is allocated per cell.
+    pub fn raw_cells<E>(
+        &self,
+        record: &RawRecord<'_>,
+        scratch: &mut Vec<u8>,
+        mut cell: impl FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        for &(position, json) in &self.sources {
+            let Some(value) = record.value_at(position) else {
+                cell(b"")?;
+                continue;
+            };
+            let text = value.json();
+            match text.as_bytes().first() {
+                None | Some(b'n') => cell(b"")?,
+                Some(b'"') if !json => match value.as_str() {
+                    Some(s) => cell(s.as_bytes())?,
+                    None => cell(text.as_bytes())?,
+                },
+                Some(b'[' | b'{' | b'"') if value.is_compact() => cell(text.as_bytes())?,
+                Some(b'[' | b'{' | b'"') => {
+                    scratch.clear();
+                    value.write_compact(scratch);
+                    cell(scratch)?;
+                }
+                Some(_) => cell(text.as_bytes())?,
+            }
+        }
+        scratch.clear();
+        for (key, value) in record.unknown_fields() {
+            scratch.push(if scratch.is_empty() { b'{' } else { b',' });
+            scratch.push(b'"');
+            scratch.extend_from_slice(key.as_bytes());
+            scratch.extend_from_slice(b"\":");
+            value.write_compact(scratch);
+        }
+        if !scratch.is_empty() {
+            scratch.push(b'}');
+        }
+        cell(scratch)
     }
 }
 
