@@ -55,4 +55,5 @@ pub use kiss_schema::Endpoint;
 pub use pacing::Quota;
 pub use policy::RetryPolicy;
 pub use secret::Secret;
+pub use stream::RawRecords;
 pub use surface::SurfaceCheck;

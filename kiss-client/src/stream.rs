@@ -5,8 +5,8 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 use futures_util::stream::{self, BoxStream, StreamExt};
-use kiss_dynamic::{ArrayStream, ElementDecoder};
-use kiss_schema::Endpoint;
+use kiss_dynamic::{ArrayStream, ElementDecoder, FeedError, RawRecord, RawStream, RecordSchema};
+use kiss_schema::{Endpoint, SchemaDocument};
 
 use crate::client::Client;
 use crate::error::Error;
@@ -59,7 +59,7 @@ impl Client {
                             }
                         }
                         if let Some(e) = failure {
-                            return Err(stream_error(path, &state.array, e));
+                            return Err(stream_error(path, state.array.records_decoded(), e));
                         }
                     }
                     Some(Err(e)) => {
@@ -71,7 +71,7 @@ impl Client {
                         state
                             .array
                             .finish()
-                            .map_err(|e| stream_error(path, &state.array, e))?;
+                            .map_err(|e| stream_error(path, state.array.records_decoded(), e))?;
                         state.finished = true;
                     }
                 }
@@ -79,13 +79,112 @@ impl Client {
         });
         Ok(records.boxed())
     }
+
+    /// One data endpoint's records as the server wrote them: each checked against the live
+    /// schema as the body arrives (the same issues as [`Client::records_stream`] reports) and
+    /// handed out as its exact text, never decoded into values or re-encoded. The fast way to
+    /// copy an endpoint into a file or a table; also returns the live schema.
+    ///
+    /// ```no_run
+    /// # async fn run(client: kiss_client::Client) -> Result<(), kiss_client::Error> {
+    /// let (_schema, mut records) = client.raw_records(kiss_client::Endpoint::Stock).await?;
+    /// let mut ndjson = Vec::new();
+    /// while records
+    ///     .next_chunk(|record| {
+    ///         record.write_compact(&mut ndjson);
+    ///         ndjson.push(b'\n');
+    ///         Ok::<(), kiss_client::Error>(())
+    ///     })
+    ///     .await?
+    /// {}
+    /// # Ok(()) }
+    /// ```
+    pub async fn raw_records(
+        &self,
+        endpoint: Endpoint,
+    ) -> Result<(SchemaDocument, RawRecords), Error> {
+        let schema = self.schema(endpoint).await?;
+        let path = endpoint.path();
+        let response = self.get(path, false).await?;
+        let records = RawRecords {
+            path,
+            body: response.bytes_stream().boxed(),
+            stream: RawStream::new(&schema).with_max_record_bytes(self.inner.max_record_bytes),
+            read_timeout: self.inner.read_timeout,
+            finished: false,
+        };
+        Ok((schema, records))
+    }
 }
 
-fn stream_error<D: ElementDecoder>(
-    path: &str,
-    array: &ArrayStream<D>,
-    error: kiss_dynamic::StreamError,
-) -> Error {
+/// A data endpoint's body being checked record by record ([`Client::raw_records`]).
+pub struct RawRecords {
+    path: &'static str,
+    body: BoxStream<'static, reqwest::Result<Bytes>>,
+    stream: RawStream,
+    read_timeout: std::time::Duration,
+    finished: bool,
+}
+
+impl std::fmt::Debug for RawRecords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawRecords")
+            .field("path", &self.path)
+            .field("records", &self.stream.records_decoded())
+            .field("bytes", &self.stream.bytes_consumed())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RawRecords {
+    /// The schema the records are checked against.
+    pub fn record_schema(&self) -> &std::sync::Arc<RecordSchema> {
+        self.stream.record_schema()
+    }
+
+    /// Records handed out so far.
+    pub fn records(&self) -> u64 {
+        self.stream.records_decoded()
+    }
+
+    /// Waits for the next piece of the body and calls `each` with every record it completes;
+    /// `Ok(false)` once the body is complete (and the array closed). An error from `each`
+    /// stops the stream and is returned as it is.
+    pub async fn next_chunk<E: From<Error>>(
+        &mut self,
+        mut each: impl FnMut(RawRecord<'_>) -> Result<(), E>,
+    ) -> Result<bool, E> {
+        if self.finished {
+            return Ok(false);
+        }
+        match self.body.next().await {
+            Some(Ok(chunk)) => match self.stream.feed(&chunk, &mut each) {
+                Ok(()) => Ok(true),
+                Err(FeedError::Stopped(e)) => Err(e),
+                Err(FeedError::Stream(e)) => {
+                    Err(stream_error(self.path, self.stream.records_decoded(), e).into())
+                }
+            },
+            Some(Err(e)) => Err(body_error(
+                self.path,
+                self.stream.bytes_consumed(),
+                self.stream.records_decoded(),
+                e,
+                self.read_timeout,
+            )
+            .into()),
+            None => {
+                self.finished = true;
+                self.stream
+                    .finish()
+                    .map_err(|e| stream_error(self.path, self.stream.records_decoded(), e))?;
+                Ok(false)
+            }
+        }
+    }
+}
+
+fn stream_error(path: &str, records_so_far: u64, error: kiss_dynamic::StreamError) -> Error {
     match error {
         kiss_dynamic::StreamError::Truncated {
             offset,
@@ -104,7 +203,7 @@ fn stream_error<D: ElementDecoder>(
         },
         other => Error::InvalidBody {
             path: path.to_owned(),
-            detail: format!("{other} (after {} records)", array.records_decoded()),
+            detail: format!("{other} (after {records_so_far} records)"),
         },
     }
 }
