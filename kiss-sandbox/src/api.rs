@@ -12,6 +12,7 @@ use axum::Router;
 use futures_util::stream;
 use serde_json::json;
 
+use crate::catalogue::EPOCH_SECS;
 use crate::rate_limit::{Bucket, Limited};
 use crate::state::SandboxState;
 use crate::tokens::TokenRejection;
@@ -309,31 +310,41 @@ fn data(state: AppState, headers: &HeaderMap, endpoint: Endpoint) -> Response {
         return error(StatusCode::NOT_FOUND, "Customer not found.");
     }
     let profile = state.profile();
-    let total = state.catalogue.len();
-    let chunks = stream::unfold(Some(0usize), move |next| {
+    // One moment of the world for the whole body: the clock may move while it streams.
+    let epoch = state.clock.offset().as_secs() / EPOCH_SECS;
+    let overrides = state.overrides(endpoint);
+    let total = state.catalogue.slots();
+    let chunks = stream::unfold(Some((0usize, true)), move |next| {
         let state = state.clone();
         let profile = profile.clone();
+        let overrides = overrides.clone();
         async move {
-            let mut index = next?;
+            let (mut index, mut first) = next?;
             let mut chunk = Vec::with_capacity(CHUNK_TARGET + 4096);
             if index == 0 {
                 chunk.push(b'[');
             }
             let schema = &profile.schema(endpoint).document;
             while index < total && chunk.len() < CHUNK_TARGET {
-                if index > 0 {
-                    chunk.push(b',');
+                if state.catalogue.is_listed(index, epoch) {
+                    if !first {
+                        chunk.push(b',');
+                    }
+                    first = false;
+                    let set = overrides
+                        .get(&state.catalogue.sku(index))
+                        .map_or(&[][..], Vec::as_slice);
+                    state
+                        .catalogue
+                        .write_record_at(endpoint, schema, index, epoch, set, &mut chunk);
                 }
-                state
-                    .catalogue
-                    .write_record(endpoint, schema, index, &mut chunk);
                 index += 1;
             }
             let next = if index == total {
                 chunk.push(b']');
                 None
             } else {
-                Some(index)
+                Some((index, first))
             };
             Some((Ok::<_, std::convert::Infallible>(Bytes::from(chunk)), next))
         }

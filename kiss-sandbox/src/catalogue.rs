@@ -173,6 +173,21 @@ const PURPOSE_PRODUCT: u64 = 1;
 const PURPOSE_PRICE: u64 = 2;
 const PURPOSE_STOCK: u64 = 3;
 const PURPOSE_SYNTHETIC: u64 = 4;
+const PURPOSE_PRICE_MOVE: u64 = 5;
+
+/// How long one state of the sandbox's world lasts: its clock's offset (how far
+/// `/_sandbox/clock/advance` moved it) divided by this is the epoch records are written at.
+/// Real time passing does not move the data; only advancing the clock does.
+pub const EPOCH_SECS: u64 = 600;
+
+/// A well-mixed 64-bit value of `(seed, index, salt)` (SplitMix64's finaliser): which products
+/// move when, decided without storing anything.
+fn mix(seed: u64, index: usize, salt: u64) -> u64 {
+    let mut z = seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ salt.rotate_left(32);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
 
 fn pick<T: Copy>(rng: &mut ChaCha8Rng, items: &[T]) -> T {
     items[rng.gen_range(0..items.len())]
@@ -201,10 +216,44 @@ impl Catalogue {
         }
     }
 
-    /// The number of products (and of stock and price rows: one each per SKU).
-    #[allow(clippy::len_without_is_empty)]
-    pub fn len(&self) -> usize {
-        self.len
+    /// How many times product `index`'s stock has changed by `epoch`: each product restocks
+    /// or sells on its own rhythm, every 1 to 12 epochs (10 minutes to 2 hours).
+    pub fn stock_revision(&self, index: usize, epoch: u64) -> u64 {
+        let h = mix(self.seed, index, 11);
+        let period = 1 + h % 12;
+        (epoch + (h >> 8) % period) / period
+    }
+
+    /// How many times product `index`'s price has changed by `epoch`: one product in ten is
+    /// repriced every 36 epochs (6 hours), the rest never.
+    pub fn price_revision(&self, index: usize, epoch: u64) -> u64 {
+        let h = mix(self.seed, index, 12);
+        if !h.is_multiple_of(10) {
+            return 0;
+        }
+        (epoch + (h >> 8) % 36) / 36
+    }
+
+    /// How many products there may ever be: the catalogue's own, then one in a hundred more
+    /// that launch later (their indices come after the others').
+    pub fn slots(&self) -> usize {
+        self.len + self.len / 100
+    }
+
+    /// Whether product `index` is in the catalogue in `epoch`. At epoch 0 the catalogue is
+    /// exactly its `len` products. Then one in a hundred of them is seasonal and leaves for 36
+    /// epochs (6 hours) at a time, and the products after them launch, each at its own epoch
+    /// within the first 72 (12 hours), and stay. The documentation's examples always stay.
+    pub fn is_listed(&self, index: usize, epoch: u64) -> bool {
+        if index < 2 {
+            return true;
+        }
+        let h = mix(self.seed, index, 13);
+        if index >= self.len {
+            return index < self.slots() && epoch > (h >> 8) % 72;
+        }
+        let half = (epoch + (h >> 8) % 36) / 36;
+        !h.is_multiple_of(100) || half.is_multiple_of(2)
     }
 
     /// The SKU of product `index`.
@@ -216,7 +265,7 @@ impl Catalogue {
         }
     }
 
-    fn facts(&self, index: usize) -> ProductFacts {
+    fn facts(&self, index: usize, epoch: u64) -> ProductFacts {
         let mut rng = rng_for(self.seed, index, PURPOSE_PRODUCT);
         let (theme, characters) = pick(&mut rng, THEMES);
         let character = pick(&mut rng, characters);
@@ -224,9 +273,18 @@ impl Catalogue {
         let gender = pick(&mut rng, GENDERS);
         let colour = pick(&mut rng, COLOURS);
         let mut price_rng = rng_for(self.seed, index, PURPOSE_PRICE);
-        let price_units = match index {
+        let base_units = match index {
+            0 => 199_500,
             1 => 24_500,
             _ => price_rng.gen_range(1_000..900_000),
+        };
+        let price_units = match self.price_revision(index, epoch) {
+            0 => base_units,
+            // Up or down by at most a tenth, never to zero.
+            revision => {
+                let mut moved = rng_for(self.seed ^ revision, index, PURPOSE_PRICE_MOVE);
+                (base_units * moved.gen_range(90..=110) / 100).max(100)
+            }
         };
         let order_multiple = match index {
             1 => 12,
@@ -250,12 +308,29 @@ impl Catalogue {
         }
     }
 
-    /// Writes record `index` of `endpoint` as a JSON object, shaped by `schema`.
+    /// Writes record `index` of `endpoint` as a JSON object, shaped by `schema`, as it is at
+    /// the catalogue's start (epoch 0).
+    #[cfg(test)]
     pub fn write_record(
         &self,
         endpoint: Endpoint,
         schema: &SchemaDocument,
         index: usize,
+        out: &mut Vec<u8>,
+    ) {
+        self.write_record_at(endpoint, schema, index, 0, &[], out);
+    }
+
+    /// Writes record `index` of `endpoint` as it is in `epoch` (see [`EPOCH_SECS`]), with the
+    /// fields the control plane set (`overrides`: wire key and JSON text) in place of the
+    /// generated ones, and appended when the schema does not list them.
+    pub fn write_record_at(
+        &self,
+        endpoint: Endpoint,
+        schema: &SchemaDocument,
+        index: usize,
+        epoch: u64,
+        overrides: &[(String, String)],
         out: &mut Vec<u8>,
     ) {
         let examples = match endpoint {
@@ -264,26 +339,54 @@ impl Catalogue {
             Endpoint::Prices => &self.example_prices,
         };
         let example = examples.get(index);
-        let facts = self.facts(index);
+        let facts = self.facts(index, epoch);
+        let stock_revision = self.stock_revision(index, epoch);
+        let price_moved = self.price_revision(index, epoch) > 0;
+        // The documentation's examples hold until their values move.
+        let moved = |key: &str| match (endpoint, key) {
+            (Endpoint::Stock, "AvailableQTY" | "NextAvailableETA") => stock_revision > 0,
+            (Endpoint::Prices | Endpoint::Products, "PriceExclVAT") => price_moved,
+            _ => false,
+        };
+        let overridden = |key: &str| overrides.iter().find(|(k, _)| k == key).map(|(_, v)| v);
         let mut synthetic = rng_for(self.seed, index, PURPOSE_SYNTHETIC);
         out.push(b'{');
         let mut first = true;
         for field in &schema.fields {
             write_key(out, &mut first, &field.wire_key);
-            if let Some(raw) = example.and_then(|e| e.get(&field.wire_key)) {
+            if let Some(value) = overridden(&field.wire_key) {
+                out.extend_from_slice(value.as_bytes());
+                continue;
+            }
+            if let Some(raw) = example
+                .filter(|_| !moved(&field.wire_key))
+                .and_then(|e| e.get(&field.wire_key))
+            {
                 out.extend_from_slice(raw.get().as_bytes());
                 continue;
             }
             let known = match endpoint {
                 Endpoint::Products => product_scalar(&facts, &field.wire_key),
-                Endpoint::Stock => stock_scalar(self.seed, &facts, &field.wire_key),
+                Endpoint::Stock => stock_scalar(self.seed, stock_revision, &facts, &field.wire_key),
                 Endpoint::Prices => price_scalar(&facts, &field.wire_key, true),
             };
             let value = known.unwrap_or_else(|| synthetic_scalar(field, index, &mut synthetic));
             write_scalar(out, &value);
         }
+        for (key, value) in overrides {
+            let listed = schema.fields.iter().any(|f| f.wire_key == *key)
+                || schema.arrays.iter().any(|a| a.wire_key == *key);
+            if !listed {
+                write_key(out, &mut first, key);
+                out.extend_from_slice(value.as_bytes());
+            }
+        }
         for array in &schema.arrays {
             write_key(out, &mut first, &array.wire_key);
+            if let Some(value) = overridden(&array.wire_key) {
+                out.extend_from_slice(value.as_bytes());
+                continue;
+            }
             let example_elements: Option<Vec<ExampleRecord>> = example
                 .and_then(|e| e.get(&array.wire_key))
                 .and_then(|raw| serde_json::from_str(raw.get()).ok());
@@ -302,7 +405,9 @@ impl Catalogue {
                     write_key(out, &mut first_in_element, &field.wire_key);
                     let raw = example_elements
                         .as_ref()
-                        .and_then(|elements| elements[n].get(&field.wire_key));
+                        .filter(|_| !moved(&field.wire_key))
+                        .and_then(|elements| elements.get(n))
+                        .and_then(|element| element.get(&field.wire_key));
                     if let Some(raw) = raw {
                         out.extend_from_slice(raw.get().as_bytes());
                         continue;
@@ -451,8 +556,13 @@ fn price_scalar(facts: &ProductFacts, key: &str, top_level: bool) -> Option<Scal
     })
 }
 
-fn stock_scalar(seed: u64, facts: &ProductFacts, key: &str) -> Option<Scalar<'static>> {
-    let mut rng = rng_for(seed, facts.index, PURPOSE_STOCK);
+fn stock_scalar(
+    seed: u64,
+    revision: u64,
+    facts: &ProductFacts,
+    key: &str,
+) -> Option<Scalar<'static>> {
+    let mut rng = rng_for(seed ^ revision, facts.index, PURPOSE_STOCK);
     let available: i64 = if rng.gen_bool(0.2) {
         0
     } else {
@@ -508,6 +618,75 @@ mod tests {
         let mut out = Vec::new();
         c.write_record(endpoint, &schema(endpoint), i, &mut out);
         serde_json::from_slice(&out).unwrap()
+    }
+
+    fn record_at(c: &Catalogue, endpoint: Endpoint, i: usize, epoch: u64) -> serde_json::Value {
+        let mut out = Vec::new();
+        c.write_record_at(endpoint, &schema(endpoint), i, epoch, &[], &mut out);
+        serde_json::from_slice(&out).unwrap()
+    }
+
+    /// The world moves with the epoch, the same way for the same seed: stock for many
+    /// products, prices for some, a few products leave and a few launch; at epoch 0 the
+    /// catalogue is what it always was.
+    #[test]
+    fn the_catalogue_moves_with_the_epoch_deterministically() {
+        let c = Catalogue::new(1000, 9);
+        let same = Catalogue::new(1000, 9);
+        assert_eq!(c.slots(), 1010);
+        let listed_at = |epoch| (0..c.slots()).filter(|&i| c.is_listed(i, epoch)).count();
+        assert_eq!(listed_at(0), 1000);
+        let later = 40;
+        let changed = |endpoint, key: &str| {
+            (0..1000)
+                .filter(|&i| {
+                    record_at(&c, endpoint, i, 0)[key] != record_at(&c, endpoint, i, later)[key]
+                })
+                .count()
+        };
+        let stock_moves = changed(Endpoint::Stock, "AvailableQTY");
+        let price_moves = changed(Endpoint::Prices, "PriceExclVAT");
+        assert!(stock_moves > 500, "{stock_moves}");
+        assert!((30..200).contains(&price_moves), "{price_moves}");
+        let (left, launched) = (
+            (0..1000).filter(|&i| !c.is_listed(i, later)).count(),
+            (1000..1010).filter(|&i| c.is_listed(i, later)).count(),
+        );
+        assert!(left > 0 && launched > 0, "{left} left, {launched} launched");
+        for i in [0, 1, 17, 500] {
+            assert_eq!(
+                record_at(&c, Endpoint::Stock, i, 77),
+                record_at(&same, Endpoint::Stock, i, 77)
+            );
+            // The nested price moves with the price row.
+            assert_eq!(
+                record_at(&c, Endpoint::Products, i, later)["ProductPrices"][0]["PriceExclVAT"],
+                record_at(&c, Endpoint::Prices, i, later)["PriceExclVAT"]
+            );
+        }
+        // The documented examples hold at epoch 0.
+        assert_eq!(record_at(&c, Endpoint::Stock, 0, 0)["AvailableQTY"], 432);
+    }
+
+    #[test]
+    fn set_fields_replace_or_add_values_as_given() {
+        let c = Catalogue::new(10, 1);
+        let overrides = vec![
+            ("AvailableQTY".to_owned(), "0".to_owned()),
+            ("BinLocation".to_owned(), "\"R1\"".to_owned()),
+        ];
+        let mut out = Vec::new();
+        c.write_record_at(
+            Endpoint::Stock,
+            &schema(Endpoint::Stock),
+            0,
+            5,
+            &overrides,
+            &mut out,
+        );
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("\"AvailableQTY\":0,"), "{text}");
+        assert!(text.ends_with(",\"BinLocation\":\"R1\"}"), "{text}");
     }
 
     #[test]

@@ -23,6 +23,13 @@ impl Clock {
         now.checked_add_signed(offset).unwrap_or(now)
     }
 
+    /// How far the clock has been moved ahead of real time.
+    pub fn offset(&self) -> Duration {
+        Duration::from_millis(
+            u64::try_from(self.offset_millis.load(Ordering::Relaxed)).unwrap_or(0),
+        )
+    }
+
     /// Moves sandbox time forward by `by`, in all at most [`MAX_OFFSET`] past real time (a
     /// test never needs more, and chrono's dates end not far past it).
     pub fn advance(&self, by: Duration) {

@@ -46,6 +46,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use catalogue::EPOCH_SECS;
 #[cfg(feature = "cli")]
 pub use cli::{serve_until_ctrl_c, SandboxArgs};
 pub use config::{Customer, RateLimit, SandboxConfig, DEFAULT_API_KEY, DEFAULT_CUSTOMER_CODE};

@@ -216,6 +216,8 @@ fn control_routes() -> Router<AppState> {
         .route("/faults", post(queue_fault).delete(clear_faults))
         .route("/profile", put(set_profile).delete(reset_profile))
         .route("/clock/advance", post(advance_clock))
+        .route("/records/{endpoint}/{sku}", put(set_fields))
+        .route("/records", delete(clear_fields))
         .route("/rate-limits", delete(reset_rate_limits))
         .fallback(|| async {
             api::error(
@@ -354,6 +356,46 @@ async fn advance_clock(State(state): State<AppState>, body: Bytes) -> Response {
         }
         Err(e) => bad_control_request(format!("expected {{\"seconds\": N}}: {e}")),
     }
+}
+
+/// `PUT /_sandbox/records/{endpoint}/{sku}` with a JSON object: those fields of that record
+/// take those values from now on.
+async fn set_fields(
+    State(state): State<AppState>,
+    axum::extract::Path((endpoint, sku)): axum::extract::Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let Some(endpoint) = kiss_schema::Endpoint::ALL
+        .into_iter()
+        .find(|e| e.name() == endpoint)
+    else {
+        return bad_control_request(format!(
+            "no endpoint {endpoint:?}: products, stock or prices"
+        ));
+    };
+    // Raw values: a decimal such as 19.9500 keeps its digits.
+    let fields = match serde_json::from_slice::<
+        std::collections::BTreeMap<String, Box<serde_json::value::RawValue>>,
+    >(&body)
+    {
+        Ok(fields) => fields,
+        Err(e) => {
+            return bad_control_request(format!(
+                "expected a JSON object of wire keys and values: {e}"
+            ))
+        }
+    };
+    for (key, value) in fields {
+        if let Err(e) = control(&state).set_field(endpoint, &sku, &key, value.get()) {
+            return bad_control_request(e);
+        }
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn clear_fields(State(state): State<AppState>) -> StatusCode {
+    control(&state).clear_fields();
+    StatusCode::NO_CONTENT
 }
 
 async fn reset_rate_limits(State(state): State<AppState>) -> StatusCode {

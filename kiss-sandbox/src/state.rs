@@ -1,6 +1,6 @@
 //! The shared state of a running sandbox, and the control operations tests use on it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -26,7 +26,12 @@ pub(crate) struct SandboxState {
     startup_profile: Profile,
     profile: RwLock<Arc<Profile>>,
     counters: Mutex<BTreeMap<String, u64>>,
+    /// Fields set by the control plane: per endpoint, per SKU, wire key and JSON text.
+    overrides: RwLock<HashMap<Endpoint, Arc<Overrides>>>,
 }
+
+/// Fields the control plane set on records of one endpoint: SKU → (wire key, JSON text).
+pub(crate) type Overrides = HashMap<String, Vec<(String, String)>>;
 
 impl SandboxState {
     pub(crate) fn new(config: SandboxConfig) -> SandboxState {
@@ -42,6 +47,7 @@ impl SandboxState {
             profile: RwLock::new(Arc::new(config.profile.clone())),
             startup_profile: config.profile,
             counters: Mutex::new(BTreeMap::new()),
+            overrides: RwLock::new(HashMap::new()),
         }
     }
 
@@ -54,6 +60,16 @@ impl SandboxState {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// The fields set on records of `endpoint` (a snapshot: a body in flight keeps its own).
+    pub(crate) fn overrides(&self, endpoint: Endpoint) -> Arc<Overrides> {
+        self.overrides
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&endpoint)
+            .cloned()
+            .unwrap_or_default()
     }
 
     pub(crate) fn count_request(&self, path: &str) {
@@ -199,8 +215,48 @@ impl SandboxControl {
             .clear();
     }
 
+    /// Sets one field of the record with this SKU on `endpoint` to `value` (JSON), from now on
+    /// and whatever the clock: in place of the generated value, or added when the schema does
+    /// not list the key (an unknown field). An error when `value` is not JSON.
+    pub fn set_field(
+        &self,
+        endpoint: Endpoint,
+        sku: &str,
+        wire_key: &str,
+        value: &str,
+    ) -> Result<(), String> {
+        let value = serde_json::from_str::<Box<serde_json::value::RawValue>>(value)
+            .map_err(|e| format!("the value of {wire_key} is not JSON: {e}"))?;
+        let mut all = self
+            .state
+            .overrides
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        let mut endpoint_overrides = all
+            .get(&endpoint)
+            .map(|o| (**o).clone())
+            .unwrap_or_default();
+        let fields = endpoint_overrides.entry(sku.to_owned()).or_default();
+        match fields.iter_mut().find(|(k, _)| k == wire_key) {
+            Some(field) => field.1 = value.get().to_owned(),
+            None => fields.push((wire_key.to_owned(), value.get().to_owned())),
+        }
+        all.insert(endpoint, Arc::new(endpoint_overrides));
+        Ok(())
+    }
+
+    /// Forgets every field set with [`SandboxControl::set_field`].
+    pub fn clear_fields(&self) {
+        self.state
+            .overrides
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+
     /// Moves the sandbox clock forward: tokens expire and rate windows end as if that much
-    /// time had passed.
+    /// time had passed, and the catalogue moves on by one state every
+    /// [`EPOCH_SECS`](crate::EPOCH_SECS) (stock, some prices, products leaving and launching).
     pub fn advance_clock(&self, by: Duration) {
         self.state.clock.advance(by);
     }
