@@ -318,6 +318,22 @@ impl RawStream {
         self.state == State::Done
     }
 
+    /// Checks one complete JSON array of records (such as a nested array's text) from the
+    /// start, calling `each` for every record: the stream is reset first, so one stream (and
+    /// its memory) serves array after array.
+    pub fn check_array<E>(
+        &mut self,
+        text: &[u8],
+        each: impl FnMut(RawRecord<'_>) -> Result<(), E>,
+    ) -> Result<(), FeedError<E>> {
+        self.state = State::BeforeArray;
+        self.carry.clear();
+        self.offset = 0;
+        self.records = 0;
+        self.feed(text, each)?;
+        self.finish().map_err(FeedError::Stream)
+    }
+
     /// Declares the body complete: an error if the array did not close.
     pub fn finish(&self) -> Result<(), StreamError> {
         let where_ = match self.state {

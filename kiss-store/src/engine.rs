@@ -1,0 +1,290 @@
+//! What a storage engine does for a sync, and the records of runs and changes it keeps.
+//!
+//! The sync logic ([`crate::sync`]) decides what to write; an [`Engine`] writes it, in one
+//! transaction per endpoint, with its own SQL. Everything an engine stores is described here,
+//! so that every engine's mirror answers `kiss changes` and `kiss status` the same way.
+
+use kiss_schema::Endpoint;
+use serde::Serialize;
+
+use crate::error::StoreError;
+use crate::layout::{Evolution, Layout, StoredColumn};
+use crate::row::{Cell, RowData, StoredRow};
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LoadStatus {
+    /// Still running (only ever seen from another process).
+    Running,
+    /// Committed.
+    Ok,
+    /// Rolled back; the mirror was left as it was.
+    Failed,
+}
+
+impl LoadStatus {
+    /// Its name in `_kiss_loads`.
+    pub fn name(self) -> &'static str {
+        match self {
+            LoadStatus::Running => "running",
+            LoadStatus::Ok => "ok",
+            LoadStatus::Failed => "failed",
+        }
+    }
+
+    /// The status a name in `_kiss_loads` stands for.
+    pub fn from_name(name: &str) -> Option<LoadStatus> {
+        Some(match name {
+            "running" => LoadStatus::Running,
+            "ok" => LoadStatus::Ok,
+            "failed" => LoadStatus::Failed,
+            _ => return None,
+        })
+    }
+}
+
+/// One run of one endpoint (`_kiss_loads`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Load {
+    /// Its number (0 until stored).
+    pub id: i64,
+    /// The endpoint's name.
+    pub endpoint: String,
+    /// The live profile (the schema's `apiVersion`).
+    pub profile: String,
+    /// When it started (RFC 3339, UTC).
+    pub started: String,
+    /// When it ended.
+    pub finished: Option<String>,
+    /// How it ended.
+    pub status: LoadStatus,
+    /// Records received.
+    pub records: u64,
+    /// Rows that appeared (or came back after being deleted).
+    pub inserted: u64,
+    /// Rows whose values changed.
+    pub updated: u64,
+    /// Rows that vanished from the response, marked deleted.
+    pub deleted: u64,
+    /// Records whose natural key repeated an earlier record's in the same response (the
+    /// first is kept).
+    pub duplicates: u64,
+    /// Records without a natural key (not stored).
+    pub skipped: u64,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+/// What happened to a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeKind {
+    /// It appeared.
+    Inserted,
+    /// Its values changed.
+    Updated,
+    /// It vanished (and is marked deleted).
+    Deleted,
+}
+
+impl ChangeKind {
+    /// Its name in `_kiss_changes`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ChangeKind::Inserted => "inserted",
+            ChangeKind::Updated => "updated",
+            ChangeKind::Deleted => "deleted",
+        }
+    }
+
+    /// The kind a name in `_kiss_changes` stands for.
+    pub fn from_name(name: &str) -> Option<ChangeKind> {
+        Some(match name {
+            "inserted" => ChangeKind::Inserted,
+            "updated" => ChangeKind::Updated,
+            "deleted" => ChangeKind::Deleted,
+            _ => return None,
+        })
+    }
+}
+
+/// One change to one row (`_kiss_changes`): for an update, one per column that moved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Change {
+    /// The run that made it.
+    pub load: i64,
+    /// When (the run's start, RFC 3339, UTC).
+    pub at: String,
+    /// The endpoint's name.
+    pub endpoint: String,
+    /// The row's natural key as people read it (`DRAC001 / UK01`).
+    pub key: String,
+    /// What happened.
+    pub change: ChangeKind,
+    /// For an update, the column (wire key) that moved.
+    pub column: Option<String>,
+    /// Its value before (absent or null: none).
+    pub old: Option<String>,
+    /// Its value after.
+    pub new: Option<String>,
+}
+
+/// Which changes to read.
+#[derive(Debug, Clone, Default)]
+pub struct ChangeQuery {
+    /// Only this endpoint's.
+    pub endpoint: Option<Endpoint>,
+    /// Only those at or after this time (RFC 3339).
+    pub since: Option<String>,
+    /// At most this many (the latest).
+    pub limit: Option<u64>,
+}
+
+/// When `kiss sync --every` runs an endpoint next (`_kiss_schedule`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Schedule {
+    /// The endpoint's name.
+    pub endpoint: String,
+    /// Seconds between runs.
+    pub every_secs: u64,
+    /// When it runs next (RFC 3339).
+    pub next: String,
+}
+
+/// A row the mirror holds, as a sync's merge sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldRow {
+    /// The natural key's bytes.
+    pub key: Box<[u8]>,
+    /// The fingerprint of the record it was written from.
+    pub hash: [u8; 16],
+    /// Whether it is marked deleted.
+    pub deleted: bool,
+}
+
+/// What one row write carries: the row of the endpoint's table, its children's rows, and the
+/// version it closes for the history.
+#[derive(Debug)]
+pub struct RowWrite<'a> {
+    /// The natural key's bytes.
+    pub key: &'a [u8],
+    /// The record's fingerprint.
+    pub hash: [u8; 16],
+    /// The endpoint's row: a cell per column of the sync's first table.
+    pub main: &'a RowData<'a>,
+    /// Per further table of the sync (children, in order), its rows.
+    pub children: &'a [Vec<RowData<'static>>],
+    /// The natural key's cells (child rows repeat them as `_parent_<key>`).
+    pub key_cells: &'a [Cell<'a>],
+    /// The version this write ends, as JSON for the history (`None` for a row that was
+    /// deleted: its deletion is what ends).
+    pub closed_version: Option<&'a str>,
+    /// Whether the row is new (or back after being deleted) rather than changed.
+    pub inserted: bool,
+    /// Whether the mirror already had a row with this key (deleted or not): its children are
+    /// replaced and its current version closed.
+    pub existed: bool,
+    /// Whether the record itself changed: `false` when an unchanged row is only rewritten to
+    /// fill columns the tables just gained (no new version, no change).
+    pub changed: bool,
+}
+
+/// A storage engine for the mirror.
+///
+/// One endpoint's sync calls, in order: [`Engine::begin`], [`Engine::stored_columns`],
+/// [`Engine::apply`], [`Engine::start_load`], [`Engine::current`], then
+/// [`Engine::current_row`], [`Engine::write`] and [`Engine::mark_deleted`] as needed,
+/// [`Engine::add_changes`], [`Engine::finish_load`], and [`Engine::commit`] (or
+/// [`Engine::rollback`] on any failure, after which the mirror is exactly as it was).
+pub trait Engine {
+    /// Where the mirror is, for messages (a path, or a URL without its password).
+    fn describe(&self) -> String;
+
+    /// Starts a transaction that no other writer shares.
+    fn begin(&mut self) -> Result<(), StoreError>;
+
+    /// Makes everything since [`Engine::begin`] permanent.
+    fn commit(&mut self) -> Result<(), StoreError>;
+
+    /// Undoes everything since [`Engine::begin`].
+    fn rollback(&mut self) -> Result<(), StoreError>;
+
+    /// The data columns the mirror holds for `endpoint`'s tables (none before its first sync).
+    fn stored_columns(&mut self, endpoint: Endpoint) -> Result<Vec<StoredColumn>, StoreError>;
+
+    /// Creates and alters tables as `evolution` says and records its changes, made by run
+    /// `load` at `at`.
+    fn apply(
+        &mut self,
+        layout: &Layout,
+        evolution: &Evolution,
+        load: i64,
+        at: &str,
+    ) -> Result<(), StoreError>;
+
+    /// Every row of `endpoint`'s table, as the merge needs it.
+    fn current(&mut self, endpoint: Endpoint) -> Result<Vec<HeldRow>, StoreError>;
+
+    /// The row with this key as the mirror holds it now (cells in the order of the sync's
+    /// tables), unless it is absent or deleted.
+    fn current_row(
+        &mut self,
+        layout: &Layout,
+        evolution: &Evolution,
+        key: &[u8],
+    ) -> Result<Option<StoredRow<'static>>, StoreError>;
+
+    /// Inserts or replaces one row and its children, moving the version it ends to the
+    /// history.
+    fn write(
+        &mut self,
+        layout: &Layout,
+        evolution: &Evolution,
+        row: &RowWrite<'_>,
+        load: i64,
+        at: &str,
+    ) -> Result<(), StoreError>;
+
+    /// Marks the row with this key deleted at `at`, moving its last version (`closed_version`,
+    /// JSON) to the history.
+    fn mark_deleted(
+        &mut self,
+        endpoint: Endpoint,
+        key: &[u8],
+        closed_version: &str,
+        load: i64,
+        at: &str,
+    ) -> Result<(), StoreError>;
+
+    /// Records changes (`_kiss_changes`).
+    fn add_changes(&mut self, changes: &[Change]) -> Result<(), StoreError>;
+
+    /// Records an `inserted` change for every row that run `load` inserted (at `at`), in one
+    /// statement: a first sync inserts every row, and one change per row written row by row
+    /// would cost as much as the rows themselves. Keys read as [`Change::key`] says.
+    fn add_inserted_changes(
+        &mut self,
+        layout: &Layout,
+        load: i64,
+        at: &str,
+    ) -> Result<(), StoreError>;
+
+    /// Records a run as started; returns its number.
+    fn start_load(&mut self, load: &Load) -> Result<i64, StoreError>;
+
+    /// Records how a run ended.
+    fn finish_load(&mut self, load: &Load) -> Result<(), StoreError>;
+
+    /// The latest runs, newest first, of one endpoint or all.
+    fn loads(&mut self, endpoint: Option<Endpoint>, limit: u64) -> Result<Vec<Load>, StoreError>;
+
+    /// Changes, oldest first.
+    fn changes(&mut self, query: &ChangeQuery) -> Result<Vec<Change>, StoreError>;
+
+    /// Records when an endpoint runs next under `kiss sync --every`.
+    fn set_schedule(&mut self, schedule: &Schedule) -> Result<(), StoreError>;
+
+    /// The schedules recorded.
+    fn schedules(&mut self) -> Result<Vec<Schedule>, StoreError>;
+}

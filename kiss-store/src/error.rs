@@ -1,0 +1,65 @@
+//! What can go wrong in the mirror, with what a person can do about it.
+
+use thiserror::Error;
+
+/// A failed store operation.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database said no.
+    #[error("the database failed: {source}")]
+    Sqlite {
+        /// What SQLite said.
+        #[from]
+        source: rusqlite::Error,
+    },
+    /// Another process holds the database.
+    #[error(
+        "{path} is busy: another process has been writing to it for longer than {waited_secs} s; \
+         try again when it is done"
+    )]
+    Busy {
+        /// The database.
+        path: String,
+        /// How long this process waited.
+        waited_secs: u64,
+    },
+    /// The live schema cannot be mirrored as it is.
+    #[error("the live schema of {endpoint} cannot be mirrored: {reason}")]
+    Schema {
+        /// The endpoint's name.
+        endpoint: &'static str,
+        /// Why, and what would fix it.
+        reason: String,
+    },
+    /// A field's type changed and the contract is `freeze`.
+    #[error(
+        "the live schema of {endpoint} changed a field's type ({changes}); with \
+         --on-schema-change freeze nothing was written: rerun with --on-schema-change evolve \
+         to add a column for the new type"
+    )]
+    Frozen {
+        /// The endpoint's name.
+        endpoint: &'static str,
+        /// The changes, as text.
+        changes: String,
+    },
+    /// A record could not be decoded for its row.
+    #[error("record {index} of {endpoint} cannot be stored: {detail}")]
+    Record {
+        /// The endpoint's name.
+        endpoint: &'static str,
+        /// Position in the response.
+        index: u64,
+        /// What was wrong.
+        detail: String,
+    },
+    /// The database holds something this version does not understand.
+    #[error(
+        "the mirror's bookkeeping is not as expected ({detail}): was it written by another tool?"
+    )]
+    Corrupt {
+        /// What was found.
+        detail: String,
+    },
+}

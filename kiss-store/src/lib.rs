@@ -1,0 +1,43 @@
+//! A live local mirror of the Kiss Customer API in a database: what `kiss sync` drives.
+//!
+//! Tables come from the live schema, not from inference: one per endpoint (`products`,
+//! `stock`, `prices`) and one per nested array (`product_images`, …), with columns named
+//! exactly as the wire keys (`"SKU"`, `"PackagedLength_in_cm"`) and typed by the schema.
+//! Decimals are stored as their exact text (in SQLite, a `TEXT` column: `19.9500` reads back
+//! as `19.9500`, never as a float). Keys the schema does not list are kept in `_extra`, one
+//! JSON object per row: nothing the API sends is lost.
+//!
+//! A sync merges by natural key (products by `SKU`, stock by `SKU` + `StockLocation`, prices
+//! by `PriceListCode` + `SKU` + `MOQ`), writes only what changed, marks vanished rows deleted
+//! (never removes them), and keeps every version of every row (`<table>_history`, valid from
+//! and valid to) and every change column by column (`_kiss_changes`). A new field becomes a new
+//! column and a new nested array a new table, in the same transaction as the data; a changed
+//! type follows the [`OnSchemaChange`] contract. Each endpoint's sync is one transaction.
+//!
+//! The storage engine is behind [`Engine`]; [`SqliteEngine`] is the embedded default (SQLite,
+//! bundled: nothing to install). The sync logic ([`Sync`]) never sees SQL.
+//!
+//! The modules are layered; each imports only from the ones below it:
+//!
+//! | layer | modules |
+//! |---|---|
+//! | the sync | [`sync`] (one endpoint's run: merge, history, changes) |
+//! | engines | [`sqlite`] |
+//! | what engines store | [`engine`] (the trait, loads, changes), [`row`] (rows from records) |
+//! | tables | [`layout`] (tables and columns from a schema, and how they evolve) |
+//! | vocabulary | [`error`] |
+
+pub mod engine;
+pub mod error;
+pub mod layout;
+pub mod row;
+pub mod sqlite;
+pub mod sync;
+
+pub use engine::{
+    Change, ChangeKind, ChangeQuery, Engine, HeldRow, Load, LoadStatus, RowWrite, Schedule,
+};
+pub use error::StoreError;
+pub use layout::{natural_key, ColumnType, Layout, OnSchemaChange, SchemaChange};
+pub use sqlite::SqliteEngine;
+pub use sync::{record_failure, timestamp, Summary, Sync};

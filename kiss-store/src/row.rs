@@ -1,0 +1,539 @@
+//! Rows from records: the cells of an endpoint's row and of its children's rows, read straight
+//! from the record's text; the natural key; the fingerprint that tells whether a record
+//! changed; and what moved between a stored row and a new one.
+
+use std::borrow::Cow;
+
+use kiss_dynamic::{EntryKind, RawRecord, RawStream, RawValue};
+use kiss_schema::Endpoint;
+
+use crate::layout::{natural_key, ColumnType, StoredColumn, Table};
+
+/// One stored value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cell<'a> {
+    /// SQL NULL: the field was absent, null, or its column no longer receives values.
+    Null,
+    /// Integers and booleans (0 or 1).
+    Integer(i64),
+    /// Everything else as text: strings, exact decimals, dates, JSON.
+    Text(Cow<'a, str>),
+}
+
+impl Cell<'_> {
+    /// The same cell, owning its text.
+    pub fn into_owned(self) -> Cell<'static> {
+        match self {
+            Cell::Null => Cell::Null,
+            Cell::Integer(n) => Cell::Integer(n),
+            Cell::Text(text) => Cell::Text(Cow::Owned(text.into_owned())),
+        }
+    }
+
+    /// The cell as JSON text for a column of `column_type` (booleans as `true`/`false`,
+    /// decimals and integers as numbers, JSON as it is, the rest as strings).
+    pub fn to_json(&self, column_type: ColumnType) -> String {
+        match (self, column_type) {
+            (Cell::Null, _) => "null".to_owned(),
+            (Cell::Integer(n), ColumnType::Boolean) if *n == 0 || *n == 1 => (*n == 1).to_string(),
+            (Cell::Integer(n), _) => n.to_string(),
+            (Cell::Text(text), ColumnType::Json) => text.to_string(),
+            (Cell::Text(text), ColumnType::Decimal) if is_number(text) => text.to_string(),
+            (Cell::Text(text), _) => serde_json::to_string(text.as_ref()).unwrap_or_default(),
+        }
+    }
+
+    /// The cell as people read it in `kiss changes`: `None` for NULL.
+    pub fn to_text(&self, column_type: ColumnType) -> Option<String> {
+        match (self, column_type) {
+            (Cell::Null, _) => None,
+            (Cell::Integer(n), ColumnType::Boolean) if *n == 0 || *n == 1 => {
+                Some((*n == 1).to_string())
+            }
+            (Cell::Integer(n), _) => Some(n.to_string()),
+            (Cell::Text(text), _) => Some(text.to_string()),
+        }
+    }
+}
+
+fn is_number(text: &str) -> bool {
+    serde_json::from_str::<serde_json::Number>(text).is_ok()
+}
+
+/// The cell of one value (as the record's text has it) in a column of `column_type`: strings
+/// unescaped (borrowed unless they have escapes), booleans 0 or 1, integral numbers as
+/// integers except in decimal columns, other numbers as their exact text, arrays and objects
+/// (and any value of a type this version does not know) as compact JSON.
+pub fn cell<'a>(value: RawValue<'a>, column_type: ColumnType) -> Cell<'a> {
+    let text = value.json();
+    match text.as_bytes().first() {
+        None | Some(b'n') => Cell::Null,
+        _ if column_type == ColumnType::Json => Cell::Text(value.compact()),
+        Some(b'"') => Cell::Text(value.as_str().unwrap_or(Cow::Borrowed(text))),
+        Some(b't') => Cell::Integer(1),
+        Some(b'f') => Cell::Integer(0),
+        Some(b'[' | b'{') => Cell::Text(value.compact()),
+        Some(_) if column_type == ColumnType::Decimal => Cell::Text(Cow::Borrowed(text)),
+        Some(_) => match integer(text) {
+            Some(n) => Cell::Integer(n),
+            None => Cell::Text(Cow::Borrowed(text)),
+        },
+    }
+}
+
+/// A JSON number written as an integer that fits in 64 bits.
+fn integer(text: &str) -> Option<i64> {
+    if text.contains(['.', 'e', 'E']) || text == "-0" {
+        return None;
+    }
+    text.parse().ok()
+}
+
+/// A record's natural key: its bytes (what the mirror matches on), and how it reads
+/// (`DRAC001 / UK01`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Key {
+    /// Each component's text, length-prefixed: unambiguous whatever the text holds.
+    pub bytes: Box<[u8]>,
+    /// The components as people read them, joined by ` / `.
+    pub display: String,
+}
+
+impl Key {
+    /// The key of components given as text.
+    pub fn from_parts<'a>(parts: impl IntoIterator<Item = &'a str>) -> Key {
+        let mut bytes = Vec::new();
+        let mut display = String::new();
+        for part in parts {
+            let length = u32::try_from(part.len()).unwrap_or(u32::MAX);
+            bytes.extend_from_slice(&length.to_le_bytes());
+            bytes.extend_from_slice(part.as_bytes());
+            if !display.is_empty() {
+                display.push_str(" / ");
+            }
+            display.push_str(part);
+        }
+        Key {
+            bytes: bytes.into_boxed_slice(),
+            display,
+        }
+    }
+
+    /// How the key with these bytes reads (`DRAC001 / UK01`).
+    pub fn display_of(mut bytes: &[u8]) -> String {
+        let mut parts = Vec::new();
+        while let Some((length, rest)) = bytes.split_first_chunk::<4>() {
+            let length = u32::from_le_bytes(*length) as usize;
+            let part = rest.get(..length).unwrap_or(rest);
+            parts.push(String::from_utf8_lossy(part).into_owned());
+            bytes = rest.get(length..).unwrap_or_default();
+        }
+        parts.join(" / ")
+    }
+}
+
+/// The natural key of `record`, read from its text: `None` when a component is absent or
+/// null (such a record cannot be merged, and is reported).
+pub fn key_of(record: &RawRecord<'_>, endpoint: Endpoint) -> Option<Key> {
+    let mut parts = Vec::with_capacity(3);
+    for wire_key in natural_key(endpoint) {
+        let value = record.value(wire_key)?;
+        if value.is_null() {
+            return None;
+        }
+        parts.push(match value.as_str() {
+            Some(text) => text,
+            None => Cow::Borrowed(value.json()),
+        });
+    }
+    Some(Key::from_parts(parts.iter().map(|p| p.as_ref())))
+}
+
+/// A record's fingerprint: a 128-bit hash of its compact text. Equal fingerprints, same
+/// record; the mirror writes nothing for it.
+pub fn fingerprint(compact: &[u8]) -> [u8; 16] {
+    xxhash_rust::xxh3::xxh3_128(compact).to_le_bytes()
+}
+
+/// One row's data: a cell per column of its table, and the unknown fields as one JSON object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowData<'a> {
+    /// One per column of the table, in order.
+    pub cells: Vec<Cell<'a>>,
+    /// The fields the table has no column for (and repeats of fields it has), as one compact
+    /// JSON object with their keys and values as they came.
+    pub extra: Option<String>,
+}
+
+/// Where each column's value is in a record of `schema`: the position of its wire key, looked
+/// up once per sync rather than once per cell.
+pub fn positions(table: &Table, schema: &kiss_dynamic::RecordSchema) -> Vec<Option<usize>> {
+    table
+        .columns
+        .iter()
+        .map(|column| {
+            column
+                .active
+                .then(|| schema.position(&column.wire_key))
+                .flatten()
+        })
+        .collect()
+}
+
+/// The row of `table` for `record`: each active column's value, NULL for columns that no
+/// longer receive values, and the unknown fields. `positions` come from [`positions`] for the
+/// record's schema.
+pub fn row_of<'a>(
+    table: &Table,
+    positions: &[Option<usize>],
+    record: &RawRecord<'a>,
+) -> RowData<'a> {
+    let cells = table
+        .columns
+        .iter()
+        .zip(positions)
+        .map(
+            |(column, position)| match position.and_then(|p| record.value_at(p)) {
+                Some(value) => cell(value, column.column_type),
+                None => Cell::Null,
+            },
+        )
+        .collect();
+    RowData {
+        cells,
+        extra: extra_json(record),
+    }
+}
+
+/// The unknown fields of `record` (and repeats of known ones) as one compact JSON object with
+/// their keys and values as they came; `None` when there are none.
+pub fn extra_json(record: &RawRecord<'_>) -> Option<String> {
+    let mut out = Vec::new();
+    for (key, value) in record.unknown_fields() {
+        out.push(if out.is_empty() { b'{' } else { b',' });
+        out.push(b'"');
+        out.extend_from_slice(key.as_bytes());
+        out.extend_from_slice(b"\":");
+        value.write_compact(&mut out);
+    }
+    if out.is_empty() {
+        return None;
+    }
+    out.push(b'}');
+    String::from_utf8(out).ok()
+}
+
+/// The rows of a child table for the nested array under `array_key` in `record`, in order.
+/// `checker` is reused from record to record.
+pub fn children_of(
+    table: &Table,
+    positions: &[Option<usize>],
+    record: &RawRecord<'_>,
+    array_key: &str,
+    checker: &mut Option<RawStream>,
+) -> Vec<RowData<'static>> {
+    let Some(value) = record.value(array_key) else {
+        return Vec::new();
+    };
+    if !value.json().starts_with('[') {
+        return Vec::new();
+    }
+    let Some(elements) = record.schema().position(array_key).and_then(|p| {
+        match &record.schema().entries().get(p)?.kind {
+            EntryKind::Array(elements) => Some(elements.clone()),
+            EntryKind::Scalar(_) => None,
+        }
+    }) else {
+        return Vec::new();
+    };
+    let checker = checker.get_or_insert_with(|| RawStream::for_record_schema(elements.clone()));
+    if !std::sync::Arc::ptr_eq(checker.record_schema(), &elements) {
+        *checker = RawStream::for_record_schema(elements);
+    }
+    let mut rows = Vec::new();
+    // An array whose elements are not all objects has no rows (it was reported as a type
+    // mismatch, and its text is kept in the parent's column).
+    let _ = checker.check_array(value.json().as_bytes(), |element| {
+        let RowData { cells, extra } = row_of(table, positions, &element);
+        rows.push(RowData {
+            cells: cells.into_iter().map(Cell::into_owned).collect(),
+            extra,
+        });
+        Ok::<(), ()>(())
+    });
+    rows
+}
+
+/// The schema of the elements of the nested array under `array_key`, if `schema` has one.
+pub fn element_schema(
+    schema: &kiss_dynamic::RecordSchema,
+    array_key: &str,
+) -> Option<std::sync::Arc<kiss_dynamic::RecordSchema>> {
+    match &schema.entries().get(schema.position(array_key)?)?.kind {
+        EntryKind::Array(elements) => Some(elements.clone()),
+        EntryKind::Scalar(_) => None,
+    }
+}
+
+/// A row as the mirror holds it (or is about to): the endpoint's row, and each child table's
+/// rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRow<'a> {
+    /// The endpoint's row, a cell per column of its table (as the sync's tables list them).
+    pub main: RowData<'a>,
+    /// Per child table (in the sync's table order after the endpoint's), its rows in order.
+    pub children: Vec<Vec<RowData<'static>>>,
+}
+
+/// One column that moved between two versions of a row: its wire key (or nested array's),
+/// and its value before and after as text (`None`: absent or null).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Moved {
+    /// The wire key.
+    pub column: String,
+    /// Before.
+    pub old: Option<String>,
+    /// After.
+    pub new: Option<String>,
+}
+
+/// A row's data as one JSON object: each active column by wire key (by its column type),
+/// then the unknown fields.
+fn object_json(columns: &[StoredColumn], row: &RowData<'_>) -> String {
+    let mut out = String::from("{");
+    for (column, cell) in columns.iter().zip(&row.cells) {
+        if !column.active || *cell == Cell::Null {
+            continue;
+        }
+        if out.len() > 1 {
+            out.push(',');
+        }
+        out.push_str(&serde_json::to_string(&column.wire_key).unwrap_or_default());
+        out.push(':');
+        out.push_str(&cell.to_json(column.column_type));
+    }
+    if let Some(extra) = row.extra.as_deref().and_then(|e| e.strip_prefix('{')) {
+        let members = extra.strip_suffix('}').unwrap_or(extra);
+        if !members.is_empty() {
+            if out.len() > 1 {
+                out.push(',');
+            }
+            out.push_str(members);
+        }
+    }
+    out.push('}');
+    out
+}
+
+/// A child table's rows as one JSON array of objects.
+fn rows_json(columns: &[StoredColumn], rows: &[RowData<'_>]) -> String {
+    let objects: Vec<String> = rows.iter().map(|r| object_json(columns, r)).collect();
+    format!("[{}]", objects.join(","))
+}
+
+/// A version of a row as one JSON object (for the history): its fields by wire key, its
+/// unknown fields, and its nested arrays.
+pub fn version_json(tables: &[Table], row: &StoredRow<'_>) -> String {
+    let Some(main) = tables.first() else {
+        return "{}".to_owned();
+    };
+    let mut out = object_json(&main.columns, &row.main);
+    for (table, rows) in tables.iter().skip(1).zip(&row.children) {
+        let Some(array) = &table.array else {
+            continue;
+        };
+        out.pop();
+        if out.len() > 1 {
+            out.push(',');
+        }
+        out.push_str(&serde_json::to_string(array).unwrap_or_default());
+        out.push(':');
+        out.push_str(&rows_json(&table.columns, rows));
+        out.push('}');
+    }
+    out
+}
+
+/// What moved between the stored version of a row and the new one: columns in table order,
+/// then unknown fields, then nested arrays (as JSON).
+pub fn moved(tables: &[Table], old: &StoredRow<'_>, new: &StoredRow<'_>) -> Vec<Moved> {
+    let mut out = Vec::new();
+    let Some(main) = tables.first() else {
+        return out;
+    };
+    for ((column, before), after) in main
+        .columns
+        .iter()
+        .zip(&old.main.cells)
+        .zip(&new.main.cells)
+    {
+        if column.active && before != after {
+            out.push(Moved {
+                column: column.wire_key.clone(),
+                old: before.to_text(column.column_type),
+                new: after.to_text(column.column_type),
+            });
+        }
+    }
+    let members = |extra: &Option<String>| -> Vec<(String, String)> {
+        extra
+            .as_deref()
+            .and_then(|e| serde_json::from_str::<Members>(e).ok())
+            .map(|m| {
+                m.0.into_iter()
+                    .map(|(k, v)| (k, v.get().to_owned()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (before, after) = (members(&old.main.extra), members(&new.main.extra));
+    let mut keys: Vec<&String> = after.iter().map(|(k, _)| k).collect();
+    keys.extend(
+        before
+            .iter()
+            .map(|(k, _)| k)
+            .filter(|k| !after.iter().any(|(a, _)| a == *k)),
+    );
+    for key in keys {
+        let find = |pairs: &[(String, String)]| {
+            pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+        };
+        let (b, a) = (find(&before), find(&after));
+        if b != a {
+            out.push(Moved {
+                column: key.clone(),
+                old: b,
+                new: a,
+            });
+        }
+    }
+    for ((table, before), after) in tables.iter().skip(1).zip(&old.children).zip(&new.children) {
+        let Some(array) = &table.array else {
+            continue;
+        };
+        if before != after {
+            out.push(Moved {
+                column: array.clone(),
+                old: Some(rows_json(&table.columns, before)),
+                new: Some(rows_json(&table.columns, after)),
+            });
+        }
+    }
+    out
+}
+
+/// An object's members in order, repeats included.
+struct Members(Vec<(String, Box<serde_json::value::RawValue>)>);
+
+impl<'de> serde::Deserialize<'de> for Members {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Members, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Members;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Members, A::Error> {
+                let mut members = Vec::new();
+                while let Some(member) = map.next_entry()? {
+                    members.push(member);
+                }
+                Ok(Members(members))
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layout::{evolve, Layout};
+    use kiss_dynamic::SchemaDocument;
+
+    #[test]
+    fn keys_are_unambiguous_and_readable() {
+        let a = Key::from_parts(["A / B", "C"]);
+        let b = Key::from_parts(["A", "B / C"]);
+        assert_ne!(a.bytes, b.bytes);
+        assert_eq!(a.display, "A / B / C");
+        assert_eq!(Key::display_of(&b.bytes), "A / B / C");
+    }
+
+    fn stored(tables: &[Table], json: &str) -> StoredRow<'static> {
+        let schema = SchemaDocument::from_json(kiss_schema::contract::PRODUCTS_SCHEMA).unwrap();
+        let mut stream = RawStream::new(&schema);
+        let mut out = None;
+        let mut checker = None;
+        stream
+            .check_array(format!("[{json}]").as_bytes(), |record| {
+                let main = row_of(&tables[0], &positions(&tables[0], record.schema()), &record);
+                let children = tables[1..]
+                    .iter()
+                    .map(|t| {
+                        let array = t.array.as_deref().unwrap();
+                        let elements = element_schema(record.schema(), array).unwrap();
+                        children_of(t, &positions(t, &elements), &record, array, &mut checker)
+                    })
+                    .collect();
+                out = Some(StoredRow {
+                    main: RowData {
+                        cells: main.cells.into_iter().map(Cell::into_owned).collect(),
+                        extra: main.extra,
+                    },
+                    children,
+                });
+                Ok::<(), ()>(())
+            })
+            .unwrap();
+        out.unwrap()
+    }
+
+    #[test]
+    fn cells_versions_and_moves_come_from_the_text() {
+        let schema = SchemaDocument::from_json(kiss_schema::contract::PRODUCTS_SCHEMA).unwrap();
+        let tables = evolve(
+            &Layout::from_schema(Endpoint::Products, &schema).unwrap(),
+            &[],
+        )
+        .tables;
+        let old = stored(
+            &tables,
+            r#"{"SKU":"A","Name":"Cape \u00e9","CartonQty":12,"PackagedLength_in_cm":30.00,"ProductImages":[{"ImageID":"I1","IsPrimaryImage":true}],"Eco":1.50}"#,
+        );
+        assert_eq!(old.main.cells[1], Cell::Text("Cape é".into()));
+        assert!(old.main.cells.contains(&Cell::Text("30.00".into())));
+        assert!(old.main.cells.contains(&Cell::Integer(12)));
+        assert_eq!(old.main.extra.as_deref(), Some(r#"{"Eco":1.50}"#));
+        assert_eq!(old.children[0].len(), 1);
+        let json = version_json(&tables, &old);
+        assert!(json.starts_with(r#"{"SKU":"A","Name":"Cape é","#), "{json}");
+        assert!(
+            json.contains(r#""PackagedLength_in_cm":30.00"#) && json.contains(r#""Eco":1.50"#),
+            "{json}"
+        );
+        assert!(
+            json.contains(r#""ProductImages":[{"ImageID":"I1","IsPrimaryImage":true}]"#),
+            "{json}"
+        );
+        let new = stored(
+            &tables,
+            r#"{"SKU":"A","Name":"Cape é","CartonQty":6,"PackagedLength_in_cm":30.00,"ProductImages":[],"Eco":2}"#,
+        );
+        let moved: Vec<String> = moved(&tables, &old, &new)
+            .into_iter()
+            .map(|m| format!("{} {:?} → {:?}", m.column, m.old, m.new))
+            .collect();
+        assert_eq!(
+            moved,
+            [
+                "CartonQty Some(\"12\") → Some(\"6\")",
+                "Eco Some(\"1.50\") → Some(\"2\")",
+                "ProductImages Some(\"[{\\\"ImageID\\\":\\\"I1\\\",\\\"IsPrimaryImage\\\":true}]\") → Some(\"[]\")",
+            ]
+        );
+    }
+}

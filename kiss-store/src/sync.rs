@@ -1,0 +1,438 @@
+//! One endpoint's sync: one transaction that adapts the tables to the live schema, merges the
+//! response by natural key, writes only what changed, and keeps the history and the changes.
+//!
+//! A record is compared with what the mirror holds by its fingerprint (a hash of its compact
+//! text), so an unchanged record costs one hash and no write; only a new or changed record is
+//! decoded into its row. A sync that is dropped before [`Sync::finish`] rolls back.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use kiss_dynamic::{RawRecord, RawStream, SchemaDocument};
+use kiss_schema::Endpoint;
+
+use crate::engine::{Change, ChangeKind, Engine, Load, LoadStatus, RowWrite};
+use crate::error::StoreError;
+use crate::layout::{evolve, Evolution, Layout, OnSchemaChange, SchemaChange};
+use crate::row::{
+    children_of, element_schema, fingerprint, key_of, moved, positions, row_of, version_json, Cell,
+    Key, RowData, StoredRow,
+};
+
+/// How many changes are gathered before they are written.
+const CHANGE_BATCH: usize = 4096;
+
+/// How many duplicate keys a summary names (all are counted).
+const NAMED_DUPLICATES: usize = 5;
+
+/// A row the mirror held when the sync began.
+struct Held {
+    hash: [u8; 16],
+    deleted: bool,
+    seen: bool,
+}
+
+/// What a finished sync did.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// The run as recorded in `_kiss_loads`.
+    pub load: Load,
+    /// What changed in the tables.
+    pub schema_changes: Vec<SchemaChange>,
+    /// The first few natural keys that came more than once (all are counted in the load).
+    pub duplicate_keys: Vec<String>,
+}
+
+/// One endpoint's sync in progress.
+pub struct Sync<'e, E: Engine + ?Sized> {
+    engine: &'e mut E,
+    endpoint: Endpoint,
+    layout: Layout,
+    evolution: Evolution,
+    load: Load,
+    at: String,
+    held: HashMap<Box<[u8]>, Held>,
+    fresh: HashSet<Box<[u8]>>,
+    changes: Vec<Change>,
+    duplicate_keys: Vec<String>,
+    compact: Vec<u8>,
+    /// One checker per table after the endpoint's, for the nested arrays' elements.
+    checkers: Vec<Option<RawStream>>,
+    /// Per table, where each column's value is in a record (or element).
+    positions: Vec<Vec<Option<usize>>>,
+    /// Whether the tables gained columns that unchanged rows must be rewritten to fill (a
+    /// new field, a changed type, a returning field, a new nested array).
+    refill: bool,
+    open: bool,
+}
+
+/// RFC 3339 in UTC with milliseconds: sorts as text in time order.
+pub fn timestamp(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+impl<'e, E: Engine + ?Sized> Sync<'e, E> {
+    /// Begins `endpoint`'s sync against its live `schema`: opens the transaction, adapts the
+    /// tables (or fails, untouched, when a type changed under [`OnSchemaChange::Freeze`]), and
+    /// records the run as started at `started`.
+    pub fn begin(
+        engine: &'e mut E,
+        endpoint: Endpoint,
+        schema: &SchemaDocument,
+        on_schema_change: OnSchemaChange,
+        started: DateTime<Utc>,
+    ) -> Result<Sync<'e, E>, StoreError> {
+        let layout = Layout::from_schema(endpoint, schema)?;
+        engine.begin()?;
+        let at = timestamp(started);
+        let mut sync = Sync {
+            engine,
+            endpoint,
+            layout,
+            evolution: Evolution {
+                changes: Vec::new(),
+                tables: Vec::new(),
+            },
+            load: Load {
+                id: 0,
+                endpoint: endpoint.name().to_owned(),
+                profile: schema.api_version.clone(),
+                started: at.clone(),
+                finished: None,
+                status: LoadStatus::Running,
+                records: 0,
+                inserted: 0,
+                updated: 0,
+                deleted: 0,
+                duplicates: 0,
+                skipped: 0,
+                error: None,
+            },
+            at,
+            held: HashMap::new(),
+            fresh: HashSet::new(),
+            changes: Vec::new(),
+            duplicate_keys: Vec::new(),
+            compact: Vec::with_capacity(4096),
+            checkers: Vec::new(),
+            positions: Vec::new(),
+            refill: false,
+            open: true,
+        };
+        // From here on, dropping `sync` rolls back.
+        let stored = sync.engine.stored_columns(endpoint)?;
+        sync.evolution = evolve(&sync.layout, &stored);
+        if on_schema_change == OnSchemaChange::Freeze {
+            let frozen: Vec<String> = sync
+                .evolution
+                .changes
+                .iter()
+                .filter(|c| c.is_type_change())
+                .map(ToString::to_string)
+                .collect();
+            if !frozen.is_empty() {
+                return Err(StoreError::Frozen {
+                    endpoint: endpoint.name(),
+                    changes: frozen.join("; "),
+                });
+            }
+        }
+        sync.load.id = sync.engine.start_load(&sync.load)?;
+        sync.engine
+            .apply(&sync.layout, &sync.evolution, sync.load.id, &sync.at)?;
+        let existing_tables = sync.evolution.tables.iter().any(|t| !t.is_new);
+        sync.refill = existing_tables
+            && sync
+                .evolution
+                .changes
+                .iter()
+                .any(|c| !matches!(c, SchemaChange::Removed { .. }));
+        sync.checkers = (1..sync.evolution.tables.len()).map(|_| None).collect();
+        let record_schema = kiss_dynamic::RecordSchema::from_document(schema);
+        sync.positions = sync
+            .evolution
+            .tables
+            .iter()
+            .enumerate()
+            .map(|(i, table)| match (&table.array, i) {
+                (None, 0) => positions(table, &record_schema),
+                (Some(array), _) => element_schema(&record_schema, array)
+                    .map(|elements| positions(table, &elements))
+                    .unwrap_or_default(),
+                (None, _) => Vec::new(),
+            })
+            .collect();
+        sync.held = sync
+            .engine
+            .current(endpoint)?
+            .into_iter()
+            .map(|row| {
+                (
+                    row.key,
+                    Held {
+                        hash: row.hash,
+                        deleted: row.deleted,
+                        seen: false,
+                    },
+                )
+            })
+            .collect();
+        Ok(sync)
+    }
+
+    /// What this sync changes in the tables.
+    pub fn schema_changes(&self) -> &[SchemaChange] {
+        &self.evolution.changes
+    }
+
+    /// Merges one record of the response.
+    pub fn add(&mut self, record: &RawRecord<'_>) -> Result<(), StoreError> {
+        self.load.records += 1;
+        let Some(key) = key_of(record, self.endpoint) else {
+            self.load.skipped += 1;
+            return Ok(());
+        };
+        self.compact.clear();
+        record.write_compact(&mut self.compact);
+        let hash = fingerprint(&self.compact);
+        let (existed, inserted, changed) = match self.held.get_mut(&key.bytes) {
+            Some(held) if held.seen => {
+                self.duplicate(&key);
+                return Ok(());
+            }
+            Some(held) => {
+                held.seen = true;
+                if held.hash == hash && !held.deleted {
+                    if !self.refill {
+                        return Ok(());
+                    }
+                    // Unchanged, but the tables gained columns it must fill.
+                    (true, false, false)
+                } else {
+                    let inserted = held.deleted;
+                    held.hash = hash;
+                    held.deleted = false;
+                    (true, inserted, true)
+                }
+            }
+            None if self.fresh.contains(&key.bytes) => {
+                self.duplicate(&key);
+                return Ok(());
+            }
+            None => {
+                self.fresh.insert(key.bytes.clone());
+                (false, true, true)
+            }
+        };
+        let new = self.stored_row(record);
+        let mut closed_version = None;
+        if changed && !inserted {
+            if let Some(old) = self
+                .engine
+                .current_row(&self.layout, &self.evolution, &key.bytes)?
+            {
+                let moved = moved(&self.evolution.tables, &old, &new);
+                // The same values in another order or spacing: the row is rewritten (for its
+                // fingerprint) but nothing changed.
+                if !moved.is_empty() {
+                    self.load.updated += 1;
+                    for m in moved {
+                        self.change(&key, ChangeKind::Updated, Some(m));
+                    }
+                }
+                closed_version = Some(version_json(&self.evolution.tables, &old));
+            }
+        }
+        if inserted {
+            // Recorded for all inserted rows at once when the sync finishes.
+            self.load.inserted += 1;
+        }
+        let key_cells = self.key_cells(&new.main);
+        let write = RowWrite {
+            key: &key.bytes,
+            hash,
+            main: &new.main,
+            children: &new.children,
+            key_cells: &key_cells,
+            closed_version: closed_version.as_deref(),
+            inserted,
+            existed,
+            changed,
+        };
+        self.engine.write(
+            &self.layout,
+            &self.evolution,
+            &write,
+            self.load.id,
+            &self.at,
+        )?;
+        if self.changes.len() >= CHANGE_BATCH {
+            self.engine.add_changes(&self.changes)?;
+            self.changes.clear();
+        }
+        Ok(())
+    }
+
+    /// The rows `record` becomes: the endpoint's, and each child table's.
+    fn stored_row<'r>(&mut self, record: &RawRecord<'r>) -> StoredRow<'r> {
+        let tables = &self.evolution.tables;
+        let no_positions = Vec::new();
+        let main = match tables.first() {
+            Some(table) => row_of(
+                table,
+                self.positions.first().unwrap_or(&no_positions),
+                record,
+            ),
+            None => RowData {
+                cells: Vec::new(),
+                extra: None,
+            },
+        };
+        let children = tables
+            .iter()
+            .zip(&self.positions)
+            .skip(1)
+            .zip(self.checkers.iter_mut())
+            .map(|((table, positions), checker)| match &table.array {
+                Some(array) => children_of(table, positions, record, array, checker),
+                None => Vec::new(),
+            })
+            .collect();
+        StoredRow { main, children }
+    }
+
+    /// The natural key's cells, from the endpoint's row.
+    fn key_cells<'r>(&self, main: &RowData<'r>) -> Vec<Cell<'r>> {
+        let columns = self
+            .evolution
+            .tables
+            .first()
+            .map(|t| t.columns.as_slice())
+            .unwrap_or_default();
+        self.layout
+            .key
+            .iter()
+            .map(|k| {
+                columns
+                    .iter()
+                    .position(|c| c.active && c.wire_key == k.wire_key)
+                    .and_then(|i| main.cells.get(i).cloned())
+                    .unwrap_or(Cell::Null)
+            })
+            .collect()
+    }
+
+    fn duplicate(&mut self, key: &Key) {
+        self.load.duplicates += 1;
+        if self.duplicate_keys.len() < NAMED_DUPLICATES {
+            self.duplicate_keys.push(key.display.clone());
+        }
+    }
+
+    fn change(&mut self, key: &Key, kind: ChangeKind, moved: Option<crate::row::Moved>) {
+        let (column, old, new) = match moved {
+            Some(m) => (Some(m.column), m.old, m.new),
+            None => (None, None, None),
+        };
+        self.changes.push(Change {
+            load: self.load.id,
+            at: self.at.clone(),
+            endpoint: self.endpoint.name().to_owned(),
+            key: key.display.clone(),
+            change: kind,
+            column,
+            old,
+            new,
+        });
+    }
+
+    /// Marks what the response no longer had as deleted, records the run, and commits.
+    pub fn finish(mut self, finished: DateTime<Utc>) -> Result<Summary, StoreError> {
+        let vanished: Vec<Box<[u8]>> = self
+            .held
+            .iter()
+            .filter(|(_, held)| !held.seen && !held.deleted)
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in vanished {
+            let last = self
+                .engine
+                .current_row(&self.layout, &self.evolution, &key)?
+                .map(|row| version_json(&self.evolution.tables, &row))
+                .unwrap_or_default();
+            self.engine
+                .mark_deleted(self.endpoint, &key, &last, self.load.id, &self.at)?;
+            self.load.deleted += 1;
+            let display = Key::display_of(&key);
+            self.changes.push(Change {
+                load: self.load.id,
+                at: self.at.clone(),
+                endpoint: self.endpoint.name().to_owned(),
+                key: display,
+                change: ChangeKind::Deleted,
+                column: None,
+                old: None,
+                new: None,
+            });
+        }
+        self.engine.add_changes(&self.changes)?;
+        self.changes.clear();
+        self.engine
+            .add_inserted_changes(&self.layout, self.load.id, &self.at)?;
+        self.load.status = LoadStatus::Ok;
+        self.load.finished = Some(timestamp(finished));
+        self.engine.finish_load(&self.load)?;
+        self.engine.commit()?;
+        self.open = false;
+        Ok(Summary {
+            load: self.load.clone(),
+            schema_changes: self.evolution.changes.clone(),
+            duplicate_keys: std::mem::take(&mut self.duplicate_keys),
+        })
+    }
+}
+
+impl<E: Engine + ?Sized> Drop for Sync<'_, E> {
+    fn drop(&mut self) {
+        if self.open {
+            // Nothing of an unfinished sync stays; a failed rollback leaves SQLite's own
+            // journal to undo it on the next open.
+            let _ = self.engine.rollback();
+        }
+    }
+}
+
+/// Records a run that failed after its transaction was rolled back: in its own small
+/// transaction, so that `kiss status` can say why (used by scheduled runs; a one-off
+/// `kiss sync` reports to its caller and leaves the file untouched).
+pub fn record_failure<E: Engine + ?Sized>(
+    engine: &mut E,
+    endpoint: Endpoint,
+    profile: &str,
+    started: DateTime<Utc>,
+    error: &str,
+) -> Result<(), StoreError> {
+    engine.begin()?;
+    let load = Load {
+        id: 0,
+        endpoint: endpoint.name().to_owned(),
+        profile: profile.to_owned(),
+        started: timestamp(started),
+        finished: Some(timestamp(Utc::now())),
+        status: LoadStatus::Failed,
+        records: 0,
+        inserted: 0,
+        updated: 0,
+        deleted: 0,
+        duplicates: 0,
+        skipped: 0,
+        error: Some(error.to_owned()),
+    };
+    match engine.start_load(&load) {
+        Ok(_) => engine.commit(),
+        Err(e) => {
+            let _ = engine.rollback();
+            Err(e)
+        }
+    }
+}
