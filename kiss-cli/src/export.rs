@@ -151,7 +151,7 @@ pub(crate) async fn run(client: &Client, args: ExportArgs, quiet: bool) -> Resul
         }
     };
     if !quiet {
-        if let Some(summary) = issues.summary() {
+        if let Some(summary) = issues.summary("exported as they came; --strict fails on them") {
             eprintln!("kiss: {summary}");
         }
     }
@@ -173,13 +173,13 @@ pub(crate) async fn run(client: &Client, args: ExportArgs, quiet: bool) -> Resul
 /// for a file created before). Each ends the export the same way: the temporary file is
 /// removed, nothing appears under the target name, and the exit code says which signal
 /// (128 + its number, as a shell reports it).
-struct Interrupt {
+pub(crate) struct Interrupt {
     #[cfg(unix)]
     signals: [(tokio::signal::unix::Signal, &'static str, u8); 3],
 }
 
 impl Interrupt {
-    fn listen() -> Result<Interrupt, Failure> {
+    pub(crate) fn listen() -> Result<Interrupt, Failure> {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{signal, SignalKind};
@@ -207,7 +207,7 @@ impl Interrupt {
     }
 
     /// Which signal came: its name and exit code.
-    async fn wait(&mut self) -> (&'static str, u8) {
+    pub(crate) async fn wait(&mut self) -> (&'static str, u8) {
         #[cfg(unix)]
         {
             let [(int, int_name, int_code), (term, term_name, term_code), (hup, hup_name, hup_code)] =
@@ -384,7 +384,7 @@ pub(crate) struct Issues {
 const LISTED_ISSUES: usize = 5;
 
 impl Issues {
-    fn add(&mut self, found: &[kiss_dynamic::Issue]) {
+    pub(crate) fn add(&mut self, found: &[kiss_dynamic::Issue]) {
         self.records += 1;
         for issue in found {
             self.total += 1;
@@ -398,8 +398,9 @@ impl Issues {
         }
     }
 
-    /// One line for stderr, or nothing when every record matched.
-    fn summary(&self) -> Option<String> {
+    /// One line for stderr, or nothing when every record matched; `fate` says what became of
+    /// such records.
+    pub(crate) fn summary(&self, fate: &str) -> Option<String> {
         if self.total == 0 {
             return None;
         }
@@ -410,8 +411,7 @@ impl Issues {
             .map(|(text, n)| format!("{n} × {text}"))
             .collect();
         Some(format!(
-            "{} issues in {} records that do not match the live schema (exported as they came; \
-             --strict fails on them): {}{}",
+            "{} issues in {} records that do not match the live schema ({fate}): {}{}",
             self.total,
             self.records,
             listed.join("; "),

@@ -3,6 +3,7 @@
 
 mod export;
 mod output;
+mod sync;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -170,6 +171,29 @@ enum Command {
     /// Example:
     ///   kiss export products --format csv --out products.csv
     Export(export::ExportArgs),
+    /// Mirror the endpoints into a SQLite file: tables from the live schema, merged by natural
+    /// key, history and changes kept.
+    ///
+    /// One table per endpoint and per nested array, columns named exactly as the wire keys
+    /// (decimals as exact text), unknown fields in `_extra`; only what changed is written, rows
+    /// that vanish are marked deleted, every version is kept in `<table>_history`. Each
+    /// endpoint's sync is one transaction: a failure or a signal leaves the mirror as it was.
+    ///
+    /// Examples:
+    ///   kiss sync
+    ///   kiss sync --db shop.db --endpoint stock
+    ///   kiss sync --every products=6h,stock=15m,prices=6h
+    Sync(sync::SyncArgs),
+    /// List what syncs changed: rows inserted, updated (each column old → new), deleted.
+    ///
+    /// Example:
+    ///   kiss changes --endpoint stock --since 6h
+    Changes(sync::ChangesArgs),
+    /// Show each endpoint's last sync (when, outcome, counts) and its next scheduled one.
+    ///
+    /// Example:
+    ///   kiss status --db shop.db
+    Status(sync::StatusArgs),
     /// Print the API profile (`/api/version`).
     ///
     /// Example:
@@ -495,8 +519,16 @@ fn main() -> ExitCode {
 }
 
 async fn run(mut cli: Cli) -> Result<u8, Failure> {
+    // The mirror's own commands read a database, not the API.
+    let command = match cli.command {
+        Command::Changes(args) => return sync::changes(args).map(|()| 0),
+        Command::Status(args) => return sync::status(args, cli.json).map(|()| 0),
+        command => command,
+    };
+    cli.command = command;
     let connection = match &mut cli.command {
         Command::Export(args) => std::mem::take(&mut args.connection),
+        Command::Sync(args) => std::mem::take(&mut args.connection),
         Command::Version(args)
         | Command::Health(args)
         | Command::Check(args)
@@ -508,6 +540,7 @@ async fn run(mut cli: Cli) -> Result<u8, Failure> {
     let client = &session.client;
     match cli.command {
         Command::Export(args) => export::run(client, args, cli.quiet).await.map(|()| 0),
+        Command::Sync(args) => sync::run(client, args, cli.quiet).await.map(|()| 0),
         Command::Version(_) => {
             let profile = client.api_version().await?;
             if cli.json {
@@ -590,6 +623,7 @@ async fn run(mut cli: Cli) -> Result<u8, Failure> {
         #[cfg(feature = "sandbox")]
         Command::Sandbox(_) => unreachable!("served before connecting"),
         Command::Completions { .. } | Command::Man => unreachable!("printed before connecting"),
+        Command::Changes(_) | Command::Status(_) => unreachable!("read before connecting"),
     }
 }
 

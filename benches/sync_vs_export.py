@@ -1,0 +1,83 @@
+#!/usr/bin/env python3
+"""`kiss sync` into SQLite side by side with `kiss export products --format ndjson`.
+
+Starts `kiss-sandbox --products N` (release build), then alternates, per run: the export of
+products to NDJSON, a first sync of products + stock + prices into a new SQLite file, and a
+re-sync of the same file with nothing changed. Reports medians (fastest), each as a ratio of
+the export's median taken in the same run, and peak RSS; and checks that the re-sync wrote
+nothing but its load records.
+
+Run from the workspace root:
+  cargo build --release -p kiss-cli -p kiss-sandbox
+  python3 benches/sync_vs_export.py [--runs 5] [--size 50000]
+"""
+import argparse
+import os
+import sqlite3
+import statistics
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from export_vs_curl import CUSTOMER, KEY, RELEASE, measured, peak_rss, start_sandbox  # noqa: E402
+
+
+def rows(db):
+    """Rows per table, the load records aside."""
+    connection = sqlite3.connect(db)
+    tables = [r[0] for r in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    counts = {t: connection.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0]
+              for t in tables if t != "_kiss_loads"}
+    connection.close()
+    return counts
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--size", type=int, default=50000)
+    args = parser.parse_args()
+    kiss = os.path.join(RELEASE, "kiss")
+    sandbox, base = start_sandbox(args.size)
+    try:
+        env = dict(os.environ, KISS_BASE_URL=base, KISS_CUSTOMER_CODE=CUSTOMER, KISS_API_KEY=KEY,
+                   KISS_SANDBOX="0")
+        out = tempfile.mkdtemp(prefix="kiss-sync-bench-")
+        export = [kiss, "export", "products", "--format", "ndjson", "-q", "--no-shared-quota",
+                  "--out", os.path.join(out, "products.ndjson")]
+        runs = {"export products (ndjson)": [], "first sync (3 endpoints)": [],
+                "re-sync, nothing changed": []}
+        written = []
+        for n in range(args.runs):
+            db = os.path.join(out, f"mirror-{n}.db")
+            sync = [kiss, "sync", "--db", db, "-q", "--no-shared-quota"]
+            runs["export products (ndjson)"].append(measured(export, env))
+            runs["first sync (3 endpoints)"].append(measured(sync, env))
+            before = rows(db)
+            runs["re-sync, nothing changed"].append(measured(sync, env))
+            written.append(before != rows(db))
+        base_wall = statistics.median(r[0] for r in runs["export products (ndjson)"])
+        print(f"\n{args.size} products, {args.runs} alternating runs, medians (fastest):")
+        print("| run | wall | wall / export | CPU | peak RSS |")
+        print("|---|---|---|---|---|")
+        db = os.path.join(out, "rss.db")
+        rss_argv = {
+            "export products (ndjson)": export,
+            "first sync (3 endpoints)": [kiss, "sync", "--db", db, "-q", "--no-shared-quota"],
+            "re-sync, nothing changed": [kiss, "sync", "--db", db, "-q", "--no-shared-quota"],
+        }
+        for name, measurements in runs.items():
+            walls = [r[0] for r in measurements]
+            cpus = [r[1] for r in measurements]
+            wall = statistics.median(walls)
+            rss = peak_rss(rss_argv[name], env)
+            print(f"| {name} | {wall:.3f} s ({min(walls):.3f}) | {wall / base_wall:.2f}× | "
+                  f"{statistics.median(cpus):.3f} s | {rss:.1f} MB |")
+        print("re-sync wrote rows besides its load records:", any(written))
+    finally:
+        sandbox.terminate()
+        sandbox.wait()
+
+
+if __name__ == "__main__":
+    main()

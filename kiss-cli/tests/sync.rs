@@ -1,0 +1,587 @@
+//! `kiss sync`, `kiss changes` and `kiss status` against sandboxes: exact decimals, re-syncs
+//! that write nothing, fields added mid-life, vanished rows, changes that match the sandbox's
+//! moving data, failures and signals that leave the file byte for byte, the schema contract,
+//! one syncer per file, and the schedule.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use kiss_sandbox::{Endpoint, Fault, Sandbox, DEFAULT_API_KEY, EPOCH_SECS};
+use kiss_schema::{FieldSchema, FieldType};
+use kiss_tests::{relaxed_sandbox as sandbox, served};
+use rusqlite::Connection;
+
+fn against(sandbox: &Sandbox, db: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kiss"));
+    command
+        .env("KISS_BASE_URL", sandbox.base_url())
+        .env("KISS_CUSTOMER_CODE", "ACME01")
+        .env("KISS_API_KEY", DEFAULT_API_KEY)
+        .env("XDG_STATE_HOME", db.parent().unwrap())
+        .env_remove("KISS_DATABASE_URL")
+        .arg("--quiet");
+    command
+}
+
+async fn sync(sandbox: &Sandbox, db: &Path, args: &[&str]) -> Output {
+    let mut command = against(sandbox, db);
+    command
+        .args(["sync", "--db", db.to_str().unwrap()])
+        .args(args);
+    tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap()
+}
+
+fn kiss_reading(db: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kiss"))
+        .env_remove("KISS_DATABASE_URL")
+        .args(args)
+        .args(["--db", db.to_str().unwrap()])
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn tempdir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "kiss-sync-test-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Every row of every table, as text, by table: what "the database" holds.
+fn contents(db: &Path) -> BTreeMap<String, Vec<String>> {
+    let connection = Connection::open(db).unwrap();
+    let tables: Vec<String> = connection
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    tables
+        .into_iter()
+        .map(|table| {
+            let mut statement = connection
+                .prepare(&format!("SELECT * FROM \"{table}\""))
+                .unwrap();
+            let columns = statement.column_count();
+            let mut rows: Vec<String> = statement
+                .query_map([], |row| {
+                    Ok((0..columns)
+                        .map(|i| format!("{:?}", row.get_ref(i).unwrap()))
+                        .collect::<Vec<_>>()
+                        .join("|"))
+                })
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            rows.sort();
+            (table, rows)
+        })
+        .collect()
+}
+
+fn query<T: rusqlite::types::FromSql>(db: &Path, sql: &str) -> Vec<T> {
+    let connection = Connection::open(db).unwrap();
+    let mut statement = connection.prepare(sql).unwrap();
+    statement
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// SKU → AvailableQTY as the sandbox serves `/stock` now.
+async fn served_stock(sandbox: &Sandbox) -> BTreeMap<String, Option<i64>> {
+    let body = served(sandbox, "/stock").await;
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&body).unwrap();
+    rows.iter()
+        .map(|r| {
+            (
+                r["SKU"].as_str().unwrap().to_owned(),
+                r["AvailableQTY"].as_i64(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_sync_mirrors_exactly_and_a_resync_of_unchanged_data_writes_only_its_loads() {
+    let sandbox = sandbox(200).await;
+    let dir = tempdir();
+    let db = dir.join("kiss.db");
+    let out = sync(&sandbox, &db, &[]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // Exact decimals, as the API wrote them, stored as text.
+    let prices: Vec<(String, String)> = {
+        let connection = Connection::open(&db).unwrap();
+        let mut statement = connection
+            .prepare("SELECT \"PriceExclVAT\", typeof(\"PriceExclVAT\") FROM prices WHERE \"SKU\" = 'DRAC001'")
+            .unwrap();
+        statement
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    assert_eq!(prices, [("19.9500".to_owned(), "text".to_owned())]);
+    if let Ok(sqlite3) = Command::new("sqlite3")
+        .arg(&db)
+        .arg("SELECT \"PriceExclVAT\" FROM prices WHERE \"SKU\" = 'DRAC001'")
+        .output()
+    {
+        assert_eq!(text(&sqlite3.stdout).trim(), "19.9500");
+    } else {
+        println!("(no sqlite3 on this machine: read back through the SQLite library only)");
+    }
+    // Wire keys as column names, children keyed by parent and position.
+    let images: Vec<i64> = query(
+        &db,
+        "SELECT count(*) FROM product_images WHERE \"_parent_SKU\" = 'DRAC001'",
+    );
+    assert_eq!(images, [2]);
+    let columns: Vec<String> = query(&db, "SELECT name FROM pragma_table_info('products')");
+    assert!(
+        columns.contains(&"PackagedLength_in_cm".to_owned())
+            && columns.contains(&"HSCode".to_owned())
+    );
+    let before = contents(&db);
+    let out = sync(&sandbox, &db, &[]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let after = contents(&db);
+    for (table, rows) in &after {
+        if table == "_kiss_loads" {
+            assert_eq!(
+                rows.len(),
+                before[table].len() + 3,
+                "one load record per endpoint"
+            );
+        } else {
+            assert_eq!(
+                rows, &before[table],
+                "{table} was written by a sync of unchanged data"
+            );
+        }
+    }
+    let loads = kiss_reading(&db, &["status"]);
+    assert!(
+        text(&loads.stdout).contains("200 records, 0 inserted, 0 updated, 0 deleted"),
+        "{}",
+        text(&loads.stdout)
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fields_and_arrays_added_mid_life_become_columns_and_tables_on_the_next_sync() {
+    let sandbox = sandbox(50).await;
+    let dir = tempdir();
+    let db = dir.join("kiss.db");
+    assert!(sync(&sandbox, &db, &["--endpoint", "products"])
+        .await
+        .status
+        .success());
+    let control = sandbox.control();
+    control
+        .add_field(
+            Endpoint::Products,
+            None,
+            FieldSchema::new("ecoScore", FieldType::Integer, false),
+        )
+        .unwrap();
+    control
+        .add_field(
+            Endpoint::Products,
+            Some("productTags"),
+            FieldSchema::new("tag", FieldType::String, false),
+        )
+        .unwrap();
+    let mut command = against(&sandbox, &db);
+    command
+        .args([
+            "sync",
+            "--db",
+            db.to_str().unwrap(),
+            "--endpoint",
+            "products",
+        ])
+        .env_remove("KISS_QUIET");
+    let args: Vec<String> = command
+        .get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .filter(|a| a != "--quiet")
+        .collect();
+    let mut loud = Command::new(env!("CARGO_BIN_EXE_kiss"));
+    loud.envs(command.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
+        .args(args);
+    let out = tokio::task::spawn_blocking(move || loud.output().unwrap())
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = text(&out.stderr);
+    assert!(
+        said.contains("new column products.\"EcoScore\" (integer)"),
+        "{said}"
+    );
+    assert!(said.contains("new table product_tags"), "{said}");
+    let filled: Vec<i64> = query(
+        &db,
+        "SELECT count(*) FROM products WHERE \"EcoScore\" IS NOT NULL",
+    );
+    assert_eq!(
+        filled,
+        [50],
+        "every product updated with the new field's value"
+    );
+    let recorded: Vec<String> = query(
+        &db,
+        "SELECT description FROM _kiss_schema_changes WHERE change = 'new column'",
+    );
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    let tags: Vec<i64> = query(&db, "SELECT count(*) FROM product_tags");
+    assert!(tags[0] > 0);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_clock_advance_vanished_rows_are_deleted_and_changes_match_the_sandbox() {
+    let sandbox = sandbox(400).await;
+    let dir = tempdir();
+    let db = dir.join("kiss.db");
+    let stock_before = served_stock(&sandbox).await;
+    assert!(sync(&sandbox, &db, &[]).await.status.success());
+    // Six hours on: stock moves, some prices move, seasonal products leave, new ones launch.
+    sandbox
+        .control()
+        .advance_clock(Duration::from_secs(36 * EPOCH_SECS));
+    let stock_after = served_stock(&sandbox).await;
+    let out = sync(&sandbox, &db, &[]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // The rows not deleted are exactly what the sandbox serves now; the rest are marked.
+    let present: BTreeSet<String> = query::<String>(
+        &db,
+        "SELECT \"SKU\" FROM stock WHERE \"_kiss_deleted\" IS NULL",
+    )
+    .into_iter()
+    .collect();
+    let deleted: BTreeSet<String> = query::<String>(
+        &db,
+        "SELECT \"SKU\" FROM stock WHERE \"_kiss_deleted\" IS NOT NULL",
+    )
+    .into_iter()
+    .collect();
+    assert_eq!(present, stock_after.keys().cloned().collect());
+    let vanished: BTreeSet<String> = stock_before
+        .keys()
+        .filter(|sku| !stock_after.contains_key(*sku))
+        .cloned()
+        .collect();
+    assert!(
+        !vanished.is_empty(),
+        "the sandbox should retire a seasonal product in six hours"
+    );
+    assert_eq!(deleted, vanished);
+    // `kiss changes` lists the stock that moved, old → new, exactly as served.
+    let out = kiss_reading(&db, &["changes", "--endpoint", "stock", "--format", "json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let changes: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let moved: BTreeMap<String, (Option<i64>, Option<i64>)> = changes
+        .iter()
+        .filter(|c| c["change"] == "updated" && c["column"] == "AvailableQTY")
+        .map(|c| {
+            let sku = c["key"]
+                .as_str()
+                .unwrap()
+                .split(" / ")
+                .next()
+                .unwrap()
+                .to_owned();
+            let number = |v: &serde_json::Value| v.as_str().map(|s| s.parse::<i64>().unwrap());
+            (sku, (number(&c["old"]), number(&c["new"])))
+        })
+        .collect();
+    let expected: BTreeMap<String, (Option<i64>, Option<i64>)> = stock_after
+        .iter()
+        .filter_map(|(sku, now)| {
+            let then = stock_before.get(sku)?;
+            (then != now).then(|| (sku.clone(), (*then, *now)))
+        })
+        .collect();
+    assert!(
+        expected.len() > 50,
+        "the sandbox moves stock: {}",
+        expected.len()
+    );
+    assert_eq!(moved, expected);
+    let launched = stock_after
+        .keys()
+        .filter(|sku| !stock_before.contains_key(*sku))
+        .count();
+    let inserted = changes.iter().filter(|c| c["change"] == "inserted").count();
+    assert_eq!(
+        inserted,
+        400 + launched,
+        "first sync's rows, then the launched products"
+    );
+    // The table format reads as the issue promised: `DRAC001 / UK01  AvailableQTY 432 → …`.
+    let table = text(&kiss_reading(&db, &["changes", "--endpoint", "stock"]).stdout);
+    if let Some((_, (Some(old), Some(new)))) = moved.get_key_value("DRAC001") {
+        assert!(
+            table.contains(&format!("DRAC001 / UK01  AvailableQTY {old} → {new}")),
+            "{table}"
+        );
+    }
+    // History: for a row that moved, the old version closed when the new one opened.
+    let sku = moved.keys().next().unwrap();
+    let versions: Vec<(Option<String>, Option<String>)> = {
+        let connection = Connection::open(&db).unwrap();
+        let mut statement = connection
+            .prepare("SELECT \"_kiss_valid_from\", \"_kiss_valid_to\" FROM stock_versions WHERE \"SKU\" = ?1 ORDER BY \"_kiss_valid_from\"")
+            .unwrap();
+        statement
+            .query_map([sku], |row| Ok((row.get(0)?, row.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    assert_eq!(versions.len(), 2, "{versions:?}");
+    assert_eq!(
+        versions[0].1, versions[1].0,
+        "valid-to of the old is valid-from of the new"
+    );
+    assert_eq!(versions[1].1, None, "the new version is open");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+fn file_bytes(db: &Path) -> Vec<u8> {
+    std::fs::read(db).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_truncated_body_or_a_5xx_leaves_the_database_byte_for_byte() {
+    let sandbox = sandbox(300).await;
+    let dir = tempdir();
+    let db = dir.join("kiss.db");
+    assert!(sync(&sandbox, &db, &[]).await.status.success());
+    // With the data moved on, a successful sync would write.
+    sandbox
+        .control()
+        .advance_clock(Duration::from_secs(12 * EPOCH_SECS));
+    let before = file_bytes(&db);
+    for fault in [
+        Fault::TruncatedBody {
+            after_bytes: Some(150_000),
+        },
+        Fault::Status { status: 503 },
+    ] {
+        sandbox
+            .control()
+            .queue_fault("/products", fault, 10)
+            .unwrap();
+        let out = sync(&sandbox, &db, &["--endpoint", "products"]).await;
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains("the mirror is as it was"),
+            "{}",
+            text(&out.stderr)
+        );
+        assert_eq!(file_bytes(&db), before, "the file changed");
+        sandbox.control().clear_faults();
+    }
+    assert!(sync(&sandbox, &db, &["--endpoint", "products"])
+        .await
+        .status
+        .success());
+    assert_ne!(file_bytes(&db), before, "and the next run succeeds");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_mid_stream_rolls_back_and_a_second_sync_waits_or_leaves() {
+    let sandbox = sandbox(300).await;
+    let dir = tempdir();
+    let db = dir.join("kiss.db");
+    assert!(sync(&sandbox, &db, &[]).await.status.success());
+    sandbox
+        .control()
+        .advance_clock(Duration::from_secs(12 * EPOCH_SECS));
+    let before = file_bytes(&db);
+    sandbox
+        .control()
+        .queue_fault(
+            "/products",
+            Fault::SlowBody {
+                bytes_per_sec: 20_000,
+            },
+            1,
+        )
+        .unwrap();
+    let mut command = against(&sandbox, &db);
+    command
+        .args([
+            "sync",
+            "--db",
+            db.to_str().unwrap(),
+            "--endpoint",
+            "products",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let child = command.spawn().unwrap();
+    // The lock file names the syncing process once it holds the mirror.
+    let lock = dir.join("kiss.db.kiss-lock");
+    let pid = child.id().to_string();
+    assert!(wait_for(
+        || std::fs::read_to_string(&lock).is_ok_and(|t| t == pid)
+    ));
+    // The body is slow: wait until the sync has the response (the sandbox counted it).
+    assert!(wait_for(
+        || sandbox.control().request_count("/products") >= 2
+    ));
+    let out = sync(&sandbox, &db, &["--endpoint", "stock", "--no-wait"]).await;
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stderr).contains(&format!("another kiss (pid {pid}) is syncing")),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("rolled back"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(file_bytes(&db), before, "the file changed");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_type_fails_under_freeze_and_gets_its_own_column_under_evolve() {
+    let sandbox = sandbox(30).await;
+    let dir = tempdir();
+    let db = dir.join("kiss.db");
+    assert!(sync(&sandbox, &db, &["--endpoint", "stock"])
+        .await
+        .status
+        .success());
+    let mut schema = sandbox
+        .control()
+        .profile()
+        .schema(Endpoint::Stock)
+        .document
+        .clone();
+    for field in &mut schema.fields {
+        if field.wire_key == "AvailableQTY" {
+            field.field_type = FieldType::Decimal;
+        }
+    }
+    sandbox
+        .control()
+        .set_schema(Endpoint::Stock, schema.to_pretty_json())
+        .unwrap();
+    let before = file_bytes(&db);
+    let out = sync(
+        &sandbox,
+        &db,
+        &["--endpoint", "stock", "--on-schema-change", "freeze"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("changed type from integer to decimal"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(file_bytes(&db), before);
+    let out = sync(&sandbox, &db, &["--endpoint", "stock"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let filled: Vec<i64> = query(
+        &db,
+        "SELECT count(*) FROM stock WHERE \"AvailableQTY__decimal\" IS NOT NULL",
+    );
+    assert_eq!(filled, [30]);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_runs_on_schedule_until_sigterm_and_status_shows_the_next_run() {
+    let sandbox = sandbox(20).await;
+    let dir = tempdir();
+    let db = dir.join("kiss.db");
+    let mut command = against(&sandbox, &db);
+    command
+        .args(["sync", "--db", db.to_str().unwrap(), "--every", "stock=10m"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let child = command.spawn().unwrap();
+    let scheduled = || {
+        db.exists()
+            && Connection::open(&db)
+                .and_then(|c| {
+                    c.query_row("SELECT count(*) FROM _kiss_schedule", [], |r| {
+                        r.get::<_, i64>(0)
+                    })
+                })
+                .is_ok_and(|n| n == 1)
+    };
+    assert!(wait_for(scheduled), "the first run never finished");
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let status = kiss_reading(&db, &["status"]);
+    let said = text(&status.stdout);
+    assert!(said.contains("stock     last"), "{said}");
+    assert!(said.contains("(every 10m)"), "{said}");
+    assert!(said.contains("products  never synced"), "{said}");
+    let out = Command::new(env!("CARGO_BIN_EXE_kiss"))
+        .args(["sync", "--every", "stock=5m"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("every 10 to 1,440 minutes"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// Polls a condition for up to 30 s: a bounded wait on something observable.
+fn wait_for(condition: impl Fn() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        if condition() {
+            return true;
+        }
+        std::thread::yield_now();
+    }
+    false
+}
