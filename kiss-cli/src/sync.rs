@@ -299,6 +299,9 @@ impl SyncLock {
     }
 }
 
+/// One endpoint's live schema and response, asked for (the body still arriving).
+type Fetched = Result<(kiss_schema::SchemaDocument, kiss_client::RawRecords), kiss_client::Error>;
+
 /// Syncs one endpoint: fetches its live schema and records, merges them in one transaction.
 async fn sync_endpoint(
     client: &Client,
@@ -308,7 +311,20 @@ async fn sync_endpoint(
     quiet: bool,
 ) -> Result<(Summary, Issues), Failure> {
     let started = Utc::now();
-    let (schema, mut records) = client.raw_records(endpoint).await?;
+    let fetched = client.raw_records(endpoint).await;
+    merge(engine, endpoint, fetched, started, on_schema_change, quiet).await
+}
+
+/// Merges one endpoint's response, as it arrives, in one transaction.
+async fn merge(
+    engine: &mut dyn Engine,
+    endpoint: Endpoint,
+    fetched: Fetched,
+    started: DateTime<Utc>,
+    on_schema_change: OnSchemaChange,
+    quiet: bool,
+) -> Result<(Summary, Issues), Failure> {
+    let (schema, mut records) = fetched?;
     let mut sync =
         Sync::begin(engine, endpoint, &schema, on_schema_change, started).map_err(store_failure)?;
     let mut issues = Issues::default();
@@ -397,10 +413,22 @@ pub(crate) async fn run(client: &Client, args: SyncArgs, quiet: bool) -> Result<
         SchemaChangeContract::Freeze => OnSchemaChange::Freeze,
     };
     let Some(every) = args.every else {
-        for endpoint in endpoints_of(&args.endpoints) {
-            let started = std::time::Instant::now();
+        // Every endpoint is asked for at once: while one is merged, the others' bodies are
+        // already on their way (the server fills the connections' buffers), so a sync of
+        // three endpoints waits for the network about as long as one.
+        let endpoints = endpoints_of(&args.endpoints);
+        let started = Utc::now();
+        let fetches = tokio::select! {
+            fetches = futures_util::future::join_all(endpoints.iter().map(|e| client.raw_records(*e))) => fetches,
+            (name, code) = interrupt.wait() => return Err(Failure::new(
+                code,
+                format!("interrupted by {name} before any data arrived; the mirror is as it was"),
+            )),
+        };
+        for (endpoint, fetched) in endpoints.into_iter().zip(fetches) {
+            let clock = std::time::Instant::now();
             let outcome = tokio::select! {
-                outcome = sync_endpoint(client, &mut engine, endpoint, on_change, quiet) => outcome,
+                outcome = merge(&mut engine, endpoint, fetched, started, on_change, quiet) => outcome,
                 (name, code) = interrupt.wait() => Err(Failure::new(
                     code,
                     format!(
@@ -419,7 +447,7 @@ pub(crate) async fn run(client: &Client, args: SyncArgs, quiet: bool) -> Result<
                     ),
                 )
             })?;
-            report(&summary, &issues, started.elapsed().as_secs_f64(), quiet);
+            report(&summary, &issues, clock.elapsed().as_secs_f64(), quiet);
         }
         return Ok(());
     };

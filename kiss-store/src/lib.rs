@@ -21,9 +21,9 @@
 //!
 //! | layer | modules |
 //! |---|---|
-//! | the sync | [`sync`] (one endpoint's run: merge, history, changes) |
-//! | engines | [`sqlite`] |
-//! | what engines store | [`engine`] (the trait, loads, changes), [`row`] (rows from records) |
+//! | over any engine, and engines | [`sync`] (one endpoint's run: merge, history, changes), [`sqlite`] |
+//! | what engines do and store | [`engine`] (the trait, runs, changes) |
+//! | rows | [`row`] (rows from records' text, keys, fingerprints, what moved) |
 //! | tables | [`layout`] (tables and columns from a schema, and how they evolve) |
 //! | vocabulary | [`error`] |
 

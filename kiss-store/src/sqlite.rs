@@ -545,7 +545,7 @@ impl Engine for SqliteEngine {
 
     fn current_row(
         &mut self,
-        layout: &Layout,
+        _layout: &Layout,
         evolution: &Evolution,
         key: &[u8],
     ) -> Result<Option<StoredRow<'static>>, StoreError> {
@@ -583,7 +583,6 @@ impl Engine for SqliteEngine {
                 table.columns.len(),
             )?);
         }
-        let _ = layout;
         Ok(Some(StoredRow {
             main: main_row,
             children,
