@@ -630,9 +630,14 @@ pub(crate) fn changes(args: ChangesArgs) -> Result<(), Failure> {
                 .map_err(std::io::Error::other)
         }
     };
-    written
-        .and_then(|()| out.flush())
-        .map_err(|e| Failure::new(exit::FAILURE, format!("cannot write the changes: {e}")))
+    written.and_then(|()| out.flush()).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            // `kiss changes | head`: the reader has what it wanted.
+            Failure::new(exit::BROKEN_PIPE, "")
+        } else {
+            Failure::new(exit::FAILURE, format!("cannot write the changes: {e}"))
+        }
+    })
 }
 
 /// `kiss status`.
