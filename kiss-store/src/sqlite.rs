@@ -150,7 +150,7 @@ impl SqliteEngine {
         if is_main {
             columns.extend(
                 [
-                    "\"_kiss_key\" BLOB NOT NULL PRIMARY KEY",
+                    "\"_kiss_key\" BLOB NOT NULL",
                     "\"_kiss_hash\" BLOB NOT NULL",
                     "\"_kiss_first_seen\" TEXT NOT NULL",
                     "\"_kiss_changed\" TEXT NOT NULL",
@@ -160,15 +160,30 @@ impl SqliteEngine {
                 ]
                 .map(str::to_owned),
             );
-        } else {
-            columns.push("PRIMARY KEY (\"_kiss_parent\", \"_position\")".to_owned());
         }
-        // WITHOUT ROWID: rows live in their key's b-tree, so no second index to keep up.
+        // No key constraint while the table is filled: the rows of the sync that creates it
+        // are all new (repeated keys are caught before they get here), so they are appended,
+        // and the keys' indexes are built once, sorted, before the sync commits, rather than
+        // kept in order row by row.
         self.connection.execute_batch(&format!(
-            "CREATE TABLE {} ({}) WITHOUT ROWID;",
+            "CREATE TABLE {} ({});",
             quote(&table.name),
             columns.join(", ")
         ))?;
+        let index = if is_main {
+            format!(
+                "CREATE UNIQUE INDEX IF NOT EXISTS {} ON {} (\"_kiss_key\")",
+                quote(&format!("{}_kiss_key", table.name)),
+                quote(&table.name)
+            )
+        } else {
+            format!(
+                "CREATE UNIQUE INDEX IF NOT EXISTS {} ON {} (\"_kiss_parent\", \"_position\")",
+                quote(&format!("{}_parent", table.name)),
+                quote(&table.name)
+            )
+        };
+        self.pending_indexes.push(index);
         if is_main {
             let key_columns: Vec<String> = layout.key.iter().map(|k| quote(&k.wire_key)).collect();
             let history = history_table(layout.endpoint);
@@ -257,13 +272,21 @@ impl SqliteEngine {
             .filter(|n| *n != "\"_kiss_key\"" && *n != "\"_kiss_first_seen\"")
             .map(|n| format!("{n} = excluded.{n}"))
             .collect();
+        // A table created by this sync has no key index yet, and no row to conflict with.
+        let upsert = if table.is_new {
+            String::new()
+        } else {
+            format!(
+                " ON CONFLICT (\"_kiss_key\") DO UPDATE SET {}",
+                updates.join(", ")
+            )
+        };
         self.sql.entry(table.name.clone()).or_default().set(
             "insert",
             format!(
-                "INSERT INTO {name} ({}) VALUES ({}) ON CONFLICT (\"_kiss_key\") DO UPDATE SET {}",
+                "INSERT INTO {name} ({}) VALUES ({}){upsert}",
                 names.join(", "),
                 placeholders.join(", "),
-                updates.join(", ")
             ),
         );
         let mut sets: Vec<String> = data
