@@ -99,3 +99,31 @@ pub fn peak_bytes() -> usize {
 pub fn reset_peak() {
     PEAK.store(live_bytes(), Ordering::Relaxed);
 }
+
+/// A new, empty directory under the system's temporary directory, unique to this process and
+/// moment; `what` says whose it is in its name.
+pub fn tempdir(what: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "kiss-{what}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default()
+    ));
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    dir
+}
+
+/// Polls a condition for up to 30 s: a bounded wait on something observable, not a sleep
+/// standing in for it. Whether the condition came true.
+pub fn wait_for(condition: impl Fn() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        if condition() {
+            return true;
+        }
+        std::thread::yield_now();
+    }
+    false
+}

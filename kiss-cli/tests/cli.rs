@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use kiss_sandbox::{Fault, Sandbox, DEFAULT_API_KEY};
-use kiss_tests::{relaxed_sandbox as sandbox, served};
+use kiss_tests::{relaxed_sandbox as sandbox, served, tempdir, wait_for};
 
 fn kiss() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_kiss"));
@@ -43,7 +43,7 @@ fn stderr(output: &Output) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_and_ndjson_exports_are_the_served_bytes() {
     let sandbox = sandbox(120).await;
-    let dir = tempdir();
+    let dir = tempdir("cli-test");
     for endpoint in ["products", "stock", "prices"] {
         let body = served(&sandbox, &format!("/{endpoint}")).await;
         let file = dir.join(format!("{endpoint}.json"));
@@ -316,7 +316,7 @@ async fn an_interrupted_export_leaves_no_file_under_the_target_name() {
             1,
         )
         .unwrap();
-    let dir = tempdir();
+    let dir = tempdir("cli-test");
     let target = dir.join("products.csv");
     let mut command = against(&sandbox);
     command
@@ -371,7 +371,7 @@ async fn an_interrupted_export_leaves_no_file_under_the_target_name() {
 async fn out_writes_through_symlinks_keeps_modes_and_refuses_what_is_not_a_file() {
     use std::os::unix::fs::PermissionsExt;
     let sandbox = sandbox(5).await;
-    let dir = tempdir();
+    let dir = tempdir("cli-test");
     let export_to = |path: &Path| {
         let mut command = against(&sandbox);
         command
@@ -569,19 +569,6 @@ fn every_command_has_help_with_an_example() {
     assert!(own < connection, "{help}");
 }
 
-fn tempdir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "kiss-cli-test-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 fn temporary_files(dir: &Path) -> usize {
     std::fs::read_dir(dir)
         .unwrap()
@@ -593,19 +580,6 @@ fn temporary_files(dir: &Path) -> usize {
                 .starts_with(".kiss-export-")
         })
         .count()
-}
-
-/// Polls a condition for up to 20 s: a bounded wait on something observable, not a sleep
-/// standing in for it.
-fn wait_for(condition: impl Fn() -> bool) -> bool {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while std::time::Instant::now() < deadline {
-        if condition() {
-            return true;
-        }
-        std::thread::yield_now();
-    }
-    false
 }
 
 #[test]
@@ -685,7 +659,7 @@ async fn pretty_printed_unknown_values_stay_on_one_line_in_ndjson_and_csv() {
     use kiss_tests::hostile::api;
     let body = "[{\"SKU\":\"A\",\"Extra\":{\n  \"w\": 1.250,\n  \"t\": [ 1, 2 ]\n}},\n {\"SKU\":\"B\",\"Extra\":null}]";
     let base = api("/products", kiss_schema::contract::PRODUCTS_SCHEMA, body).await;
-    let dir = tempdir();
+    let dir = tempdir("cli-test");
     let ndjson = dir.join("products.ndjson");
     let mut command = kiss();
     command
@@ -759,7 +733,7 @@ async fn records_off_the_schema_are_summed_up_and_strict_refuses_them() {
     use kiss_tests::hostile::api;
     let body = r#"[{"SKU":null,"AvailableQTY":1},{"SKU":"B","AvailableQTY":"abc"},{"SKU":"C","AvailableQTY":2}]"#;
     let base = api("/stock", kiss_schema::contract::STOCK_SCHEMA, body).await;
-    let dir = tempdir();
+    let dir = tempdir("cli-test");
     let target = dir.join("stock.ndjson");
     let export = |strict: bool| {
         let mut command = kiss();
@@ -831,7 +805,7 @@ async fn waits_for_the_quota_are_announced_on_stderr_with_when_they_end() {
 async fn conventional_outputs_stdout_dash_pipes_json_and_version() {
     let sandbox = sandbox(20).await;
     // `--out -` is stdout, not a file named "-".
-    let dir = tempdir();
+    let dir = tempdir("cli-test");
     let mut command = against(&sandbox);
     command
         .current_dir(&dir)
@@ -982,7 +956,7 @@ async fn two_processes_of_one_customer_share_the_quota() {
     })
     .await
     .unwrap();
-    let state = tempdir();
+    let state = tempdir("cli-test");
     let spawn = || {
         let mut command = against(&sandbox);
         command

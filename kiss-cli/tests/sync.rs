@@ -4,13 +4,13 @@
 //! one syncer per file, and the schedule.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use kiss_sandbox::{Endpoint, Fault, Sandbox, DEFAULT_API_KEY, EPOCH_SECS};
 use kiss_schema::{FieldSchema, FieldType};
-use kiss_tests::{relaxed_sandbox as sandbox, served};
+use kiss_tests::{relaxed_sandbox as sandbox, served, tempdir, wait_for};
 use rusqlite::Connection;
 
 fn against(sandbox: &Sandbox, db: &Path) -> Command {
@@ -46,19 +46,6 @@ fn kiss_reading(db: &Path, args: &[&str]) -> Output {
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn tempdir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "kiss-sync-test-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// Every row of every table, as text, by table: what "the database" holds.
@@ -121,7 +108,7 @@ async fn served_stock(sandbox: &Sandbox) -> BTreeMap<String, Option<i64>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_first_sync_mirrors_exactly_and_a_resync_of_unchanged_data_writes_only_its_loads() {
     let sandbox = sandbox(200).await;
-    let dir = tempdir();
+    let dir = tempdir("sync-test");
     let db = dir.join("kiss.db");
     let out = sync(&sandbox, &db, &[]).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -188,7 +175,7 @@ async fn a_first_sync_mirrors_exactly_and_a_resync_of_unchanged_data_writes_only
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fields_and_arrays_added_mid_life_become_columns_and_tables_on_the_next_sync() {
     let sandbox = sandbox(50).await;
-    let dir = tempdir();
+    let dir = tempdir("sync-test");
     let db = dir.join("kiss.db");
     assert!(sync(&sandbox, &db, &["--endpoint", "products"])
         .await
@@ -259,7 +246,7 @@ async fn fields_and_arrays_added_mid_life_become_columns_and_tables_on_the_next_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_clock_advance_vanished_rows_are_deleted_and_changes_match_the_sandbox() {
     let sandbox = sandbox(400).await;
-    let dir = tempdir();
+    let dir = tempdir("sync-test");
     let db = dir.join("kiss.db");
     let stock_before = served_stock(&sandbox).await;
     assert!(sync(&sandbox, &db, &[]).await.status.success());
@@ -373,7 +360,7 @@ fn file_bytes(db: &Path) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_truncated_body_or_a_5xx_leaves_the_database_byte_for_byte() {
     let sandbox = sandbox(300).await;
-    let dir = tempdir();
+    let dir = tempdir("sync-test");
     let db = dir.join("kiss.db");
     assert!(sync(&sandbox, &db, &[]).await.status.success());
     // With the data moved on, a successful sync would write.
@@ -412,7 +399,7 @@ async fn a_truncated_body_or_a_5xx_leaves_the_database_byte_for_byte() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_mid_stream_rolls_back_and_a_second_sync_waits_or_leaves() {
     let sandbox = sandbox(300).await;
-    let dir = tempdir();
+    let dir = tempdir("sync-test");
     let db = dir.join("kiss.db");
     assert!(sync(&sandbox, &db, &[]).await.status.success());
     sandbox
@@ -479,7 +466,7 @@ async fn ctrl_c_mid_stream_rolls_back_and_a_second_sync_waits_or_leaves() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_changed_type_fails_under_freeze_and_gets_its_own_column_under_evolve() {
     let sandbox = sandbox(30).await;
-    let dir = tempdir();
+    let dir = tempdir("sync-test");
     let db = dir.join("kiss.db");
     assert!(sync(&sandbox, &db, &["--endpoint", "stock"])
         .await
@@ -527,7 +514,7 @@ async fn a_changed_type_fails_under_freeze_and_gets_its_own_column_under_evolve(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_runs_on_schedule_until_sigterm_and_status_shows_the_next_run() {
     let sandbox = sandbox(20).await;
-    let dir = tempdir();
+    let dir = tempdir("sync-test");
     let db = dir.join("kiss.db");
     let mut command = against(&sandbox, &db);
     command
@@ -572,16 +559,4 @@ async fn every_runs_on_schedule_until_sigterm_and_status_shows_the_next_run() {
         text(&out.stderr)
     );
     std::fs::remove_dir_all(dir).unwrap();
-}
-
-/// Polls a condition for up to 30 s: a bounded wait on something observable.
-fn wait_for(condition: impl Fn() -> bool) -> bool {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while std::time::Instant::now() < deadline {
-        if condition() {
-            return true;
-        }
-        std::thread::yield_now();
-    }
-    false
 }

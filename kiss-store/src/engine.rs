@@ -76,6 +76,27 @@ pub struct Load {
     pub error: Option<String>,
 }
 
+impl Load {
+    /// A run of `endpoint` under `profile`, started at `started`, with nothing counted yet.
+    pub fn new(endpoint: Endpoint, profile: &str, started: String, status: LoadStatus) -> Load {
+        Load {
+            id: 0,
+            endpoint: endpoint.name().to_owned(),
+            profile: profile.to_owned(),
+            started,
+            finished: None,
+            status,
+            records: 0,
+            inserted: 0,
+            updated: 0,
+            deleted: 0,
+            duplicates: 0,
+            skipped: 0,
+            error: None,
+        }
+    }
+}
+
 /// What happened to a row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -93,21 +93,12 @@ impl<'e, E: Engine + ?Sized> Sync<'e, E> {
                 changes: Vec::new(),
                 tables: Vec::new(),
             },
-            load: Load {
-                id: 0,
-                endpoint: endpoint.name().to_owned(),
-                profile: schema.api_version.clone(),
-                started: at.clone(),
-                finished: None,
-                status: LoadStatus::Running,
-                records: 0,
-                inserted: 0,
-                updated: 0,
-                deleted: 0,
-                duplicates: 0,
-                skipped: 0,
-                error: None,
-            },
+            load: Load::new(
+                endpoint,
+                &schema.api_version,
+                at.clone(),
+                LoadStatus::Running,
+            ),
             at,
             held: HashMap::new(),
             fresh: HashSet::new(),
@@ -413,21 +404,9 @@ pub fn record_failure<E: Engine + ?Sized>(
     error: &str,
 ) -> Result<(), StoreError> {
     engine.begin()?;
-    let load = Load {
-        id: 0,
-        endpoint: endpoint.name().to_owned(),
-        profile: profile.to_owned(),
-        started: timestamp(started),
-        finished: Some(timestamp(Utc::now())),
-        status: LoadStatus::Failed,
-        records: 0,
-        inserted: 0,
-        updated: 0,
-        deleted: 0,
-        duplicates: 0,
-        skipped: 0,
-        error: Some(error.to_owned()),
-    };
+    let mut load = Load::new(endpoint, profile, timestamp(started), LoadStatus::Failed);
+    load.finished = Some(timestamp(Utc::now()));
+    load.error = Some(error.to_owned());
     match engine.start_load(&load) {
         Ok(_) => engine.commit(),
         Err(e) => {
