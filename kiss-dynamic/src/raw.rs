@@ -18,7 +18,7 @@ use crate::check::{Scratch, Span};
 use crate::error::{DecodeError, Issue};
 use crate::lexer::{write_compact, Parser};
 use crate::record::RecordSchema;
-use crate::stream::{StreamError, DEFAULT_MAX_RECORD_BYTES};
+use crate::stream::{finished, Splitter, State, StreamError, DEFAULT_MAX_RECORD_BYTES};
 use kiss_schema::SchemaDocument;
 
 /// One record as it came: its text, its issues, and where each field's value lies.
@@ -163,62 +163,6 @@ impl<'a> RawValue<'a> {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
-    BeforeArray,
-    FirstElement,
-    NextElement,
-    AfterElement,
-    /// Inside a record that a chunk boundary cut: its bytes so far are in the carry buffer.
-    Carrying,
-    Done,
-    Failed,
-}
-
-/// Finds where a JSON value that starts with `{` ends, across chunks: strings, escapes and
-/// nesting only (the record is checked properly once complete).
-#[derive(Debug, Default)]
-struct Splitter {
-    depth: u64,
-    in_string: bool,
-    escaped: bool,
-}
-
-impl Splitter {
-    /// The offset just past the value's end within `bytes`, if it ends there.
-    fn end_in(&mut self, bytes: &[u8]) -> Option<usize> {
-        let mut i = 0;
-        while i < bytes.len() {
-            let byte = bytes[i];
-            i += 1;
-            if self.in_string {
-                if self.escaped {
-                    self.escaped = false;
-                } else if byte == b'\\' {
-                    self.escaped = true;
-                } else if byte == b'"' {
-                    self.in_string = false;
-                } else {
-                    i += memchr::memchr2(b'"', b'\\', &bytes[i..]).unwrap_or(bytes.len() - i);
-                }
-                continue;
-            }
-            match byte {
-                b'"' => self.in_string = true,
-                b'{' | b'[' => self.depth = self.depth.saturating_add(1),
-                b'}' | b']' => {
-                    self.depth = self.depth.saturating_sub(1);
-                    if self.depth == 0 {
-                        return Some(i);
-                    }
-                }
-                _ => {}
-            }
-        }
-        None
-    }
-}
-
 /// A push checker for one JSON array of records, handing each out as a [`RawRecord`].
 ///
 /// ```
@@ -336,18 +280,7 @@ impl RawStream {
 
     /// Declares the body complete: an error if the array did not close.
     pub fn finish(&self) -> Result<(), StreamError> {
-        let where_ = match self.state {
-            State::Done => return Ok(()),
-            State::Failed => return Err(StreamError::AlreadyFailed),
-            State::BeforeArray => "before the array began",
-            State::Carrying => "inside a record",
-            State::FirstElement | State::NextElement | State::AfterElement => "between records",
-        };
-        Err(StreamError::Truncated {
-            offset: self.offset,
-            records: self.records,
-            where_,
-        })
+        finished(self.state, self.offset, self.records)
     }
 
     /// Feeds the next bytes of the body, calling `each` with every record they complete, in
@@ -384,7 +317,7 @@ impl RawStream {
         let mut pos = 0;
         while pos < chunk.len() {
             match self.state {
-                State::Carrying => {
+                State::InRecord => {
                     let rest = &chunk[pos..];
                     match self.splitter.end_in(rest) {
                         None => {
@@ -479,7 +412,7 @@ impl RawStream {
         // Cut by the chunk's end, or wrong: find its end the cheap way, then check it whole.
         self.splitter = Splitter::default();
         self.carry.clear();
-        self.state = State::Carrying;
+        self.state = State::InRecord;
         let rest = &chunk[pos..];
         match self.splitter.end_in(rest) {
             None => {

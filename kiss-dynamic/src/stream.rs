@@ -137,15 +137,88 @@ pub enum StreamError {
     AlreadyFailed,
 }
 
+/// Where a streamed array is, between chunks (shared by [`ArrayStream`] and
+/// [`crate::RawStream`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
+pub(crate) enum State {
     BeforeArray,
     FirstElement,
     NextElement,
     AfterElement,
+    /// Inside a record that a chunk boundary cut: its bytes so far are buffered.
     InRecord,
     Done,
     Failed,
+}
+
+/// What declaring a body complete in `state` means: done, or cut short (and where).
+pub(crate) fn finished(state: State, offset: u64, records: u64) -> Result<(), StreamError> {
+    let where_ = match state {
+        State::Done => return Ok(()),
+        State::Failed => return Err(StreamError::AlreadyFailed),
+        State::BeforeArray => "before the array began",
+        State::InRecord => "inside a record",
+        State::FirstElement | State::NextElement | State::AfterElement => "between records",
+    };
+    Err(StreamError::Truncated {
+        offset,
+        records,
+        where_,
+    })
+}
+
+/// Finds where a JSON value that starts with `{` ends, across chunks: strings, escapes and
+/// nesting only (the record is decoded or checked properly once complete).
+#[derive(Debug, Default)]
+pub(crate) struct Splitter {
+    depth: u64,
+    in_string: bool,
+    escaped: bool,
+}
+
+impl Splitter {
+    /// A splitter that has just read a record's opening brace.
+    pub(crate) fn inside_object() -> Splitter {
+        Splitter {
+            depth: 1,
+            ..Splitter::default()
+        }
+    }
+
+    /// The offset just past the value's end within `bytes`, if it ends there.
+    pub(crate) fn end_in(&mut self, bytes: &[u8]) -> Option<usize> {
+        let mut i = 0;
+        while i < bytes.len() {
+            let byte = bytes[i];
+            i += 1;
+            if self.in_string {
+                if self.escaped {
+                    self.escaped = false;
+                } else if byte == b'\\' {
+                    self.escaped = true;
+                } else if byte == b'"' {
+                    self.in_string = false;
+                } else {
+                    // Most bytes of a record are string contents: jump to the next quote or
+                    // backslash.
+                    i += memchr::memchr2(b'"', b'\\', &bytes[i..]).unwrap_or(bytes.len() - i);
+                }
+                continue;
+            }
+            match byte {
+                b'"' => self.in_string = true,
+                b'{' | b'[' => self.depth = self.depth.saturating_add(1),
+                b'}' | b']' => {
+                    self.depth = self.depth.saturating_sub(1);
+                    if self.depth == 0 {
+                        return Some(i);
+                    }
+                }
+                _ => {}
+            }
+        }
+        None
+    }
 }
 
 /// A push decoder for one JSON array of records.
@@ -169,9 +242,7 @@ pub struct ArrayStream<D: ElementDecoder = Decoder> {
     decoder: D,
     state: State,
     buffer: Vec<u8>,
-    depth: u32,
-    in_string: bool,
-    escaped: bool,
+    splitter: Splitter,
     offset: u64,
     record_start: u64,
     records: u64,
@@ -204,9 +275,7 @@ impl<D: ElementDecoder> ArrayStream<D> {
             decoder,
             state: State::BeforeArray,
             buffer: Vec::new(),
-            depth: 0,
-            in_string: false,
-            escaped: false,
+            splitter: Splitter::default(),
             offset: 0,
             record_start: 0,
             records: 0,
@@ -249,18 +318,7 @@ impl<D: ElementDecoder> ArrayStream<D> {
 
     /// Declares the body complete: an error if the array did not close.
     pub fn finish(&self) -> Result<(), StreamError> {
-        let where_ = match self.state {
-            State::Done => return Ok(()),
-            State::Failed => return Err(StreamError::AlreadyFailed),
-            State::BeforeArray => "before the array began",
-            State::InRecord => "inside a record",
-            State::FirstElement | State::NextElement | State::AfterElement => "between records",
-        };
-        Err(StreamError::Truncated {
-            offset: self.offset,
-            records: self.records,
-            where_,
-        })
+        finished(self.state, self.offset, self.records)
     }
 
     /// Records decoded so far.
@@ -318,38 +376,18 @@ impl<D: ElementDecoder> Iterator for Records<'_, D> {
             let at = self.position;
             self.position += 1;
             match stream.state {
-                State::InRecord => {
-                    if stream.in_string {
-                        if stream.escaped {
-                            stream.escaped = false;
-                        } else if byte == b'\\' {
-                            stream.escaped = true;
-                        } else if byte == b'"' {
-                            stream.in_string = false;
-                        } else {
-                            // Most bytes of a record are string contents: jump to the next
-                            // quote or backslash.
-                            let rest = &chunk[self.position..];
-                            self.position +=
-                                memchr::memchr2(b'"', b'\\', rest).unwrap_or(rest.len());
+                State::InRecord => match stream.splitter.end_in(&chunk[at..]) {
+                    Some(length) => {
+                        self.position = at + length;
+                        stream.offset += (self.position - segment_start) as u64;
+                        if stream.offset - stream.record_start > stream.max_record_bytes {
+                            self.position = chunk.len();
+                            return Some(Err(stream.too_large()));
                         }
-                    } else {
-                        match byte {
-                            b'"' => stream.in_string = true,
-                            b'{' | b'[' => stream.depth += 1,
-                            b'}' | b']' => stream.depth -= 1,
-                            _ => {}
-                        }
-                        if stream.depth == 0 {
-                            stream.offset += (self.position - segment_start) as u64;
-                            if stream.offset - stream.record_start > stream.max_record_bytes {
-                                self.position = chunk.len();
-                                return Some(Err(stream.too_large()));
-                            }
-                            return Some(self.complete(segment_start));
-                        }
+                        return Some(self.complete(segment_start));
                     }
-                }
+                    None => self.position = chunk.len(),
+                },
                 _ if byte.is_ascii_whitespace() => {}
                 State::BeforeArray if byte == b'[' => stream.state = State::FirstElement,
                 State::BeforeArray => {
@@ -373,7 +411,7 @@ impl<D: ElementDecoder> Iterator for Records<'_, D> {
                         return Some(Ok(element));
                     }
                     stream.state = State::InRecord;
-                    stream.depth = 1;
+                    stream.splitter = Splitter::inside_object();
                 }
                 State::FirstElement if byte == b']' => stream.state = State::Done,
                 State::FirstElement | State::NextElement => {
