@@ -278,18 +278,10 @@ pub trait Engine {
         at: &str,
     ) -> Result<(), StoreError>;
 
-    /// Records changes (`_kiss_changes`).
+    /// Records updates and deletions (`_kiss_changes`). Insertions are not recorded apart:
+    /// an inserted row's first version says when and by which run, and [`Engine::changes`]
+    /// reads them from there.
     fn add_changes(&mut self, changes: &[Change]) -> Result<(), StoreError>;
-
-    /// Records an `inserted` change for every row that run `load` inserted (at `at`), in one
-    /// statement: a first sync inserts every row, and one change per row written row by row
-    /// would cost as much as the rows themselves. Keys read as [`Change::key`] says.
-    fn add_inserted_changes(
-        &mut self,
-        layout: &Layout,
-        load: i64,
-        at: &str,
-    ) -> Result<(), StoreError>;
 
     /// Records a run as started; returns its number.
     fn start_load(&mut self, load: &Load) -> Result<i64, StoreError>;
@@ -300,7 +292,8 @@ pub trait Engine {
     /// The latest runs, newest first, of one endpoint or all.
     fn loads(&mut self, endpoint: Option<Endpoint>, limit: u64) -> Result<Vec<Load>, StoreError>;
 
-    /// Changes, oldest first.
+    /// Changes, oldest first: within a run, updates and deletions as recorded, then the rows
+    /// it inserted by natural key.
     fn changes(&mut self, query: &ChangeQuery) -> Result<Vec<Change>, StoreError>;
 
     /// Records when an endpoint runs next under `kiss sync --every`.

@@ -54,6 +54,18 @@ pub enum StoreError {
         /// What was wrong.
         detail: String,
     },
+    /// The engine's database thread could not be started.
+    #[error("cannot start the database thread: {source}")]
+    Thread {
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// The engine's database thread stopped while it was needed (it panicked): a bug in
+    /// kiss. The running sync was not committed.
+    #[error(
+        "the database thread stopped unexpectedly; nothing more was written: please report this"
+    )]
+    Stopped,
     /// The database holds something this version does not understand.
     #[error(
         "the mirror's bookkeeping is not as expected ({detail}): was it written by another tool?"

@@ -235,7 +235,7 @@ impl<'e, E: Engine + ?Sized> Sync<'e, E> {
             }
         }
         if inserted {
-            // Recorded for all inserted rows at once when the sync finishes.
+            // Its change is its first version: nothing more to record.
             self.load.inserted += 1;
         }
         let key_cells = self.key_cells(&new.main);
@@ -368,8 +368,6 @@ impl<'e, E: Engine + ?Sized> Sync<'e, E> {
         }
         self.engine.add_changes(&self.changes)?;
         self.changes.clear();
-        self.engine
-            .add_inserted_changes(&self.layout, self.load.id, &self.at)?;
         self.load.status = LoadStatus::Ok;
         self.load.finished = Some(timestamp(finished));
         self.engine.finish_load(&self.load)?;

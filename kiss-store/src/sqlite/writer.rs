@@ -1,9 +1,7 @@
-//! The SQLite engine: one database file, bundled SQLite (nothing to install).
+//! The SQLite connection and everything done with it, on the engine's database thread.
 //!
-//! Decimals, dates, strings and JSON are `TEXT` columns (a decimal reads back exactly as the
-//! API wrote it: `19.9500`; SQLite would turn a `NUMERIC` or `REAL` column's `19.9500` into a
-//! float), integers and booleans `INTEGER`. Pages are 64 KiB (records are kilobytes long),
-//! and the journal is SQLite's rollback journal.
+//! Rows arrive in [`Batch`]es, each executed with one prepared statement per table and kind
+//! of write; every other operation is a call that [`super::SqliteEngine`] waits for.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -12,11 +10,9 @@ use std::time::Duration;
 use kiss_schema::Endpoint;
 use rusqlite::{params, Connection};
 
-use crate::engine::{
-    Change, ChangeKind, ChangeQuery, Engine, HeldRow, Load, LoadStatus, RowWrite, Schedule,
-};
+use crate::engine::{Change, ChangeKind, ChangeQuery, HeldRow, Load, LoadStatus, Schedule};
 use crate::error::StoreError;
-use crate::layout::{ColumnType, Evolution, Layout, StoredColumn, Table};
+use crate::layout::{natural_key, ColumnType, Evolution, Layout, StoredColumn, Table};
 use crate::row::{Cell, RowData, StoredRow};
 
 /// How long a reader or writer waits for another connection's lock before failing.
@@ -44,22 +40,17 @@ CREATE TABLE IF NOT EXISTS "_kiss_schedule" (
     "endpoint" TEXT PRIMARY KEY, "every_secs" INTEGER NOT NULL, "next" TEXT NOT NULL);
 "#;
 
-/// A mirror in one SQLite file.
-pub struct SqliteEngine {
+/// The connection and what one sync prepared on it; owned by the database thread.
+pub(super) struct Writer {
     path: PathBuf,
     connection: Connection,
+    /// The sync's tables (from the last `apply`): what batches' table numbers and
+    /// `current_row` refer to.
+    tables: Vec<Table>,
     /// The statements of the tables being synced, by table (built by `apply`).
     sql: HashMap<String, TableSql>,
     /// Indexes of tables created in the running transaction, built before it commits.
     pending_indexes: Vec<String>,
-}
-
-impl std::fmt::Debug for SqliteEngine {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteEngine")
-            .field("path", &self.path)
-            .finish_non_exhaustive()
-    }
 }
 
 /// `name` as an SQL identifier, quoted: wire keys are used exactly as they are.
@@ -78,9 +69,9 @@ fn history_table(endpoint: Endpoint) -> String {
     format!("{}_history", endpoint.name())
 }
 
-impl SqliteEngine {
+impl Writer {
     /// Opens (or creates) the mirror at `path`.
-    pub fn open(path: &Path) -> Result<SqliteEngine, StoreError> {
+    pub(super) fn open(path: &Path) -> Result<Writer, StoreError> {
         let connection = Connection::open(path)?;
         connection.busy_timeout(BUSY_TIMEOUT)?;
         // A rollback journal rather than WAL: a first sync writes every page once instead of
@@ -104,17 +95,13 @@ impl SqliteEngine {
         if !has_bookkeeping {
             connection.execute_batch(BOOKKEEPING)?;
         }
-        Ok(SqliteEngine {
+        Ok(Writer {
             path: path.to_owned(),
             connection,
+            tables: Vec::new(),
             sql: HashMap::new(),
             pending_indexes: Vec::new(),
         })
-    }
-
-    /// The connection, for queries of your own.
-    pub fn connection(&self) -> &Connection {
-        &self.connection
     }
 
     fn table_exists(&self, table: &str) -> Result<bool, StoreError> {
@@ -371,27 +358,135 @@ const MAIN_META: [&str; 7] = [
     "_kiss_load",
 ];
 
-/// A parameter bound by reference: text goes to SQLite without a copy.
+/// Which of a table's write statements a row write runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Statement {
+    /// Insert (or, into a table the mirror had, upsert) a row.
+    Insert = 0,
+    /// Remove a parent's child rows.
+    Clear = 1,
+    /// Rewrite an unchanged row's data columns.
+    Refill = 2,
+    /// Move a row's current version to the history.
+    Close = 3,
+}
+
+impl Statement {
+    const COUNT: usize = 4;
+
+    fn of(self, sql: &TableSql) -> &str {
+        match self {
+            Statement::Insert => &sql.insert,
+            Statement::Clear => &sql.clear,
+            Statement::Refill => &sql.refill,
+            Statement::Close => &sql.close,
+        }
+    }
+}
+
+/// Row writes on their way to the database thread: each write's values in order, their text
+/// and blobs in one buffer, so that a batch of thousands of rows is a few allocations.
+#[derive(Debug, Default)]
+pub(super) struct Batch {
+    text: Vec<u8>,
+    values: Vec<Value>,
+    ops: Vec<Op>,
+}
+
+/// One statement of a batch: its table (by position in the sync's tables), which statement,
+/// and where its values end.
+#[derive(Debug)]
+struct Op {
+    table: usize,
+    statement: Statement,
+    end: usize,
+}
+
+/// A value of a batch; text and blobs are ranges of the batch's buffer.
+#[derive(Debug, Clone, Copy)]
+enum Value {
+    Null,
+    Int(i64),
+    Text(usize, usize),
+    Blob(usize, usize),
+}
+
+impl Value {
+    fn param(self, buffer: &[u8]) -> Param<'_> {
+        let bytes = |start: usize, end: usize| buffer.get(start..end).unwrap_or_default();
+        match self {
+            Value::Null => Param::Null,
+            Value::Int(n) => Param::Int(n),
+            Value::Text(start, end) => Param::Text(bytes(start, end)),
+            Value::Blob(start, end) => Param::Blob(bytes(start, end)),
+        }
+    }
+}
+
+impl Batch {
+    /// Adds a NULL value to the write being built.
+    pub(super) fn null(&mut self) {
+        self.values.push(Value::Null);
+    }
+
+    /// Adds an integer.
+    pub(super) fn int(&mut self, n: i64) {
+        self.values.push(Value::Int(n));
+    }
+
+    /// Adds text (`None`: NULL).
+    pub(super) fn text(&mut self, text: Option<&str>) {
+        let Some(text) = text else {
+            return self.null();
+        };
+        let start = self.text.len();
+        self.text.extend_from_slice(text.as_bytes());
+        self.values.push(Value::Text(start, self.text.len()));
+    }
+
+    /// Adds a blob.
+    pub(super) fn blob(&mut self, bytes: &[u8]) {
+        let start = self.text.len();
+        self.text.extend_from_slice(bytes);
+        self.values.push(Value::Blob(start, self.text.len()));
+    }
+
+    /// Adds a cell.
+    pub(super) fn cell(&mut self, cell: &Cell<'_>) {
+        match cell {
+            Cell::Null => self.null(),
+            Cell::Integer(n) => self.int(*n),
+            Cell::Text(text) => self.text(Some(text)),
+        }
+    }
+
+    /// Ends a write: `statement` of table `table` with the values added since the last.
+    pub(super) fn end(&mut self, table: usize, statement: Statement) {
+        self.ops.push(Op {
+            table,
+            statement,
+            end: self.values.len(),
+        });
+    }
+
+    /// How many bytes of text and blobs it holds.
+    pub(super) fn bytes(&self) -> usize {
+        self.text.len()
+    }
+
+    /// How many statements it holds.
+    pub(super) fn statements(&self) -> usize {
+        self.ops.len()
+    }
+}
+
+/// A parameter bound by reference.
 #[derive(Clone, Copy)]
 enum Param<'a> {
     Null,
     Int(i64),
-    Text(&'a str),
+    Text(&'a [u8]),
     Blob(&'a [u8]),
-}
-
-impl<'a> Param<'a> {
-    fn cell(cell: &'a Cell<'_>) -> Param<'a> {
-        match cell {
-            Cell::Null => Param::Null,
-            Cell::Integer(n) => Param::Int(*n),
-            Cell::Text(text) => Param::Text(text.as_ref()),
-        }
-    }
-
-    fn text(text: Option<&'a str>) -> Param<'a> {
-        text.map_or(Param::Null, Param::Text)
-    }
 }
 
 impl rusqlite::ToSql for Param<'_> {
@@ -400,25 +495,22 @@ impl rusqlite::ToSql for Param<'_> {
         Ok(rusqlite::types::ToSqlOutput::Borrowed(match *self {
             Param::Null => ValueRef::Null,
             Param::Int(n) => ValueRef::Integer(n),
-            Param::Text(text) => ValueRef::Text(text.as_bytes()),
+            Param::Text(text) => ValueRef::Text(text),
             Param::Blob(bytes) => ValueRef::Blob(bytes),
         }))
     }
 }
 
-impl Engine for SqliteEngine {
-    fn describe(&self) -> String {
-        self.path.display().to_string()
-    }
-
-    fn begin(&mut self) -> Result<(), StoreError> {
+/// The engine's operations, as [`Engine`] names them, run on the database thread.
+impl Writer {
+    pub(super) fn begin(&mut self) -> Result<(), StoreError> {
         match self.connection.execute_batch("BEGIN IMMEDIATE") {
             Ok(()) => Ok(()),
             Err(rusqlite::Error::SqliteFailure(e, _))
                 if e.code == rusqlite::ErrorCode::DatabaseBusy =>
             {
                 Err(StoreError::Busy {
-                    path: self.describe(),
+                    path: self.path.display().to_string(),
                     waited_secs: BUSY_TIMEOUT.as_secs(),
                 })
             }
@@ -426,11 +518,11 @@ impl Engine for SqliteEngine {
         }
     }
 
-    fn commit(&mut self) -> Result<(), StoreError> {
+    pub(super) fn commit(&mut self) -> Result<(), StoreError> {
         Ok(self.connection.execute_batch("COMMIT")?)
     }
 
-    fn rollback(&mut self) -> Result<(), StoreError> {
+    pub(super) fn rollback(&mut self) -> Result<(), StoreError> {
         self.pending_indexes.clear();
         if self.connection.is_autocommit() {
             return Ok(());
@@ -438,7 +530,10 @@ impl Engine for SqliteEngine {
         Ok(self.connection.execute_batch("ROLLBACK")?)
     }
 
-    fn stored_columns(&mut self, endpoint: Endpoint) -> Result<Vec<StoredColumn>, StoreError> {
+    pub(super) fn stored_columns(
+        &mut self,
+        endpoint: Endpoint,
+    ) -> Result<Vec<StoredColumn>, StoreError> {
         let mut statement = self.connection.prepare_cached(
             "SELECT \"tbl\", \"col\", \"wire_key\", \"type\", \"active\" FROM \"_kiss_columns\"
              WHERE \"endpoint\" = ?1 ORDER BY \"tbl\" = ?1 DESC, \"tbl\", \"position\"",
@@ -470,7 +565,7 @@ impl Engine for SqliteEngine {
         Ok(columns)
     }
 
-    fn apply(
+    pub(super) fn apply(
         &mut self,
         layout: &Layout,
         evolution: &Evolution,
@@ -534,10 +629,12 @@ impl Engine for SqliteEngine {
                 change.to_string()
             ])?;
         }
+        drop(statement);
+        self.tables = evolution.tables.clone();
         Ok(())
     }
 
-    fn current(&mut self, endpoint: Endpoint) -> Result<Vec<HeldRow>, StoreError> {
+    pub(super) fn current(&mut self, endpoint: Endpoint) -> Result<Vec<HeldRow>, StoreError> {
         if !self.table_exists(endpoint.name())? {
             return Ok(Vec::new());
         }
@@ -566,13 +663,12 @@ impl Engine for SqliteEngine {
         Ok(out)
     }
 
-    fn current_row(
+    /// The row with this key, in the tables of the last `apply`.
+    pub(super) fn current_row(
         &mut self,
-        _layout: &Layout,
-        evolution: &Evolution,
         key: &[u8],
     ) -> Result<Option<StoredRow<'static>>, StoreError> {
-        let Some(main) = evolution.tables.first() else {
+        let Some(main) = self.tables.first() else {
             return Ok(None);
         };
         let read = |statement: &mut rusqlite::CachedStatement<'_>, width: usize| {
@@ -596,7 +692,7 @@ impl Engine for SqliteEngine {
             return Ok(None);
         };
         let mut children = Vec::new();
-        for table in evolution.tables.iter().skip(1) {
+        for table in self.tables.iter().skip(1) {
             if table.is_new || table.array.is_none() {
                 children.push(Vec::new());
                 continue;
@@ -612,72 +708,52 @@ impl Engine for SqliteEngine {
         }))
     }
 
-    fn write(
-        &mut self,
-        layout: &Layout,
-        evolution: &Evolution,
-        row: &RowWrite<'_>,
-        load: i64,
-        at: &str,
-    ) -> Result<(), StoreError> {
-        let main = &layout.main.name;
-        let mut params: Vec<Param<'_>> = row.main.cells.iter().map(Param::cell).collect();
-        params.push(Param::text(row.main.extra.as_deref()));
-        if row.changed {
-            if row.existed {
-                self.statement(main, |t| &t.close)?.execute(params![
-                    at,
-                    row.key,
-                    row.closed_version
-                ])?;
+    /// Executes a batch of row writes in order, each kind of statement prepared once.
+    pub(super) fn write(&mut self, batch: &Batch) -> Result<(), StoreError> {
+        let mut prepared: Vec<Option<rusqlite::CachedStatement<'_>>> = Vec::new();
+        let mut first = 0;
+        for op in &batch.ops {
+            let slot = op.table * Statement::COUNT + op.statement as usize;
+            if prepared.len() <= slot {
+                prepared.resize_with(slot + 1, || None);
             }
-            let change = if row.inserted {
-                ChangeKind::Inserted
-            } else {
-                ChangeKind::Updated
+            let statement = match &mut prepared[slot] {
+                Some(statement) => statement,
+                empty => {
+                    let table = self
+                        .tables
+                        .get(op.table)
+                        .ok_or_else(|| StoreError::Corrupt {
+                            detail: format!(
+                                "a row write names table {} of {}",
+                                op.table,
+                                self.tables.len()
+                            ),
+                        })?;
+                    let sql = self
+                        .sql
+                        .get(&table.name)
+                        .map(|t| op.statement.of(t))
+                        .filter(|sql| !sql.is_empty())
+                        .ok_or_else(|| StoreError::Corrupt {
+                            detail: format!(
+                                "no statement for {} (was the sync begun?)",
+                                table.name
+                            ),
+                        })?;
+                    empty.insert(self.connection.prepare_cached(sql)?)
+                }
             };
-            params.extend([
-                Param::Blob(row.key),
-                Param::Blob(&row.hash),
-                Param::Text(at),
-                Param::Text(at),
-                Param::Text(change.name()),
-                Param::Null,
-                Param::Int(load),
-            ]);
-            self.statement(main, |t| &t.insert)?
-                .execute(rusqlite::params_from_iter(params))?;
-        } else {
-            params.push(Param::Blob(row.key));
-            self.statement(main, |t| &t.refill)?
-                .execute(rusqlite::params_from_iter(params))?;
-        }
-        for (table, rows) in evolution.tables.iter().skip(1).zip(row.children) {
-            if table.array.is_none() {
-                continue;
-            }
-            if row.existed && !table.is_new {
-                self.statement(&table.name, |t| &t.clear)?
-                    .execute([row.key])?;
-            }
-            if rows.is_empty() {
-                continue;
-            }
-            let mut statement = self.statement(&table.name, |t| &t.insert)?;
-            for (position, data) in rows.iter().enumerate() {
-                let mut params: Vec<Param<'_>> = Vec::with_capacity(data.cells.len() + 6);
-                params.push(Param::Blob(row.key));
-                params.extend(row.key_cells.iter().map(Param::cell));
-                params.push(Param::Int(i64::try_from(position).unwrap_or(i64::MAX)));
-                params.extend(data.cells.iter().map(Param::cell));
-                params.push(Param::text(data.extra.as_deref()));
-                statement.execute(rusqlite::params_from_iter(params))?;
-            }
+            let values = batch.values.get(first..op.end).unwrap_or_default();
+            first = op.end;
+            statement.execute(rusqlite::params_from_iter(
+                values.iter().map(|v| v.param(&batch.text)),
+            ))?;
         }
         Ok(())
     }
 
-    fn mark_deleted(
+    pub(super) fn mark_deleted(
         &mut self,
         endpoint: Endpoint,
         key: &[u8],
@@ -698,7 +774,7 @@ impl Engine for SqliteEngine {
         Ok(())
     }
 
-    fn add_changes(&mut self, changes: &[Change]) -> Result<(), StoreError> {
+    pub(super) fn add_changes(&mut self, changes: &[Change]) -> Result<(), StoreError> {
         let mut statement = self.connection.prepare_cached(
             "INSERT INTO \"_kiss_changes\" (\"load\", \"at\", \"endpoint\", \"key\", \"change\", \"col\",
                 \"old\", \"new\") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -718,39 +794,7 @@ impl Engine for SqliteEngine {
         Ok(())
     }
 
-    fn add_inserted_changes(
-        &mut self,
-        layout: &Layout,
-        load: i64,
-        at: &str,
-    ) -> Result<(), StoreError> {
-        // The key as `Key::display` reads it: components as text, joined by " / ".
-        let key = layout
-            .key
-            .iter()
-            .map(|k| format!("CAST({} AS TEXT)", quote(&k.wire_key)))
-            .collect::<Vec<_>>()
-            .join(" || ' / ' || ");
-        self.connection.execute(
-            &format!(
-                "INSERT INTO \"_kiss_changes\" (\"load\", \"at\", \"endpoint\", \"key\", \"change\")
-                 SELECT ?1, ?2, ?3, {key}, 'inserted' FROM {table}
-                 WHERE \"_kiss_load\" = ?1 AND \"_kiss_change\" = 'inserted'
-                 ORDER BY {order}",
-                table = quote(&layout.main.name),
-                order = layout
-                    .key
-                    .iter()
-                    .map(|k| quote(&k.wire_key))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            params![load, at, layout.endpoint.name()],
-        )?;
-        Ok(())
-    }
-
-    fn start_load(&mut self, load: &Load) -> Result<i64, StoreError> {
+    pub(super) fn start_load(&mut self, load: &Load) -> Result<i64, StoreError> {
         self.connection
             .prepare_cached(
                 "INSERT INTO \"_kiss_loads\" (\"endpoint\", \"profile\", \"started\", \"status\",
@@ -769,7 +813,7 @@ impl Engine for SqliteEngine {
         Ok(self.connection.last_insert_rowid())
     }
 
-    fn finish_load(&mut self, load: &Load) -> Result<(), StoreError> {
+    pub(super) fn finish_load(&mut self, load: &Load) -> Result<(), StoreError> {
         for index in std::mem::take(&mut self.pending_indexes) {
             self.connection.execute_batch(&index)?;
         }
@@ -796,7 +840,11 @@ impl Engine for SqliteEngine {
         Ok(())
     }
 
-    fn loads(&mut self, endpoint: Option<Endpoint>, limit: u64) -> Result<Vec<Load>, StoreError> {
+    pub(super) fn loads(
+        &mut self,
+        endpoint: Option<Endpoint>,
+        limit: u64,
+    ) -> Result<Vec<Load>, StoreError> {
         let mut statement = self.connection.prepare_cached(
             "SELECT \"id\", \"endpoint\", \"profile\", \"started\", \"finished\", \"status\", \"records\",
                 \"inserted\", \"updated\", \"deleted\", \"duplicates\", \"skipped\", \"error\"
@@ -841,14 +889,56 @@ impl Engine for SqliteEngine {
         Ok(out)
     }
 
-    fn changes(&mut self, query: &ChangeQuery) -> Result<Vec<Change>, StoreError> {
-        let mut statement = self.connection.prepare_cached(
+    pub(super) fn changes(&mut self, query: &ChangeQuery) -> Result<Vec<Change>, StoreError> {
+        // Updates and deletions are rows of `_kiss_changes`; an insertion is the first version
+        // of a row, so it is read from the endpoint's versions rather than stored twice
+        // (`inserted` rows that a mirror of an earlier kiss holds in `_kiss_changes` are left
+        // out for the same reason). Within a run: updates and deletions as recorded, then
+        // insertions by natural key.
+        let mut parts = vec![
+            "SELECT \"load\", \"at\", \"endpoint\", \"key\", \"change\", \"col\", \"old\", \"new\",
+                0 AS \"part\", rowid AS \"n\", NULL AS \"k1\", NULL AS \"k2\", NULL AS \"k3\"
+             FROM \"_kiss_changes\" WHERE \"change\" <> 'inserted'"
+                .to_owned(),
+        ];
+        for endpoint in Endpoint::ALL {
+            let versions = format!("{}_versions", endpoint.name());
+            let exists: bool = self.connection.query_row(
+                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'view' AND name = ?1)",
+                [&versions],
+                |row| row.get(0),
+            )?;
+            if !exists {
+                continue;
+            }
+            let keys: Vec<String> = natural_key(endpoint).iter().map(|k| quote(k)).collect();
+            let display = keys
+                .iter()
+                .map(|k| format!("CAST({k} AS TEXT)"))
+                .collect::<Vec<_>>()
+                .join(" || ' / ' || ");
+            let sort: Vec<String> = (0..3)
+                .map(|i| keys.get(i).cloned().unwrap_or_else(|| "NULL".to_owned()))
+                .collect();
+            parts.push(format!(
+                "SELECT \"_kiss_load\", \"_kiss_valid_from\", '{endpoint}', {display}, 'inserted',
+                    NULL, NULL, NULL, 1, 0, {sort}
+                 FROM {versions} WHERE \"_kiss_change\" = 'inserted'",
+                endpoint = endpoint.name(),
+                versions = quote(&versions),
+                sort = sort.join(", "),
+            ));
+        }
+        let mut statement = self.connection.prepare(&format!(
             "SELECT \"load\", \"at\", \"endpoint\", \"key\", \"change\", \"col\", \"old\", \"new\"
-             FROM (SELECT rowid AS \"n\", * FROM \"_kiss_changes\"
+             FROM (SELECT * FROM ({all})
                    WHERE (?1 IS NULL OR \"endpoint\" = ?1) AND (?2 IS NULL OR \"at\" >= ?2)
-                   ORDER BY \"n\" DESC LIMIT ?3)
-             ORDER BY \"n\"",
-        )?;
+                   ORDER BY \"load\" DESC, \"part\" DESC, \"n\" DESC, \"k1\" DESC, \"k2\" DESC,
+                       \"k3\" DESC
+                   LIMIT ?3)
+             ORDER BY \"load\", \"part\", \"n\", \"k1\", \"k2\", \"k3\"",
+            all = parts.join(" UNION ALL "),
+        ))?;
         let limit = query
             .limit
             .map_or(i64::MAX, |n| i64::try_from(n).unwrap_or(i64::MAX));
@@ -881,7 +971,7 @@ impl Engine for SqliteEngine {
         Ok(out)
     }
 
-    fn set_schedule(&mut self, schedule: &Schedule) -> Result<(), StoreError> {
+    pub(super) fn set_schedule(&mut self, schedule: &Schedule) -> Result<(), StoreError> {
         self.connection
             .prepare_cached(
                 "INSERT INTO \"_kiss_schedule\" (\"endpoint\", \"every_secs\", \"next\") VALUES (?1, ?2, ?3)
@@ -896,7 +986,7 @@ impl Engine for SqliteEngine {
         Ok(())
     }
 
-    fn schedules(&mut self) -> Result<Vec<Schedule>, StoreError> {
+    pub(super) fn schedules(&mut self) -> Result<Vec<Schedule>, StoreError> {
         let mut statement = self.connection.prepare_cached(
             "SELECT \"endpoint\", \"every_secs\", \"next\" FROM \"_kiss_schedule\" ORDER BY \"endpoint\"",
         )?;

@@ -1,0 +1,351 @@
+//! The SQLite engine: one database file, bundled SQLite (nothing to install).
+//!
+//! Decimals, dates, strings and JSON are `TEXT` columns (a decimal reads back exactly as the
+//! API wrote it: `19.9500`; SQLite would turn a `NUMERIC` or `REAL` column's `19.9500` into a
+//! float), integers and booleans `INTEGER`. Pages are 64 KiB (records are kilobytes long),
+//! and the journal is SQLite's rollback journal.
+//!
+//! The connection lives on a database thread of its own. Row writes are gathered into
+//! batches and handed over without waiting, so that SQLite inserts one batch while the sync
+//! reads and checks the next records on the calling thread: the two halves of a sync take
+//! about as long as each other, and the machines it runs on have at least two cores. Every
+//! other operation waits for its answer, after the rows before it.
+
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use kiss_schema::Endpoint;
+
+use crate::engine::{Change, ChangeQuery, Engine, HeldRow, Load, RowWrite, Schedule};
+use crate::error::StoreError;
+use crate::layout::{Evolution, Layout, StoredColumn};
+use crate::row::StoredRow;
+use writer::{Batch, Statement, Writer};
+
+pub use writer::quote;
+
+/// A batch is handed over once it holds this many bytes of values…
+const BATCH_BYTES: usize = 1 << 20;
+/// …or this many statements.
+const BATCH_STATEMENTS: usize = 4096;
+/// Batches handed over and not yet written, at most: bounds the memory rows wait in.
+const BATCHES_IN_FLIGHT: usize = 2;
+
+/// What the database thread is asked to do.
+enum Job {
+    /// Write these rows (an error is kept for the next call).
+    Rows(Batch),
+    /// Run this and answer.
+    Call(Box<dyn FnOnce(&mut Worker) + Send>),
+}
+
+/// The database thread's state: the connection, and the first error of rows written without
+/// an answer.
+struct Worker {
+    writer: Writer,
+    failed: Option<StoreError>,
+    failing: Arc<AtomicBool>,
+}
+
+/// A mirror in one SQLite file.
+pub struct SqliteEngine {
+    path: PathBuf,
+    jobs: Option<SyncSender<Job>>,
+    thread: Option<JoinHandle<()>>,
+    batch: Batch,
+    /// Set by the database thread when rows it was handed failed.
+    failing: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for SqliteEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteEngine")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteEngine {
+    /// Opens (or creates) the mirror at `path`.
+    pub fn open(path: &Path) -> Result<SqliteEngine, StoreError> {
+        let (jobs, queue) = mpsc::sync_channel::<Job>(BATCHES_IN_FLIGHT);
+        let (opened, open_result) = mpsc::channel::<Result<(), StoreError>>();
+        let failing = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let path = path.to_owned();
+            let failing = failing.clone();
+            std::thread::Builder::new()
+                .name("kiss-sqlite".into())
+                .spawn(move || match Writer::open(&path) {
+                    Ok(writer) => {
+                        let _ = opened.send(Ok(()));
+                        serve(
+                            Worker {
+                                writer,
+                                failed: None,
+                                failing,
+                            },
+                            queue,
+                        );
+                    }
+                    Err(e) => {
+                        let _ = opened.send(Err(e));
+                    }
+                })
+                .map_err(|source| StoreError::Thread { source })?
+        };
+        open_result.recv().map_err(|_| StoreError::Stopped)??;
+        Ok(SqliteEngine {
+            path: path.to_owned(),
+            jobs: Some(jobs),
+            thread: Some(thread),
+            batch: Batch::default(),
+            failing,
+        })
+    }
+
+    fn send(&mut self, job: Job) -> Result<(), StoreError> {
+        let jobs = self.jobs.as_ref().ok_or(StoreError::Stopped)?;
+        jobs.send(job).map_err(|_| StoreError::Stopped)
+    }
+
+    /// Hands the rows gathered so far to the database thread.
+    fn flush(&mut self) -> Result<(), StoreError> {
+        if self.batch.statements() == 0 {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut self.batch);
+        self.send(Job::Rows(batch))
+    }
+
+    /// Runs `call` on the database thread, after every row handed over before it, and waits
+    /// for its answer; fails instead with the error of rows that failed.
+    fn call<R: Send + 'static>(
+        &mut self,
+        call: impl FnOnce(&mut Writer) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        self.flush()?;
+        let (answer, answered) = mpsc::channel();
+        self.send(Job::Call(Box::new(move |worker: &mut Worker| {
+            let result = match worker.failed.take() {
+                Some(e) => Err(e),
+                None => call(&mut worker.writer),
+            };
+            let _ = answer.send(result);
+        })))?;
+        answered.recv().map_err(|_| StoreError::Stopped)?
+    }
+}
+
+/// The database thread: jobs in order until the engine is dropped.
+fn serve(mut worker: Worker, queue: Receiver<Job>) {
+    for job in queue {
+        match job {
+            Job::Rows(batch) => {
+                if worker.failed.is_none() {
+                    if let Err(e) = worker.writer.write(&batch) {
+                        worker.failed = Some(e);
+                        worker.failing.store(true, Ordering::Relaxed);
+                    }
+                }
+            }
+            Job::Call(call) => call(&mut worker),
+        }
+    }
+}
+
+impl Drop for SqliteEngine {
+    fn drop(&mut self) {
+        // Closing the queue ends the thread, which closes the connection (a transaction still
+        // open is rolled back by SQLite).
+        self.jobs = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Engine for SqliteEngine {
+    fn describe(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn begin(&mut self) -> Result<(), StoreError> {
+        self.call(Writer::begin)
+    }
+
+    fn commit(&mut self) -> Result<(), StoreError> {
+        self.call(Writer::commit)
+    }
+
+    fn rollback(&mut self) -> Result<(), StoreError> {
+        // Rows that failed are undone with the rest: their error is not this call's.
+        self.batch = Batch::default();
+        self.flush()?;
+        let (answer, answered) = mpsc::channel();
+        self.send(Job::Call(Box::new(move |worker: &mut Worker| {
+            worker.failed = None;
+            worker.failing.store(false, Ordering::Relaxed);
+            let _ = answer.send(worker.writer.rollback());
+        })))?;
+        answered.recv().map_err(|_| StoreError::Stopped)?
+    }
+
+    fn stored_columns(&mut self, endpoint: Endpoint) -> Result<Vec<StoredColumn>, StoreError> {
+        self.call(move |w| w.stored_columns(endpoint))
+    }
+
+    fn apply(
+        &mut self,
+        layout: &Layout,
+        evolution: &Evolution,
+        load: i64,
+        at: &str,
+    ) -> Result<(), StoreError> {
+        let (layout, evolution, at) = (layout.clone(), evolution.clone(), at.to_owned());
+        self.call(move |w| w.apply(&layout, &evolution, load, &at))
+    }
+
+    fn current(&mut self, endpoint: Endpoint) -> Result<Vec<HeldRow>, StoreError> {
+        self.call(move |w| w.current(endpoint))
+    }
+
+    fn current_row(
+        &mut self,
+        _layout: &Layout,
+        _evolution: &Evolution,
+        key: &[u8],
+    ) -> Result<Option<StoredRow<'static>>, StoreError> {
+        // The database thread reads by the tables of the sync's `apply`, the same evolution.
+        let key = key.to_vec();
+        self.call(move |w| w.current_row(&key))
+    }
+
+    fn write(
+        &mut self,
+        _layout: &Layout,
+        evolution: &Evolution,
+        row: &RowWrite<'_>,
+        load: i64,
+        at: &str,
+    ) -> Result<(), StoreError> {
+        if self.failing.load(Ordering::Relaxed) {
+            // Rows handed over earlier failed: say why now rather than at the end.
+            return self.call(|_| Ok(()));
+        }
+        let batch = &mut self.batch;
+        if row.changed {
+            if row.existed {
+                batch.text(Some(at));
+                batch.blob(row.key);
+                batch.text(row.closed_version);
+                batch.end(0, Statement::Close);
+            }
+            for cell in &row.main.cells {
+                batch.cell(cell);
+            }
+            batch.text(row.main.extra.as_deref());
+            let change = if row.inserted {
+                crate::engine::ChangeKind::Inserted
+            } else {
+                crate::engine::ChangeKind::Updated
+            };
+            batch.blob(row.key);
+            batch.blob(&row.hash);
+            batch.text(Some(at));
+            batch.text(Some(at));
+            batch.text(Some(change.name()));
+            batch.null();
+            batch.int(load);
+            batch.end(0, Statement::Insert);
+        } else {
+            for cell in &row.main.cells {
+                batch.cell(cell);
+            }
+            batch.text(row.main.extra.as_deref());
+            batch.blob(row.key);
+            batch.end(0, Statement::Refill);
+        }
+        for ((index, table), rows) in evolution
+            .tables
+            .iter()
+            .enumerate()
+            .skip(1)
+            .zip(row.children)
+        {
+            if table.array.is_none() {
+                continue;
+            }
+            if row.existed && !table.is_new {
+                batch.blob(row.key);
+                batch.end(index, Statement::Clear);
+            }
+            for (position, data) in rows.iter().enumerate() {
+                batch.blob(row.key);
+                for cell in row.key_cells {
+                    batch.cell(cell);
+                }
+                batch.int(i64::try_from(position).unwrap_or(i64::MAX));
+                for cell in &data.cells {
+                    batch.cell(cell);
+                }
+                batch.text(data.extra.as_deref());
+                batch.end(index, Statement::Insert);
+            }
+        }
+        if batch.bytes() >= BATCH_BYTES || batch.statements() >= BATCH_STATEMENTS {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn mark_deleted(
+        &mut self,
+        endpoint: Endpoint,
+        key: &[u8],
+        closed_version: &str,
+        load: i64,
+        at: &str,
+    ) -> Result<(), StoreError> {
+        let (key, closed_version, at) = (key.to_vec(), closed_version.to_owned(), at.to_owned());
+        self.call(move |w| w.mark_deleted(endpoint, &key, &closed_version, load, &at))
+    }
+
+    fn add_changes(&mut self, changes: &[Change]) -> Result<(), StoreError> {
+        let changes = changes.to_vec();
+        self.call(move |w| w.add_changes(&changes))
+    }
+
+    fn start_load(&mut self, load: &Load) -> Result<i64, StoreError> {
+        let load = load.clone();
+        self.call(move |w| w.start_load(&load))
+    }
+
+    fn finish_load(&mut self, load: &Load) -> Result<(), StoreError> {
+        let load = load.clone();
+        self.call(move |w| w.finish_load(&load))
+    }
+
+    fn loads(&mut self, endpoint: Option<Endpoint>, limit: u64) -> Result<Vec<Load>, StoreError> {
+        self.call(move |w| w.loads(endpoint, limit))
+    }
+
+    fn changes(&mut self, query: &ChangeQuery) -> Result<Vec<Change>, StoreError> {
+        let query = query.clone();
+        self.call(move |w| w.changes(&query))
+    }
+
+    fn set_schedule(&mut self, schedule: &Schedule) -> Result<(), StoreError> {
+        let schedule = schedule.clone();
+        self.call(move |w| w.set_schedule(&schedule))
+    }
+
+    fn schedules(&mut self) -> Result<Vec<Schedule>, StoreError> {
+        self.call(Writer::schedules)
+    }
+}
