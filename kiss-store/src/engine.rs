@@ -195,7 +195,7 @@ pub struct RowWrite<'a> {
     /// The endpoint's row: a cell per column of the sync's first table.
     pub main: &'a RowData<'a>,
     /// Per further table of the sync (children, in order), its rows.
-    pub children: &'a [Vec<RowData<'static>>],
+    pub children: &'a [Vec<RowData<'a>>],
     /// The natural key's cells (child rows repeat them as `_parent_<key>`).
     pub key_cells: &'a [Cell<'a>],
     /// The version this write ends, as JSON for the history (`None` for a row that was

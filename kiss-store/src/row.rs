@@ -165,6 +165,16 @@ pub struct RowData<'a> {
     pub extra: Option<String>,
 }
 
+impl RowData<'_> {
+    /// The same row, owning its text.
+    pub fn into_owned(self) -> RowData<'static> {
+        RowData {
+            cells: self.cells.into_iter().map(Cell::into_owned).collect(),
+            extra: self.extra,
+        }
+    }
+}
+
 /// Where each column's value is in a record of `schema`: the position of its wire key, looked
 /// up once per sync rather than once per cell.
 pub fn positions(table: &Table, schema: &kiss_dynamic::RecordSchema) -> Vec<Option<usize>> {
@@ -224,44 +234,57 @@ pub fn extra_json(record: &RawRecord<'_>) -> Option<String> {
 }
 
 /// The rows of a child table for the nested array under `array_key` in `record`, in order.
-/// `checker` is reused from record to record.
-pub fn children_of(
+/// `checker` is reused from record to record. The cells borrow the record's text.
+pub fn children_of<'r>(
     table: &Table,
     positions: &[Option<usize>],
-    record: &RawRecord<'_>,
+    record: &RawRecord<'r>,
     array_key: &str,
     checker: &mut Option<RawStream>,
-) -> Vec<RowData<'static>> {
+) -> Vec<RowData<'r>> {
     let Some(value) = record.value(array_key) else {
         return Vec::new();
     };
-    if !value.json().starts_with('[') {
+    let array = value.json();
+    if !array.starts_with('[') {
         return Vec::new();
     }
-    let Some(elements) = record.schema().position(array_key).and_then(|p| {
-        match &record.schema().entries().get(p)?.kind {
-            EntryKind::Array(elements) => Some(elements.clone()),
-            EntryKind::Scalar(_) => None,
-        }
-    }) else {
+    let Some(elements) = element_schema(record.schema(), array_key) else {
         return Vec::new();
     };
-    let checker = checker.get_or_insert_with(|| RawStream::for_record_schema(elements.clone()));
-    if !std::sync::Arc::ptr_eq(checker.record_schema(), &elements) {
-        *checker = RawStream::for_record_schema(elements);
-    }
+    let checker = match checker {
+        Some(checker) if std::sync::Arc::ptr_eq(checker.record_schema(), &elements) => checker,
+        slot => slot.insert(RawStream::for_record_schema(elements)),
+    };
     let mut rows = Vec::new();
     // An array whose elements are not all objects has no rows (it was reported as a type
     // mismatch, and its text is kept in the parent's column).
-    let _ = checker.check_array(value.json().as_bytes(), |element| {
+    let _ = checker.check_array(array.as_bytes(), |element| {
         let RowData { cells, extra } = row_of(table, positions, &element);
         rows.push(RowData {
-            cells: cells.into_iter().map(Cell::into_owned).collect(),
+            cells: cells.into_iter().map(|c| within(array, c)).collect(),
             extra,
         });
         Ok::<(), ()>(())
     });
     rows
+}
+
+/// `cell`, whose text (when it borrows) lies in `outer`, as a cell borrowing `outer`: the
+/// checker hands out elements for the length of one call, but their text is the array's.
+fn within<'r>(outer: &'r str, cell: Cell<'_>) -> Cell<'r> {
+    match cell {
+        Cell::Null => Cell::Null,
+        Cell::Integer(n) => Cell::Integer(n),
+        Cell::Text(Cow::Borrowed(text)) => {
+            let start = (text.as_ptr() as usize).wrapping_sub(outer.as_ptr() as usize);
+            match outer.get(start..start.saturating_add(text.len())) {
+                Some(same) if same.as_ptr() == text.as_ptr() => Cell::Text(Cow::Borrowed(same)),
+                _ => Cell::Text(Cow::Owned(text.to_owned())),
+            }
+        }
+        Cell::Text(Cow::Owned(text)) => Cell::Text(Cow::Owned(text)),
+    }
 }
 
 /// The schema of the elements of the nested array under `array_key`, if `schema` has one.
@@ -282,7 +305,7 @@ pub struct StoredRow<'a> {
     /// The endpoint's row, a cell per column of its table (as the sync's tables list them).
     pub main: RowData<'a>,
     /// Per child table (in the sync's table order after the endpoint's), its rows in order.
-    pub children: Vec<Vec<RowData<'static>>>,
+    pub children: Vec<Vec<RowData<'a>>>,
 }
 
 /// One column that moved between two versions of a row: its wire key (or nested array's),
@@ -477,19 +500,33 @@ mod tests {
                         let array = t.array.as_deref().unwrap();
                         let elements = element_schema(record.schema(), array).unwrap();
                         children_of(t, &positions(t, &elements), &record, array, &mut checker)
+                            .into_iter()
+                            .map(RowData::into_owned)
+                            .collect()
                     })
                     .collect();
                 out = Some(StoredRow {
-                    main: RowData {
-                        cells: main.cells.into_iter().map(Cell::into_owned).collect(),
-                        extra: main.extra,
-                    },
+                    main: main.into_owned(),
                     children,
                 });
                 Ok::<(), ()>(())
             })
             .unwrap();
         out.unwrap()
+    }
+
+    #[test]
+    fn child_cells_borrow_the_arrays_text_unless_unescaped() {
+        let array = r#"[{"a":"plain","b":"esc\u00e9"}]"#;
+        let plain = &array[7..12];
+        assert_eq!(plain, "plain");
+        let borrowed = within(array, Cell::Text(Cow::Borrowed(plain)));
+        assert!(matches!(borrowed, Cell::Text(Cow::Borrowed(t)) if t.as_ptr() == plain.as_ptr()));
+        // Text from elsewhere (an unescaped copy) is kept as it is, owned.
+        let elsewhere = String::from("esc\u{e9}");
+        let owned = within(array, Cell::Text(Cow::Borrowed(elsewhere.as_str())));
+        assert!(matches!(owned, Cell::Text(Cow::Owned(ref t)) if *t == elsewhere));
+        assert_eq!(within(array, Cell::Integer(3)), Cell::Integer(3));
     }
 
     #[test]

@@ -44,12 +44,13 @@ enum Job {
     Call(Box<dyn FnOnce(&mut Worker) + Send>),
 }
 
-/// The database thread's state: the connection, and the first error of rows written without
-/// an answer.
+/// The database thread's state: the connection, the first error of rows written without an
+/// answer, and where written batches go back to be filled again.
 struct Worker {
     writer: Writer,
     failed: Option<StoreError>,
     failing: Arc<AtomicBool>,
+    spare: mpsc::Sender<Batch>,
 }
 
 /// A mirror in one SQLite file.
@@ -58,6 +59,8 @@ pub struct SqliteEngine {
     jobs: Option<SyncSender<Job>>,
     thread: Option<JoinHandle<()>>,
     batch: Batch,
+    /// Written batches, emptied, to fill again: no fresh memory (and page faults) per batch.
+    spare: Receiver<Batch>,
     /// Set by the database thread when rows it was handed failed.
     failing: Arc<AtomicBool>,
 }
@@ -76,6 +79,7 @@ impl SqliteEngine {
         let (jobs, queue) = mpsc::sync_channel::<Job>(BATCHES_IN_FLIGHT);
         let (opened, open_result) = mpsc::channel::<Result<(), StoreError>>();
         let failing = Arc::new(AtomicBool::new(false));
+        let (give_back, spare) = mpsc::channel::<Batch>();
         let thread = {
             let path = path.to_owned();
             let failing = failing.clone();
@@ -89,6 +93,7 @@ impl SqliteEngine {
                                 writer,
                                 failed: None,
                                 failing,
+                                spare: give_back,
                             },
                             queue,
                         );
@@ -105,6 +110,7 @@ impl SqliteEngine {
             jobs: Some(jobs),
             thread: Some(thread),
             batch: Batch::default(),
+            spare,
             failing,
         })
     }
@@ -119,7 +125,8 @@ impl SqliteEngine {
         if self.batch.statements() == 0 {
             return Ok(());
         }
-        let batch = std::mem::take(&mut self.batch);
+        let next = self.spare.try_recv().unwrap_or_default();
+        let batch = std::mem::replace(&mut self.batch, next);
         self.send(Job::Rows(batch))
     }
 
@@ -146,13 +153,15 @@ impl SqliteEngine {
 fn serve(mut worker: Worker, queue: Receiver<Job>) {
     for job in queue {
         match job {
-            Job::Rows(batch) => {
+            Job::Rows(mut batch) => {
                 if worker.failed.is_none() {
                     if let Err(e) = worker.writer.write(&batch) {
                         worker.failed = Some(e);
                         worker.failing.store(true, Ordering::Relaxed);
                     }
                 }
+                batch.clear();
+                let _ = worker.spare.send(batch);
             }
             Job::Call(call) => call(&mut worker),
         }

@@ -469,6 +469,13 @@ impl Batch {
         });
     }
 
+    /// Empties it, keeping its memory for the next batch.
+    pub(super) fn clear(&mut self) {
+        self.text.clear();
+        self.values.clear();
+        self.ops.clear();
+    }
+
     /// How many bytes of text and blobs it holds.
     pub(super) fn bytes(&self) -> usize {
         self.text.len()
