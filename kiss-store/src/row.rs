@@ -89,34 +89,32 @@ fn integer(text: &str) -> Option<i64> {
     text.parse().ok()
 }
 
-/// A record's natural key: its bytes (what the mirror matches on), and how it reads
-/// (`DRAC001 / UK01`).
+/// A record's natural key: its bytes, what the mirror matches on ([`Key::display`] says how
+/// it reads: `DRAC001 / UK01`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Key {
     /// Each component's text, length-prefixed: unambiguous whatever the text holds.
     pub bytes: Box<[u8]>,
-    /// The components as people read them, joined by ` / `.
-    pub display: String,
 }
 
 impl Key {
     /// The key of components given as text.
     pub fn from_parts<'a>(parts: impl IntoIterator<Item = &'a str>) -> Key {
         let mut bytes = Vec::new();
-        let mut display = String::new();
         for part in parts {
             let length = u32::try_from(part.len()).unwrap_or(u32::MAX);
             bytes.extend_from_slice(&length.to_le_bytes());
             bytes.extend_from_slice(part.as_bytes());
-            if !display.is_empty() {
-                display.push_str(" / ");
-            }
-            display.push_str(part);
         }
         Key {
             bytes: bytes.into_boxed_slice(),
-            display,
         }
+    }
+
+    /// The components as people read them, joined by ` / ` (made only when asked for: most
+    /// keys are never shown).
+    pub fn display(&self) -> String {
+        Key::display_of(&self.bytes)
     }
 
     /// How the key with these bytes reads (`DRAC001 / UK01`).
@@ -482,7 +480,7 @@ mod tests {
         let a = Key::from_parts(["A / B", "C"]);
         let b = Key::from_parts(["A", "B / C"]);
         assert_ne!(a.bytes, b.bytes);
-        assert_eq!(a.display, "A / B / C");
+        assert_eq!(a.display(), "A / B / C");
         assert_eq!(Key::display_of(&b.bytes), "A / B / C");
     }
 

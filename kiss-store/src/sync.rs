@@ -316,7 +316,7 @@ impl<'e, E: Engine + ?Sized> Sync<'e, E> {
     fn duplicate(&mut self, key: &Key) {
         self.load.duplicates += 1;
         if self.duplicate_keys.len() < NAMED_DUPLICATES {
-            self.duplicate_keys.push(key.display.clone());
+            self.duplicate_keys.push(key.display());
         }
     }
 
@@ -329,7 +329,7 @@ impl<'e, E: Engine + ?Sized> Sync<'e, E> {
             load: self.load.id,
             at: self.at.clone(),
             endpoint: self.endpoint.name().to_owned(),
-            key: key.display.clone(),
+            key: key.display(),
             change: kind,
             column,
             old,

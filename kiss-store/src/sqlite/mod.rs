@@ -271,7 +271,14 @@ impl Engine for SqliteEngine {
             batch.text(Some(change.name()));
             batch.null();
             batch.int(load);
-            batch.end(0, Statement::Insert);
+            batch.end(
+                0,
+                if row.existed {
+                    Statement::Update
+                } else {
+                    Statement::Insert
+                },
+            );
         } else {
             for cell in &row.main.cells {
                 batch.cell(cell);

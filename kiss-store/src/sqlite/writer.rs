@@ -159,7 +159,7 @@ impl Writer {
         ))?;
         let index = if is_main {
             format!(
-                "CREATE UNIQUE INDEX IF NOT EXISTS {} ON {} (\"_kiss_key\")",
+                "CREATE INDEX IF NOT EXISTS {} ON {} (\"_kiss_key\", \"_kiss_hash\", \"_kiss_deleted\")",
                 quote(&format!("{}_kiss_key", table.name)),
                 quote(&table.name)
             )
@@ -254,26 +254,30 @@ impl Writer {
         names.push(quote("_extra"));
         names.extend(MAIN_META.map(quote));
         let placeholders: Vec<String> = (1..=names.len()).map(|i| format!("?{i}")).collect();
-        let updates: Vec<String> = names
-            .iter()
-            .filter(|n| *n != "\"_kiss_key\"" && *n != "\"_kiss_first_seen\"")
-            .map(|n| format!("{n} = excluded.{n}"))
-            .collect();
-        // A table created by this sync has no key index yet, and no row to conflict with.
-        let upsert = if table.is_new {
-            String::new()
-        } else {
-            format!(
-                " ON CONFLICT (\"_kiss_key\") DO UPDATE SET {}",
-                updates.join(", ")
-            )
-        };
+        // New rows are inserted and rows the mirror had are updated by key: the sync knows
+        // which is which, so the key's index need not be unique for an upsert, and can cover
+        // what a sync reads of every row (key, fingerprint, deleted).
         self.sql.entry(table.name.clone()).or_default().set(
             "insert",
             format!(
-                "INSERT INTO {name} ({}) VALUES ({}){upsert}",
+                "INSERT INTO {name} ({}) VALUES ({})",
                 names.join(", "),
                 placeholders.join(", "),
+            ),
+        );
+        // The same parameters as the insert's; `_kiss_first_seen`'s is left unused.
+        let key_parameter = names.iter().position(|n| n == "\"_kiss_key\"").unwrap_or(0) + 1;
+        let updates: Vec<String> = names
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| *n != "\"_kiss_key\"" && *n != "\"_kiss_first_seen\"")
+            .map(|(i, n)| format!("{n} = ?{}", i + 1))
+            .collect();
+        self.sql.entry(table.name.clone()).or_default().set(
+            "update",
+            format!(
+                "UPDATE {name} SET {} WHERE \"_kiss_key\" = ?{key_parameter}",
+                updates.join(", "),
             ),
         );
         let mut sets: Vec<String> = data
@@ -329,6 +333,7 @@ impl Writer {
 #[derive(Debug, Default)]
 struct TableSql {
     insert: String,
+    update: String,
     clear: String,
     read: String,
     refill: String,
@@ -339,6 +344,7 @@ impl TableSql {
     fn set(&mut self, which: &str, sql: String) {
         match which {
             "insert" => self.insert = sql,
+            "update" => self.update = sql,
             "clear" => self.clear = sql,
             "read" => self.read = sql,
             "refill" => self.refill = sql,
@@ -361,22 +367,25 @@ const MAIN_META: [&str; 7] = [
 /// Which of a table's write statements a row write runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Statement {
-    /// Insert (or, into a table the mirror had, upsert) a row.
+    /// Insert a row.
     Insert = 0,
+    /// Replace a row the mirror has (by key).
+    Update = 1,
     /// Remove a parent's child rows.
-    Clear = 1,
+    Clear = 2,
     /// Rewrite an unchanged row's data columns.
-    Refill = 2,
+    Refill = 3,
     /// Move a row's current version to the history.
-    Close = 3,
+    Close = 4,
 }
 
 impl Statement {
-    const COUNT: usize = 4;
+    const COUNT: usize = 5;
 
     fn of(self, sql: &TableSql) -> &str {
         match self {
             Statement::Insert => &sql.insert,
+            Statement::Update => &sql.update,
             Statement::Clear => &sql.clear,
             Statement::Refill => &sql.refill,
             Statement::Close => &sql.close,
