@@ -133,9 +133,18 @@ impl Key {
 /// The natural key of `record`, read from its text: `None` when a component is absent or
 /// null (such a record cannot be merged, and is reported).
 pub fn key_of(record: &RawRecord<'_>, endpoint: Endpoint) -> Option<Key> {
-    let mut parts = Vec::with_capacity(3);
-    for wire_key in natural_key(endpoint) {
-        let value = record.value(wire_key)?;
+    let positions: Vec<Option<usize>> = natural_key(endpoint)
+        .iter()
+        .map(|k| record.schema().position(k))
+        .collect();
+    key_at(record, &positions)
+}
+
+/// [`key_of`] with the key fields' positions in the record's schema looked up beforehand.
+pub fn key_at(record: &RawRecord<'_>, positions: &[Option<usize>]) -> Option<Key> {
+    let mut parts = Vec::with_capacity(positions.len());
+    for position in positions {
+        let value = record.value_at((*position)?)?;
         if value.is_null() {
             return None;
         }
@@ -231,36 +240,58 @@ pub fn extra_json(record: &RawRecord<'_>) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// The rows of a child table for the nested array under `array_key` in `record`, in order.
-/// `checker` is reused from record to record. The cells borrow the record's text.
+/// Where a nested array is in a record, and its elements' schema: looked up once per sync.
+#[derive(Debug, Clone)]
+pub struct NestedArray {
+    /// The array's position in the record's schema.
+    pub position: usize,
+    /// The schema of its elements.
+    pub elements: std::sync::Arc<kiss_dynamic::RecordSchema>,
+}
+
+impl NestedArray {
+    /// The nested array under `array_key` in records of `schema`, if it has one.
+    pub fn find(schema: &kiss_dynamic::RecordSchema, array_key: &str) -> Option<NestedArray> {
+        let position = schema.position(array_key)?;
+        match &schema.entries().get(position)?.kind {
+            EntryKind::Array(elements) => Some(NestedArray {
+                position,
+                elements: elements.clone(),
+            }),
+            EntryKind::Scalar(_) => None,
+        }
+    }
+}
+
+/// The rows of a child table for the nested `array` in `record`, in order. `checker` is
+/// reused from record to record. The cells borrow the record's text.
 pub fn children_of<'r>(
     table: &Table,
     positions: &[Option<usize>],
     record: &RawRecord<'r>,
-    array_key: &str,
+    array: &NestedArray,
     checker: &mut Option<RawStream>,
 ) -> Vec<RowData<'r>> {
-    let Some(value) = record.value(array_key) else {
+    let Some(value) = record.value_at(array.position) else {
         return Vec::new();
     };
-    let array = value.json();
-    if !array.starts_with('[') {
+    let text = value.json();
+    if !text.starts_with('[') {
         return Vec::new();
     }
-    let Some(elements) = element_schema(record.schema(), array_key) else {
-        return Vec::new();
-    };
     let checker = match checker {
-        Some(checker) if std::sync::Arc::ptr_eq(checker.record_schema(), &elements) => checker,
-        slot => slot.insert(RawStream::for_record_schema(elements)),
+        Some(checker) if std::sync::Arc::ptr_eq(checker.record_schema(), &array.elements) => {
+            checker
+        }
+        slot => slot.insert(RawStream::for_record_schema(array.elements.clone())),
     };
     let mut rows = Vec::new();
     // An array whose elements are not all objects has no rows (it was reported as a type
     // mismatch, and its text is kept in the parent's column).
-    let _ = checker.check_array(array.as_bytes(), |element| {
+    let _ = checker.check_array(text.as_bytes(), |element| {
         let RowData { cells, extra } = row_of(table, positions, &element);
         rows.push(RowData {
-            cells: cells.into_iter().map(|c| within(array, c)).collect(),
+            cells: cells.into_iter().map(|c| within(text, c)).collect(),
             extra,
         });
         Ok::<(), ()>(())
@@ -282,17 +313,6 @@ fn within<'r>(outer: &'r str, cell: Cell<'_>) -> Cell<'r> {
             }
         }
         Cell::Text(Cow::Owned(text)) => Cell::Text(Cow::Owned(text)),
-    }
-}
-
-/// The schema of the elements of the nested array under `array_key`, if `schema` has one.
-pub fn element_schema(
-    schema: &kiss_dynamic::RecordSchema,
-    array_key: &str,
-) -> Option<std::sync::Arc<kiss_dynamic::RecordSchema>> {
-    match &schema.entries().get(schema.position(array_key)?)?.kind {
-        EntryKind::Array(elements) => Some(elements.clone()),
-        EntryKind::Scalar(_) => None,
     }
 }
 
@@ -495,12 +515,18 @@ mod tests {
                 let children = tables[1..]
                     .iter()
                     .map(|t| {
-                        let array = t.array.as_deref().unwrap();
-                        let elements = element_schema(record.schema(), array).unwrap();
-                        children_of(t, &positions(t, &elements), &record, array, &mut checker)
-                            .into_iter()
-                            .map(RowData::into_owned)
-                            .collect()
+                        let array = NestedArray::find(record.schema(), t.array.as_deref().unwrap())
+                            .unwrap();
+                        children_of(
+                            t,
+                            &positions(t, &array.elements),
+                            &record,
+                            &array,
+                            &mut checker,
+                        )
+                        .into_iter()
+                        .map(RowData::into_owned)
+                        .collect()
                     })
                     .collect();
                 out = Some(StoredRow {

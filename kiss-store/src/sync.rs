@@ -5,7 +5,8 @@
 //! text), so an unchanged record costs one hash and no write; only a new or changed record is
 //! decoded into its row. A sync that is dropped before [`Sync::finish`] rolls back.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::hash::BuildHasher;
 
 use chrono::{DateTime, Utc};
 use kiss_dynamic::{RawRecord, RawStream, SchemaDocument};
@@ -15,8 +16,8 @@ use crate::engine::{Change, ChangeKind, Engine, Load, LoadStatus, RowWrite};
 use crate::error::StoreError;
 use crate::layout::{evolve, Evolution, Layout, OnSchemaChange, SchemaChange};
 use crate::row::{
-    children_of, element_schema, fingerprint, key_of, moved, positions, row_of, version_json, Cell,
-    Key, RowData, StoredRow,
+    children_of, fingerprint, key_at, moved, positions, row_of, version_json, Cell, Key,
+    NestedArray, RowData, StoredRow,
 };
 
 /// How many changes are gathered before they are written.
@@ -25,7 +26,16 @@ const CHANGE_BATCH: usize = 4096;
 /// How many duplicate keys a summary names (all are counted).
 const NAMED_DUPLICATES: usize = 5;
 
-/// A row the mirror held when the sync began.
+/// The rows' keys are the server's text: a hash with a per-process random seed, so that no
+/// response can be made of keys that collide (xxh3 rather than std's SipHash: a first sync
+/// hashes every key, and this is several times faster).
+type Keys<V> = HashMap<Box<[u8]>, V, xxhash_rust::xxh3::Xxh3Builder>;
+
+fn random_seed() -> u64 {
+    std::collections::hash_map::RandomState::new().hash_one(0u8)
+}
+
+/// A row the mirror held when the sync began, or one this sync added.
 struct Held {
     hash: [u8; 16],
     deleted: bool,
@@ -51,8 +61,7 @@ pub struct Sync<'e, E: Engine + ?Sized> {
     evolution: Evolution,
     load: Load,
     at: String,
-    held: HashMap<Box<[u8]>, Held>,
-    fresh: HashSet<Box<[u8]>>,
+    held: Keys<Held>,
     changes: Vec<Change>,
     duplicate_keys: Vec<String>,
     compact: Vec<u8>,
@@ -60,6 +69,12 @@ pub struct Sync<'e, E: Engine + ?Sized> {
     checkers: Vec<Option<RawStream>>,
     /// Per table, where each column's value is in a record (or element).
     positions: Vec<Vec<Option<usize>>>,
+    /// Per table after the endpoint's, where its nested array is in a record.
+    arrays: Vec<Option<NestedArray>>,
+    /// Where the natural key's fields are in a record.
+    key_positions: Vec<Option<usize>>,
+    /// Which of the endpoint's table's columns hold the natural key.
+    key_columns: Vec<Option<usize>>,
     /// Whether the tables gained columns that unchanged rows must be rewritten to fill (a
     /// new field, a changed type, a returning field, a new nested array).
     refill: bool,
@@ -100,13 +115,15 @@ impl<'e, E: Engine + ?Sized> Sync<'e, E> {
                 LoadStatus::Running,
             ),
             at,
-            held: HashMap::new(),
-            fresh: HashSet::new(),
+            held: Keys::with_hasher(xxhash_rust::xxh3::Xxh3Builder::new().with_seed(random_seed())),
             changes: Vec::new(),
             duplicate_keys: Vec::new(),
             compact: Vec::with_capacity(4096),
             checkers: Vec::new(),
             positions: Vec::new(),
+            arrays: Vec::new(),
+            key_positions: Vec::new(),
+            key_columns: Vec::new(),
             refill: false,
             open: true,
         };
@@ -140,34 +157,65 @@ impl<'e, E: Engine + ?Sized> Sync<'e, E> {
                 .any(|c| !matches!(c, SchemaChange::Removed { .. }));
         sync.checkers = (1..sync.evolution.tables.len()).map(|_| None).collect();
         let record_schema = kiss_dynamic::RecordSchema::from_document(schema);
+        sync.arrays = sync
+            .evolution
+            .tables
+            .iter()
+            .skip(1)
+            .map(|table| {
+                table
+                    .array
+                    .as_deref()
+                    .and_then(|a| NestedArray::find(&record_schema, a))
+            })
+            .collect();
         sync.positions = sync
             .evolution
             .tables
             .iter()
             .enumerate()
-            .map(|(i, table)| match (&table.array, i) {
-                (None, 0) => positions(table, &record_schema),
-                (Some(array), _) => element_schema(&record_schema, array)
-                    .map(|elements| positions(table, &elements))
-                    .unwrap_or_default(),
-                (None, _) => Vec::new(),
+            .map(|(i, table)| match i.checked_sub(1) {
+                None => positions(table, &record_schema),
+                Some(child) => match sync.arrays.get(child) {
+                    Some(Some(array)) => positions(table, &array.elements),
+                    _ => Vec::new(),
+                },
             })
             .collect();
-        sync.held = sync
-            .engine
-            .current(endpoint)?
-            .into_iter()
-            .map(|row| {
-                (
-                    row.key,
-                    Held {
-                        hash: row.hash,
-                        deleted: row.deleted,
-                        seen: false,
-                    },
-                )
+        sync.key_positions = sync
+            .layout
+            .key
+            .iter()
+            .map(|k| record_schema.position(&k.wire_key))
+            .collect();
+        let main_columns = sync
+            .evolution
+            .tables
+            .first()
+            .map(|t| t.columns.as_slice())
+            .unwrap_or_default();
+        sync.key_columns = sync
+            .layout
+            .key
+            .iter()
+            .map(|k| {
+                main_columns
+                    .iter()
+                    .position(|c| c.active && c.wire_key == k.wire_key)
             })
             .collect();
+        let current = sync.engine.current(endpoint)?;
+        sync.held.reserve(current.len());
+        sync.held.extend(current.into_iter().map(|row| {
+            (
+                row.key,
+                Held {
+                    hash: row.hash,
+                    deleted: row.deleted,
+                    seen: false,
+                },
+            )
+        }));
         Ok(sync)
     }
 
@@ -179,7 +227,7 @@ impl<'e, E: Engine + ?Sized> Sync<'e, E> {
     /// Merges one record of the response.
     pub fn add(&mut self, record: &RawRecord<'_>) -> Result<(), StoreError> {
         self.load.records += 1;
-        let Some(key) = key_of(record, self.endpoint) else {
+        let Some(key) = key_at(record, &self.key_positions) else {
             self.load.skipped += 1;
             return Ok(());
         };
@@ -206,12 +254,15 @@ impl<'e, E: Engine + ?Sized> Sync<'e, E> {
                     (true, inserted, true)
                 }
             }
-            None if self.fresh.contains(&key.bytes) => {
-                self.duplicate(&key);
-                return Ok(());
-            }
             None => {
-                self.fresh.insert(key.bytes.clone());
+                self.held.insert(
+                    key.bytes.clone(),
+                    Held {
+                        hash,
+                        deleted: false,
+                        seen: true,
+                    },
+                );
                 (false, true, true)
             }
         };
@@ -283,8 +334,9 @@ impl<'e, E: Engine + ?Sized> Sync<'e, E> {
             .iter()
             .zip(&self.positions)
             .skip(1)
+            .zip(&self.arrays)
             .zip(self.checkers.iter_mut())
-            .map(|((table, positions), checker)| match &table.array {
+            .map(|(((table, positions), array), checker)| match array {
                 Some(array) => children_of(table, positions, record, array, checker),
                 None => Vec::new(),
             })
@@ -294,19 +346,10 @@ impl<'e, E: Engine + ?Sized> Sync<'e, E> {
 
     /// The natural key's cells, from the endpoint's row.
     fn key_cells<'r>(&self, main: &RowData<'r>) -> Vec<Cell<'r>> {
-        let columns = self
-            .evolution
-            .tables
-            .first()
-            .map(|t| t.columns.as_slice())
-            .unwrap_or_default();
-        self.layout
-            .key
+        self.key_columns
             .iter()
-            .map(|k| {
-                columns
-                    .iter()
-                    .position(|c| c.active && c.wire_key == k.wire_key)
+            .map(|column| {
+                column
                     .and_then(|i| main.cells.get(i).cloned())
                     .unwrap_or(Cell::Null)
             })
