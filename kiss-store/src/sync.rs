@@ -231,9 +231,13 @@ impl<'e, E: Engine + ?Sized> Sync<'e, E> {
             self.load.skipped += 1;
             return Ok(());
         };
-        self.compact.clear();
-        record.write_compact(&mut self.compact);
-        let hash = fingerprint(&self.compact);
+        let hash = if record.is_compact() {
+            fingerprint(record.json().as_bytes())
+        } else {
+            self.compact.clear();
+            record.write_compact(&mut self.compact);
+            fingerprint(&self.compact)
+        };
         let (existed, inserted, changed) = match self.held.get_mut(&key.bytes) {
             Some(held) if held.seen => {
                 self.duplicate(&key);
