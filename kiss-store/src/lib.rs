@@ -10,7 +10,8 @@
 //! A sync merges by natural key (products by `SKU`, stock by `SKU` + `StockLocation`, prices
 //! by `PriceListCode` + `SKU` + `MOQ`), writes only what changed, marks vanished rows deleted
 //! (never removes them), and keeps every version of every row (`<table>_history`, valid from
-//! and valid to) and every change column by column (`_kiss_changes`). A new field becomes a new
+//! and valid to) and every update and deletion column by column (`_kiss_changes`; an insertion
+//! is a row's first version, read from `<table>_versions`). A new field becomes a new
 //! column and a new nested array a new table, in the same transaction as the data; a changed
 //! type follows the [`OnSchemaChange`] contract. Each endpoint's sync is one transaction.
 //!
