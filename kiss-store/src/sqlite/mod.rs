@@ -136,14 +136,22 @@ impl SqliteEngine {
         &mut self,
         call: impl FnOnce(&mut Writer) -> Result<R, StoreError> + Send + 'static,
     ) -> Result<R, StoreError> {
+        self.on_worker(move |worker| match worker.failed.take() {
+            Some(e) => Err(e),
+            None => call(&mut worker.writer),
+        })
+    }
+
+    /// Runs `job` on the database thread, after every row handed over before it, and waits
+    /// for its answer.
+    fn on_worker<R: Send + 'static>(
+        &mut self,
+        job: impl FnOnce(&mut Worker) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
         self.flush()?;
         let (answer, answered) = mpsc::channel();
         self.send(Job::Call(Box::new(move |worker: &mut Worker| {
-            let result = match worker.failed.take() {
-                Some(e) => Err(e),
-                None => call(&mut worker.writer),
-            };
-            let _ = answer.send(result);
+            let _ = answer.send(job(worker));
         })))?;
         answered.recv().map_err(|_| StoreError::Stopped)?
     }
@@ -193,16 +201,14 @@ impl Engine for SqliteEngine {
     }
 
     fn rollback(&mut self) -> Result<(), StoreError> {
-        // Rows that failed are undone with the rest: their error is not this call's.
-        self.batch = Batch::default();
-        self.flush()?;
-        let (answer, answered) = mpsc::channel();
-        self.send(Job::Call(Box::new(move |worker: &mut Worker| {
+        // Rows not yet handed over are dropped, and rows that failed are undone with the
+        // rest: their error is not this call's.
+        self.batch.clear();
+        self.on_worker(|worker| {
             worker.failed = None;
             worker.failing.store(false, Ordering::Relaxed);
-            let _ = answer.send(worker.writer.rollback());
-        })))?;
-        answered.recv().map_err(|_| StoreError::Stopped)?
+            worker.writer.rollback()
+        })
     }
 
     fn stored_columns(&mut self, endpoint: Endpoint) -> Result<Vec<StoredColumn>, StoreError> {
