@@ -173,6 +173,16 @@ pub struct Schedule {
     pub next: String,
 }
 
+/// Whether this process may sync an endpoint now ([`Engine::try_lock`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// It may: the lock is this process's until [`Engine::unlock`] (or its connection ends).
+    Taken,
+    /// Another process is syncing it: who, as the database knows it (its
+    /// `application_name`, address and since when).
+    HeldBy(String),
+}
+
 /// A row the mirror holds, as a sync's merge sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeldRow {
@@ -301,4 +311,18 @@ pub trait Engine {
 
     /// The schedules recorded.
     fn schedules(&mut self) -> Result<Vec<Schedule>, StoreError>;
+
+    /// Takes the lock that lets one process at a time, on any machine, sync `customer`'s
+    /// `endpoint` into this mirror, unless another holds it. An engine whose mirror is a file
+    /// that the caller locks whole (SQLite) always grants it.
+    fn try_lock(&mut self, customer: &str, endpoint: Endpoint) -> Result<Claim, StoreError> {
+        let _ = (customer, endpoint);
+        Ok(Claim::Taken)
+    }
+
+    /// Releases the lock [`Engine::try_lock`] took.
+    fn unlock(&mut self, customer: &str, endpoint: Endpoint) -> Result<(), StoreError> {
+        let _ = (customer, endpoint);
+        Ok(())
+    }
 }

@@ -54,6 +54,29 @@ pub enum StoreError {
         /// What was wrong.
         detail: String,
     },
+    /// PostgreSQL said no, or the connection to it failed.
+    #[error("{message}")]
+    Postgres {
+        /// What happened and what a person can do, the server's words included.
+        message: String,
+        /// What the driver said.
+        #[source]
+        source: postgres::Error,
+    },
+    /// A database URL that cannot be used.
+    #[error(
+        "the database URL cannot be used: {reason} (expected postgres://user@host:port/database)"
+    )]
+    Url {
+        /// Why.
+        reason: String,
+    },
+    /// Rows could not be sent to PostgreSQL (`COPY`).
+    #[error("cannot send rows to PostgreSQL: {source}; nothing of the running sync was committed")]
+    Copy {
+        /// What the connection said.
+        source: std::io::Error,
+    },
     /// The engine's database thread could not be started.
     #[error("cannot start the database thread: {source}")]
     Thread {
@@ -74,4 +97,44 @@ pub enum StoreError {
         /// What was found.
         detail: String,
     },
+}
+
+impl StoreError {
+    /// A PostgreSQL failure at `database` (described without its password), worded by what
+    /// it means for the mirror.
+    pub fn postgres(database: &str, source: postgres::Error) -> StoreError {
+        use postgres::error::SqlState;
+        let said = match source.as_db_error() {
+            Some(db) => {
+                let mut text = db.message().to_owned();
+                if let Some(detail) = db.detail() {
+                    text.push_str(&format!(" ({detail})"));
+                }
+                text
+            }
+            None => source.to_string(),
+        };
+        let code = source.code();
+        let message = if code == Some(&SqlState::LOCK_NOT_AVAILABLE) {
+            format!(
+                "{database}: timed out waiting for a lock on the mirror's tables: another \
+                 session holds them (see pg_stat_activity; lock_timeout bounds the wait); \
+                 nothing was written, try again when it is done"
+            )
+        } else if source.is_closed()
+            || code == Some(&SqlState::ADMIN_SHUTDOWN)
+            || code == Some(&SqlState::CRASH_SHUTDOWN)
+            || code == Some(&SqlState::CANNOT_CONNECT_NOW)
+            || code.is_none() && source.as_db_error().is_none()
+        {
+            format!(
+                "{database}: the connection to PostgreSQL was lost or refused ({said}); \
+                 nothing of the running sync was committed: run it again once the server is \
+                 reachable"
+            )
+        } else {
+            format!("{database}: PostgreSQL failed: {said}")
+        };
+        StoreError::Postgres { message, source }
+    }
 }

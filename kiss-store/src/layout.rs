@@ -561,6 +561,12 @@ fn variant_name(wire_key: &str, column_type: ColumnType, columns: &[StoredColumn
     name
 }
 
+/// `name` as an SQL identifier, quoted: wire keys are used exactly as they are (SQLite and
+/// PostgreSQL quote alike).
+pub fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -31,14 +31,17 @@
 pub mod engine;
 pub mod error;
 pub mod layout;
+pub mod postgres;
 pub mod row;
 pub mod sqlite;
 pub mod sync;
+mod thread;
 
 pub use engine::{
-    Change, ChangeKind, ChangeQuery, Engine, HeldRow, Load, LoadStatus, RowWrite, Schedule,
+    Change, ChangeKind, ChangeQuery, Claim, Engine, HeldRow, Load, LoadStatus, RowWrite, Schedule,
 };
 pub use error::StoreError;
 pub use layout::{natural_key, ColumnType, Layout, OnSchemaChange, SchemaChange};
+pub use postgres::PostgresEngine;
 pub use sqlite::SqliteEngine;
 pub use sync::{record_failure, timestamp, Summary, Sync};

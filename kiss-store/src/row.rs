@@ -51,8 +51,74 @@ impl Cell<'_> {
                 Some((*n == 1).to_string())
             }
             (Cell::Integer(n), _) => Some(n.to_string()),
+            (Cell::Text(text), ColumnType::Json) => Some(canonical_json(text)),
             (Cell::Text(text), _) => Some(text.to_string()),
         }
+    }
+
+    /// Whether two cells of a column of `column_type` hold the same value: JSON by its
+    /// meaning, not its spelling (a database may keep an object's members in another order).
+    pub fn same_as(&self, other: &Cell<'_>, column_type: ColumnType) -> bool {
+        match (self, other) {
+            (Cell::Text(a), Cell::Text(b)) if column_type == ColumnType::Json && a != b => {
+                canonical_json(a) == canonical_json(b)
+            }
+            _ => self == other,
+        }
+    }
+}
+
+/// JSON text in one spelling: compact, object members sorted by key, strings with the
+/// fewest escapes, numbers exactly as written (`1.50` stays `1.50`), so that the same value
+/// reads the same from every engine (`{"b":1, "a":[1, 2]}` is `{"a":[1,2],"b":1}`). Text that
+/// is not JSON is returned as it is.
+pub fn canonical_json(text: &str) -> String {
+    use serde_json::value::RawValue;
+    fn write(raw: &str, out: &mut String) -> Result<(), serde_json::Error> {
+        let raw = raw.trim();
+        match raw.as_bytes().first() {
+            Some(b'{') => {
+                // Sorted, and a repeated key keeps its last value (as JSONB does).
+                let members: std::collections::BTreeMap<String, &RawValue> =
+                    serde_json::from_str(raw)?;
+                out.push('{');
+                for (i, (key, member)) in members.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&serde_json::to_string(&key)?);
+                    out.push(':');
+                    write(member.get(), out)?;
+                }
+                out.push('}');
+            }
+            Some(b'[') => {
+                let items: Vec<&RawValue> = serde_json::from_str(raw)?;
+                out.push('[');
+                for (i, item) in items.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write(item.get(), out)?;
+                }
+                out.push(']');
+            }
+            Some(b'"') => {
+                let string: String = serde_json::from_str(raw)?;
+                out.push_str(&serde_json::to_string(&string)?);
+            }
+            _ => {
+                // Numbers, booleans and null, as written.
+                let _: &RawValue = serde_json::from_str(raw)?;
+                out.push_str(raw);
+            }
+        }
+        Ok(())
+    }
+    let mut out = String::with_capacity(text.len());
+    match write(text, &mut out) {
+        Ok(()) => out,
+        Err(_) => text.to_owned(),
     }
 }
 
@@ -395,6 +461,20 @@ pub fn version_json(tables: &[Table], row: &StoredRow<'_>) -> String {
     out
 }
 
+/// Whether two lists of a child table's rows hold the same values (JSON by its meaning).
+fn rows_same(columns: &[StoredColumn], a: &[RowData<'_>], b: &[RowData<'_>]) -> bool {
+    let extra = |e: &Option<String>| e.as_deref().map(canonical_json);
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| {
+            x.cells.len() == y.cells.len()
+                && columns
+                    .iter()
+                    .zip(x.cells.iter().zip(&y.cells))
+                    .all(|(c, (p, q))| p.same_as(q, c.column_type))
+                && (x.extra == y.extra || extra(&x.extra) == extra(&y.extra))
+        })
+}
+
 /// What moved between the stored version of a row and the new one: columns in table order,
 /// then unknown fields, then nested arrays (as JSON).
 pub fn moved(tables: &[Table], old: &StoredRow<'_>, new: &StoredRow<'_>) -> Vec<Moved> {
@@ -408,7 +488,7 @@ pub fn moved(tables: &[Table], old: &StoredRow<'_>, new: &StoredRow<'_>) -> Vec<
         .zip(&old.main.cells)
         .zip(&new.main.cells)
     {
-        if column.active && before != after {
+        if column.active && !before.same_as(after, column.column_type) {
             out.push(Moved {
                 column: column.wire_key.clone(),
                 old: before.to_text(column.column_type),
@@ -422,7 +502,7 @@ pub fn moved(tables: &[Table], old: &StoredRow<'_>, new: &StoredRow<'_>) -> Vec<
             .and_then(|e| serde_json::from_str::<Members>(e).ok())
             .map(|m| {
                 m.0.into_iter()
-                    .map(|(k, v)| (k, v.get().to_owned()))
+                    .map(|(k, v)| (k, canonical_json(v.get())))
                     .collect()
             })
             .unwrap_or_default()
@@ -452,7 +532,7 @@ pub fn moved(tables: &[Table], old: &StoredRow<'_>, new: &StoredRow<'_>) -> Vec<
         let Some(array) = &table.array else {
             continue;
         };
-        if before != after {
+        if !rows_same(&table.columns, before, after) {
             out.push(Moved {
                 column: array.clone(),
                 old: Some(rows_json(&table.columns, before)),
@@ -596,5 +676,18 @@ mod tests {
                 "ProductImages Some(\"[{\\\"ImageID\\\":\\\"I1\\\",\\\"IsPrimaryImage\\\":true}]\") → Some(\"[]\")",
             ]
         );
+    }
+
+    #[test]
+    fn json_reads_the_same_whatever_the_member_order_spacing_or_escapes() {
+        assert_eq!(
+            canonical_json(r#"{"b": 1.50, "a": [1, {"d": "\u00e9", "c": null}]}"#),
+            r#"{"a":[1,{"c":null,"d":"é"}],"b":1.50}"#
+        );
+        assert_eq!(canonical_json("not json"), "not json");
+        let a = Cell::Text(r#"{"x":1,"y":2}"#.into());
+        let b = Cell::Text(r#"{"y": 2, "x": 1}"#.into());
+        assert!(a.same_as(&b, ColumnType::Json));
+        assert!(!a.same_as(&b, ColumnType::Text));
     }
 }

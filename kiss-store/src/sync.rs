@@ -386,12 +386,15 @@ impl<'e, E: Engine + ?Sized> Sync<'e, E> {
 
     /// Marks what the response no longer had as deleted, records the run, and commits.
     pub fn finish(mut self, finished: DateTime<Utc>) -> Result<Summary, StoreError> {
-        let vanished: Vec<Box<[u8]>> = self
+        let mut vanished: Vec<Box<[u8]>> = self
             .held
             .iter()
             .filter(|(_, held)| !held.seen && !held.deleted)
             .map(|(key, _)| key.clone())
             .collect();
+        // By key, not in the map's (randomly seeded) order: every run, and every engine,
+        // records the same deletions in the same order.
+        vanished.sort_unstable();
         for key in vanished {
             let last = self
                 .engine

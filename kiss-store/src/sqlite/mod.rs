@@ -14,10 +14,7 @@
 mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender};
-use std::sync::Arc;
-use std::thread::JoinHandle;
+use std::sync::mpsc::{self, Receiver, Sender};
 
 use kiss_schema::Endpoint;
 
@@ -25,9 +22,10 @@ use crate::engine::{Change, ChangeQuery, Engine, HeldRow, Load, RowWrite, Schedu
 use crate::error::StoreError;
 use crate::layout::{Evolution, Layout, StoredColumn};
 use crate::row::StoredRow;
+use crate::thread::DatabaseThread;
 use writer::{Batch, Statement, Writer};
 
-pub use writer::quote;
+pub use crate::layout::quote;
 
 /// A batch is handed over once it holds this many bytes of values…
 const BATCH_BYTES: usize = 1 << 20;
@@ -36,33 +34,14 @@ const BATCH_STATEMENTS: usize = 4096;
 /// Batches handed over and not yet written, at most: bounds the memory rows wait in.
 const BATCHES_IN_FLIGHT: usize = 2;
 
-/// What the database thread is asked to do.
-enum Job {
-    /// Write these rows (an error is kept for the next call).
-    Rows(Batch),
-    /// Run this and answer.
-    Call(Box<dyn FnOnce(&mut Worker) + Send>),
-}
-
-/// The database thread's state: the connection, the first error of rows written without an
-/// answer, and where written batches go back to be filled again.
-struct Worker {
-    writer: Writer,
-    failed: Option<StoreError>,
-    failing: Arc<AtomicBool>,
-    spare: mpsc::Sender<Batch>,
-}
-
 /// A mirror in one SQLite file.
 pub struct SqliteEngine {
     path: PathBuf,
-    jobs: Option<SyncSender<Job>>,
-    thread: Option<JoinHandle<()>>,
+    thread: DatabaseThread<Writer>,
     batch: Batch,
     /// Written batches, emptied, to fill again: no fresh memory (and page faults) per batch.
     spare: Receiver<Batch>,
-    /// Set by the database thread when rows it was handed failed.
-    failing: Arc<AtomicBool>,
+    give_back: Sender<Batch>,
 }
 
 impl std::fmt::Debug for SqliteEngine {
@@ -76,48 +55,18 @@ impl std::fmt::Debug for SqliteEngine {
 impl SqliteEngine {
     /// Opens (or creates) the mirror at `path`.
     pub fn open(path: &Path) -> Result<SqliteEngine, StoreError> {
-        let (jobs, queue) = mpsc::sync_channel::<Job>(BATCHES_IN_FLIGHT);
-        let (opened, open_result) = mpsc::channel::<Result<(), StoreError>>();
-        let failing = Arc::new(AtomicBool::new(false));
+        let opened = path.to_owned();
+        let thread = DatabaseThread::start("kiss-sqlite", BATCHES_IN_FLIGHT, move || {
+            Writer::open(&opened)
+        })?;
         let (give_back, spare) = mpsc::channel::<Batch>();
-        let thread = {
-            let path = path.to_owned();
-            let failing = failing.clone();
-            std::thread::Builder::new()
-                .name("kiss-sqlite".into())
-                .spawn(move || match Writer::open(&path) {
-                    Ok(writer) => {
-                        let _ = opened.send(Ok(()));
-                        serve(
-                            Worker {
-                                writer,
-                                failed: None,
-                                failing,
-                                spare: give_back,
-                            },
-                            queue,
-                        );
-                    }
-                    Err(e) => {
-                        let _ = opened.send(Err(e));
-                    }
-                })
-                .map_err(|source| StoreError::Thread { source })?
-        };
-        open_result.recv().map_err(|_| StoreError::Stopped)??;
         Ok(SqliteEngine {
             path: path.to_owned(),
-            jobs: Some(jobs),
-            thread: Some(thread),
+            thread,
             batch: Batch::default(),
             spare,
-            failing,
+            give_back,
         })
-    }
-
-    fn send(&mut self, job: Job) -> Result<(), StoreError> {
-        let jobs = self.jobs.as_ref().ok_or(StoreError::Stopped)?;
-        jobs.send(job).map_err(|_| StoreError::Stopped)
     }
 
     /// Hands the rows gathered so far to the database thread.
@@ -126,8 +75,14 @@ impl SqliteEngine {
             return Ok(());
         }
         let next = self.spare.try_recv().unwrap_or_default();
-        let batch = std::mem::replace(&mut self.batch, next);
-        self.send(Job::Rows(batch))
+        let mut batch = std::mem::replace(&mut self.batch, next);
+        let give_back = self.give_back.clone();
+        self.thread.post(move |writer| {
+            let written = writer.write(&batch);
+            batch.clear();
+            let _ = give_back.send(batch);
+            written
+        })
     }
 
     /// Runs `call` on the database thread, after every row handed over before it, and waits
@@ -136,54 +91,8 @@ impl SqliteEngine {
         &mut self,
         call: impl FnOnce(&mut Writer) -> Result<R, StoreError> + Send + 'static,
     ) -> Result<R, StoreError> {
-        self.on_worker(move |worker| match worker.failed.take() {
-            Some(e) => Err(e),
-            None => call(&mut worker.writer),
-        })
-    }
-
-    /// Runs `job` on the database thread, after every row handed over before it, and waits
-    /// for its answer.
-    fn on_worker<R: Send + 'static>(
-        &mut self,
-        job: impl FnOnce(&mut Worker) -> Result<R, StoreError> + Send + 'static,
-    ) -> Result<R, StoreError> {
         self.flush()?;
-        let (answer, answered) = mpsc::channel();
-        self.send(Job::Call(Box::new(move |worker: &mut Worker| {
-            let _ = answer.send(job(worker));
-        })))?;
-        answered.recv().map_err(|_| StoreError::Stopped)?
-    }
-}
-
-/// The database thread: jobs in order until the engine is dropped.
-fn serve(mut worker: Worker, queue: Receiver<Job>) {
-    for job in queue {
-        match job {
-            Job::Rows(mut batch) => {
-                if worker.failed.is_none() {
-                    if let Err(e) = worker.writer.write(&batch) {
-                        worker.failed = Some(e);
-                        worker.failing.store(true, Ordering::Relaxed);
-                    }
-                }
-                batch.clear();
-                let _ = worker.spare.send(batch);
-            }
-            Job::Call(call) => call(&mut worker),
-        }
-    }
-}
-
-impl Drop for SqliteEngine {
-    fn drop(&mut self) {
-        // Closing the queue ends the thread, which closes the connection (a transaction still
-        // open is rolled back by SQLite).
-        self.jobs = None;
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        self.thread.call(call)
     }
 }
 
@@ -204,11 +113,7 @@ impl Engine for SqliteEngine {
         // Rows not yet handed over are dropped, and rows that failed are undone with the
         // rest: their error is not this call's.
         self.batch.clear();
-        self.on_worker(|worker| {
-            worker.failed = None;
-            worker.failing.store(false, Ordering::Relaxed);
-            worker.writer.rollback()
-        })
+        self.thread.reset(Writer::rollback)
     }
 
     fn stored_columns(&mut self, endpoint: Endpoint) -> Result<Vec<StoredColumn>, StoreError> {
@@ -249,7 +154,7 @@ impl Engine for SqliteEngine {
         load: i64,
         at: &str,
     ) -> Result<(), StoreError> {
-        if self.failing.load(Ordering::Relaxed) {
+        if self.thread.failing() {
             // Rows handed over earlier failed: say why now rather than at the end.
             return self.call(|_| Ok(()));
         }

@@ -12,7 +12,7 @@ use rusqlite::{params, Connection};
 
 use crate::engine::{Change, ChangeKind, ChangeQuery, HeldRow, Load, LoadStatus, Schedule};
 use crate::error::StoreError;
-use crate::layout::{natural_key, ColumnType, Evolution, Layout, StoredColumn, Table};
+use crate::layout::{natural_key, quote, ColumnType, Evolution, Layout, StoredColumn, Table};
 use crate::row::{Cell, RowData, StoredRow};
 
 /// How long a reader or writer waits for another connection's lock before failing.
@@ -51,11 +51,6 @@ pub(super) struct Writer {
     sql: HashMap<String, TableSql>,
     /// Indexes of tables created in the running transaction, built before it commits.
     pending_indexes: Vec<String>,
-}
-
-/// `name` as an SQL identifier, quoted: wire keys are used exactly as they are.
-pub fn quote(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 fn sql_type(column_type: ColumnType) -> &'static str {

@@ -1,0 +1,351 @@
+//! The PostgreSQL engine: the shared mirror for teams, read by many services.
+//!
+//! Types follow the schema: decimals `NUMERIC` (exact, and given back with the scale they were
+//! written with: `19.9500`), integers `BIGINT`, booleans `BOOLEAN`, dates `DATE`, strings
+//! `TEXT`, unknown types and `_extra` `JSONB`; identifiers are the wire keys, quoted exactly. A
+//! value its column cannot hold exactly is kept in the row's `_kiss_unfit` (see [`copy`]).
+//! Tables live in the connection's current schema (set `search_path` in the URL's `options`
+//! to use another).
+//!
+//! The driver is `postgres`, the blocking face of `tokio-postgres` (which the quota sharing
+//! uses directly): the [`Engine`] trait is synchronous, so the connection lives on a database
+//! thread of its own, as the SQLite engine's does, and the sync hands it rows without waiting.
+//! Rows become `COPY` text on the calling thread, are copied into temporary staging tables,
+//! and are merged into the mirror in SQL when the sync commits, in one transaction with the
+//! sync's DDL: a failed sync leaves no row and no half-added column behind.
+//!
+//! Each customer's endpoint has an advisory lock ([`PostgresEngine::try_lock`]), so that
+//! syncers on several machines never poll one endpoint at once.
+
+mod copy;
+mod writer;
+
+use kiss_schema::Endpoint;
+use postgres::Config;
+
+use crate::engine::{Change, ChangeQuery, Claim, Engine, HeldRow, Load, RowWrite, Schedule};
+use crate::error::StoreError;
+use crate::layout::{Evolution, Layout, StoredColumn};
+use crate::row::StoredRow;
+use crate::thread::DatabaseThread;
+use copy::CopyRow;
+use writer::Writer;
+
+/// Rows are copied once their text holds this many bytes…
+const BATCH_BYTES: usize = 2 << 20;
+/// …and at most this many batches wait to be copied: bounds the memory rows wait in.
+const BATCHES_IN_FLIGHT: usize = 2;
+
+/// A mirror in a PostgreSQL database.
+pub struct PostgresEngine {
+    described: String,
+    thread: DatabaseThread<Writer>,
+    /// Per table of the sync (the endpoint's first), its staging table and the rows' text.
+    buffers: Vec<(String, Vec<u8>)>,
+    /// The rows marked deleted, for their staging table.
+    deleted: Vec<u8>,
+}
+
+impl std::fmt::Debug for PostgresEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresEngine")
+            .field("database", &self.described)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A `postgres://` URL as people may read it: without its password.
+pub fn describe_url(config: &Config) -> String {
+    let host = config
+        .get_hosts()
+        .first()
+        .map(|h| match h {
+            postgres::config::Host::Tcp(name) => name.clone(),
+            postgres::config::Host::Unix(path) => path.display().to_string(),
+        })
+        .unwrap_or_else(|| "localhost".to_owned());
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let user = config.get_user().unwrap_or("");
+    let database = config.get_dbname().unwrap_or(user);
+    let at = if user.is_empty() {
+        String::new()
+    } else {
+        format!("{user}@")
+    };
+    format!("postgres://{at}{host}:{port}/{database}")
+}
+
+impl PostgresEngine {
+    /// Connects to the mirror at `url` (`postgres://user@host:port/database?options=…`),
+    /// creating its bookkeeping tables when missing.
+    pub fn open(url: &str) -> Result<PostgresEngine, StoreError> {
+        let config: Config = url.parse().map_err(|e| StoreError::Url {
+            // The driver's message never repeats the URL (nor its password).
+            reason: format!("{e}"),
+        })?;
+        let described = describe_url(&config);
+        let opened = described.clone();
+        let thread = DatabaseThread::start("kiss-postgres", BATCHES_IN_FLIGHT, move || {
+            Writer::open(config, opened)
+        })?;
+        Ok(PostgresEngine {
+            described,
+            thread,
+            buffers: Vec::new(),
+            deleted: Vec::new(),
+        })
+    }
+
+    /// Hands the rows gathered so far to the database thread, to be copied.
+    fn flush(&mut self) -> Result<(), StoreError> {
+        let pending =
+            self.buffers.iter().any(|(_, rows)| !rows.is_empty()) || !self.deleted.is_empty();
+        if !pending {
+            return Ok(());
+        }
+        let mut batch: Vec<(String, Vec<u8>)> = self
+            .buffers
+            .iter_mut()
+            .map(|(table, rows)| (table.clone(), std::mem::take(rows)))
+            .collect();
+        batch.push((
+            writer::DELETED_STAGE.to_owned(),
+            std::mem::take(&mut self.deleted),
+        ));
+        self.thread.post(move |w| w.copy(&batch))
+    }
+
+    fn buffered(&self) -> usize {
+        self.buffers
+            .iter()
+            .map(|(_, rows)| rows.len())
+            .sum::<usize>()
+            + self.deleted.len()
+    }
+
+    fn call<R: Send + 'static>(
+        &mut self,
+        call: impl FnOnce(&mut Writer) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        self.flush()?;
+        self.thread.call(call)
+    }
+}
+
+/// A version of a row as JSON that `JSONB` can hold: one holding the escaped NUL (which
+/// `JSONB` refuses) is kept as a JSON string of its text.
+fn history_json(version: &str) -> std::borrow::Cow<'_, str> {
+    if version.contains("\\u0000") {
+        serde_json::to_string(version).unwrap_or_default().into()
+    } else {
+        version.into()
+    }
+}
+
+impl Engine for PostgresEngine {
+    fn describe(&self) -> String {
+        self.described.clone()
+    }
+
+    fn begin(&mut self) -> Result<(), StoreError> {
+        self.call(Writer::begin)
+    }
+
+    fn commit(&mut self) -> Result<(), StoreError> {
+        self.call(Writer::commit)
+    }
+
+    fn rollback(&mut self) -> Result<(), StoreError> {
+        for (_, rows) in &mut self.buffers {
+            rows.clear();
+        }
+        self.deleted.clear();
+        self.thread.reset(Writer::rollback)
+    }
+
+    fn stored_columns(&mut self, endpoint: Endpoint) -> Result<Vec<StoredColumn>, StoreError> {
+        self.call(move |w| w.stored_columns(endpoint))
+    }
+
+    fn apply(
+        &mut self,
+        layout: &Layout,
+        evolution: &Evolution,
+        load: i64,
+        at: &str,
+    ) -> Result<(), StoreError> {
+        self.buffers = (0..evolution.tables.len())
+            .map(|i| (writer::stage(i), Vec::new()))
+            .collect();
+        let (layout, evolution, at) = (layout.clone(), evolution.clone(), at.to_owned());
+        self.call(move |w| w.apply(&layout, &evolution, load, &at))
+    }
+
+    fn current(&mut self, endpoint: Endpoint) -> Result<Vec<HeldRow>, StoreError> {
+        self.call(move |w| w.current(endpoint))
+    }
+
+    fn current_row(
+        &mut self,
+        _layout: &Layout,
+        _evolution: &Evolution,
+        key: &[u8],
+    ) -> Result<Option<StoredRow<'static>>, StoreError> {
+        let key = key.to_vec();
+        self.call(move |w| w.current_row(&key))
+    }
+
+    fn write(
+        &mut self,
+        layout: &Layout,
+        evolution: &Evolution,
+        row: &RowWrite<'_>,
+        _load: i64,
+        _at: &str,
+    ) -> Result<(), StoreError> {
+        if self.thread.failing() {
+            // Rows handed over earlier failed: say why now rather than at the end.
+            return self.call(|_| Ok(()));
+        }
+        let Some(((_, main_rows), children)) = self.buffers.split_first_mut() else {
+            return Err(StoreError::Corrupt {
+                detail: "a row was written before the sync's tables were applied".to_owned(),
+            });
+        };
+        let main_table = evolution.tables.first();
+        let mut copy = CopyRow::new(main_rows);
+        for (cell, column) in row
+            .main
+            .cells
+            .iter()
+            .zip(main_table.map(|t| t.columns.as_slice()).unwrap_or_default())
+        {
+            copy.cell(cell, column.column_type, &column.name);
+        }
+        copy.json(row.main.extra.as_deref(), "_extra");
+        copy.unfit();
+        copy.bytes(row.key);
+        copy.bytes(&row.hash);
+        let (change, write) = match (row.changed, row.existed) {
+            (false, _) => (None, "refill"),
+            (true, existed) => (
+                Some(if row.inserted { "inserted" } else { "updated" }),
+                if existed { "update" } else { "insert" },
+            ),
+        };
+        copy.text(change);
+        copy.text(Some(write));
+        copy.text(row.closed_version.map(history_json).as_deref());
+        copy.end();
+        for ((table, rows), (_, out)) in evolution
+            .tables
+            .iter()
+            .skip(1)
+            .zip(row.children)
+            .zip(children.iter_mut())
+        {
+            if table.array.is_none() {
+                continue;
+            }
+            for (position, data) in rows.iter().enumerate() {
+                let mut copy = CopyRow::new(out);
+                copy.bytes(row.key);
+                for (cell, key) in row.key_cells.iter().zip(&layout.key) {
+                    // The parent's key is a copy for joins: kept aside nowhere else.
+                    copy.cell(cell, key.column_type, &format!("_parent_{}", key.wire_key));
+                }
+                copy.int(i64::try_from(position).unwrap_or(i64::MAX));
+                for (cell, column) in data.cells.iter().zip(&table.columns) {
+                    copy.cell(cell, column.column_type, &column.name);
+                }
+                copy.json(data.extra.as_deref(), "_extra");
+                copy.unfit();
+                copy.end();
+            }
+        }
+        if self.buffered() >= BATCH_BYTES {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn mark_deleted(
+        &mut self,
+        _endpoint: Endpoint,
+        key: &[u8],
+        closed_version: &str,
+        _load: i64,
+        _at: &str,
+    ) -> Result<(), StoreError> {
+        let mut copy = CopyRow::new(&mut self.deleted);
+        copy.bytes(key);
+        copy.text(Some(&history_json(closed_version)));
+        copy.end();
+        if self.buffered() >= BATCH_BYTES {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn add_changes(&mut self, changes: &[Change]) -> Result<(), StoreError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let mut rows = Vec::new();
+        for change in changes {
+            let mut copy = CopyRow::new(&mut rows);
+            copy.int(change.load);
+            copy.text(Some(&change.at));
+            copy.text(Some(&change.endpoint));
+            copy.text(Some(&change.key));
+            copy.text(Some(change.change.name()));
+            copy.text(change.column.as_deref());
+            copy.text(change.old.as_deref());
+            copy.text(change.new.as_deref());
+            copy.end();
+        }
+        let table = "\"_kiss_changes\" (\"load\", \"at\", \"endpoint\", \"key\", \"change\", \"col\", \"old\", \"new\")".to_owned();
+        self.call(move |w| w.copy(&[(table, rows)]))
+    }
+
+    fn start_load(&mut self, load: &Load) -> Result<i64, StoreError> {
+        let load = load.clone();
+        self.call(move |w| w.start_load(&load))
+    }
+
+    fn finish_load(&mut self, load: &Load) -> Result<(), StoreError> {
+        let load = load.clone();
+        self.call(move |w| w.finish_load(&load))
+    }
+
+    fn loads(&mut self, endpoint: Option<Endpoint>, limit: u64) -> Result<Vec<Load>, StoreError> {
+        self.call(move |w| w.loads(endpoint, limit))
+    }
+
+    fn changes(&mut self, query: &ChangeQuery) -> Result<Vec<Change>, StoreError> {
+        let query = query.clone();
+        self.call(move |w| w.changes(&query))
+    }
+
+    fn set_schedule(&mut self, schedule: &Schedule) -> Result<(), StoreError> {
+        let schedule = schedule.clone();
+        self.call(move |w| w.set_schedule(&schedule))
+    }
+
+    fn schedules(&mut self) -> Result<Vec<Schedule>, StoreError> {
+        self.call(Writer::schedules)
+    }
+
+    fn try_lock(&mut self, customer: &str, endpoint: Endpoint) -> Result<Claim, StoreError> {
+        let customer = customer.to_owned();
+        Ok(match self.call(move |w| w.try_lock(&customer, endpoint))? {
+            None => Claim::Taken,
+            Some(holder) => Claim::HeldBy(holder),
+        })
+    }
+
+    fn unlock(&mut self, customer: &str, endpoint: Endpoint) -> Result<(), StoreError> {
+        let customer = customer.to_owned();
+        self.call(move |w| w.unlock(&customer, endpoint))
+    }
+}

@@ -1,0 +1,158 @@
+//! A database connection on a thread of its own, shared by the engines.
+//!
+//! The [`crate::Engine`] trait is synchronous and is called from inside the chunk callback of
+//! an async response stream; the database clients are blocking (rusqlite) or run their own
+//! runtime (the `postgres` client), which must not be entered from an async task. So each
+//! engine keeps its connection on a thread: writes are posted without waiting (the sync reads
+//! and checks the next records while the database writes the last ones), everything else is a
+//! call that waits for its answer, after the posted work before it.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crate::error::StoreError;
+
+/// One piece of work for the thread.
+type Job<S> = Box<dyn FnOnce(&mut Served<S>) + Send>;
+
+/// What the thread holds: the connection's state and the first error of work posted without
+/// an answer.
+struct Served<S> {
+    state: S,
+    failed: Option<StoreError>,
+    failing: Arc<AtomicBool>,
+}
+
+/// A connection's state `S` on its own thread.
+pub(crate) struct DatabaseThread<S> {
+    jobs: Option<SyncSender<Job<S>>>,
+    thread: Option<JoinHandle<()>>,
+    failing: Arc<AtomicBool>,
+}
+
+impl<S: 'static> DatabaseThread<S> {
+    /// Starts thread `name` and opens the connection on it with `open`; at most `in_flight`
+    /// posted jobs wait unanswered (which bounds the memory they hold).
+    pub(crate) fn start(
+        name: &str,
+        in_flight: usize,
+        open: impl FnOnce() -> Result<S, StoreError> + Send + 'static,
+    ) -> Result<DatabaseThread<S>, StoreError> {
+        let (jobs, queue) = mpsc::sync_channel::<Job<S>>(in_flight);
+        let (opened, open_result) = mpsc::channel::<Result<(), StoreError>>();
+        let failing = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let failing = failing.clone();
+            std::thread::Builder::new()
+                .name(name.to_owned())
+                .spawn(move || match open() {
+                    Ok(state) => {
+                        let _ = opened.send(Ok(()));
+                        serve(
+                            Served {
+                                state,
+                                failed: None,
+                                failing,
+                            },
+                            queue,
+                        );
+                    }
+                    Err(e) => {
+                        let _ = opened.send(Err(e));
+                    }
+                })
+                .map_err(|source| StoreError::Thread { source })?
+        };
+        open_result.recv().map_err(|_| StoreError::Stopped)??;
+        Ok(DatabaseThread {
+            jobs: Some(jobs),
+            thread: Some(thread),
+            failing,
+        })
+    }
+
+    fn send(&self, job: Job<S>) -> Result<(), StoreError> {
+        let jobs = self.jobs.as_ref().ok_or(StoreError::Stopped)?;
+        jobs.send(job).map_err(|_| StoreError::Stopped)
+    }
+
+    /// Runs `job` without waiting for it; its error, if any, is kept and returned by the next
+    /// [`DatabaseThread::call`] (later posted jobs are skipped until then).
+    pub(crate) fn post(
+        &self,
+        job: impl FnOnce(&mut S) -> Result<(), StoreError> + Send + 'static,
+    ) -> Result<(), StoreError> {
+        self.send(Box::new(move |served: &mut Served<S>| {
+            if served.failed.is_some() {
+                return;
+            }
+            if let Err(e) = job(&mut served.state) {
+                served.failed = Some(e);
+                served.failing.store(true, Ordering::Relaxed);
+            }
+        }))
+    }
+
+    /// Whether posted work failed (its error not yet returned).
+    pub(crate) fn failing(&self) -> bool {
+        self.failing.load(Ordering::Relaxed)
+    }
+
+    /// Runs `call` after every job posted before it and waits for its answer; fails instead
+    /// with the error of posted work that failed.
+    pub(crate) fn call<R: Send + 'static>(
+        &self,
+        call: impl FnOnce(&mut S) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        self.answer(move |served| match served.failed.take() {
+            Some(e) => {
+                served.failing.store(false, Ordering::Relaxed);
+                Err(e)
+            }
+            None => call(&mut served.state),
+        })
+    }
+
+    /// Forgets the error of posted work (its effects are being undone) and runs `call`.
+    pub(crate) fn reset<R: Send + 'static>(
+        &self,
+        call: impl FnOnce(&mut S) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        self.answer(move |served| {
+            served.failed = None;
+            served.failing.store(false, Ordering::Relaxed);
+            call(&mut served.state)
+        })
+    }
+
+    fn answer<R: Send + 'static>(
+        &self,
+        job: impl FnOnce(&mut Served<S>) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        let (answer, answered) = mpsc::channel();
+        self.send(Box::new(move |served: &mut Served<S>| {
+            let _ = answer.send(job(served));
+        }))?;
+        answered.recv().map_err(|_| StoreError::Stopped)?
+    }
+}
+
+/// The thread: jobs in order until the handle is dropped.
+fn serve<S>(mut served: Served<S>, queue: Receiver<Job<S>>) {
+    for job in queue {
+        job(&mut served);
+    }
+}
+
+impl<S> Drop for DatabaseThread<S> {
+    fn drop(&mut self) {
+        // Closing the queue ends the thread, which closes the connection (a transaction still
+        // open is rolled back by the database).
+        self.jobs = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
