@@ -10,63 +10,80 @@ use chrono::{DateTime, Utc};
 use clap::{Args, ValueEnum};
 use kiss_client::{Client, Endpoint};
 use kiss_store::{
-    ChangeQuery, Engine, LoadStatus, OnSchemaChange, Schedule, SqliteEngine, StoreError, Summary,
-    Sync,
+    ChangeQuery, Claim, Engine, LoadStatus, OnSchemaChange, PostgresEngine, Schedule, SqliteEngine,
+    StoreError, Summary, Sync,
 };
 
 use crate::export::{Interrupt, Issues};
 use crate::{exit, Failure};
 
-/// Where the mirror is: a file path (SQLite).
+/// Where the mirror is: a SQLite file, or a PostgreSQL database.
 #[derive(Args, Clone)]
 pub(crate) struct Database {
-    /// The mirror: a SQLite file (created when missing), or `sqlite:PATH`.
+    /// The mirror: a SQLite file (created when missing) or `sqlite:PATH`, or a PostgreSQL
+    /// database, `postgres://user@host:port/database`.
     #[arg(
         long = "db",
         env = "KISS_DATABASE_URL",
-        value_name = "PATH",
+        value_name = "PATH|URL",
         default_value = "kiss.db"
     )]
     db: String,
 }
 
+/// A mirror's kind and place.
+enum Mirror {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
 impl Database {
-    fn path(&self) -> Result<PathBuf, Failure> {
+    fn mirror(&self) -> Result<Mirror, Failure> {
+        if self.db.starts_with("postgres://") || self.db.starts_with("postgresql://") {
+            return Ok(Mirror::Postgres(self.db.clone()));
+        }
         let text = self.db.strip_prefix("sqlite:").unwrap_or(&self.db);
-        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+        if text.is_empty() {
             return Err(Failure::new(
                 exit::USAGE,
-                "PostgreSQL mirrors are not supported by this kiss yet; give a SQLite file path",
+                "--db needs a file path or a postgres:// URL",
             ));
         }
-        if text.is_empty() {
-            return Err(Failure::new(exit::USAGE, "--db needs a file path"));
-        }
-        Ok(PathBuf::from(text))
+        Ok(Mirror::Sqlite(PathBuf::from(text)))
     }
 
-    fn open(&self) -> Result<SqliteEngine, Failure> {
-        let path = self.path()?;
-        SqliteEngine::open(&path).map_err(|e| {
-            Failure::new(
-                exit::FAILURE,
-                format!("cannot open the mirror {}: {e}", path.display()),
-            )
-        })
+    fn open(&self) -> Result<Box<dyn Engine>, Failure> {
+        match self.mirror()? {
+            Mirror::Sqlite(path) => match SqliteEngine::open(&path) {
+                Ok(engine) => Ok(Box::new(engine)),
+                Err(e) => Err(Failure::new(
+                    exit::FAILURE,
+                    format!("cannot open the mirror {}: {e}", path.display()),
+                )),
+            },
+            Mirror::Postgres(url) => match PostgresEngine::open(&url) {
+                Ok(engine) => Ok(Box::new(engine)),
+                Err(e) => Err(Failure::new(
+                    exit::FAILURE,
+                    format!("cannot open the mirror: {e}"),
+                )),
+            },
+        }
     }
 
     /// Opens an existing mirror for reading; a clear error when there is none.
-    fn open_existing(&self) -> Result<SqliteEngine, Failure> {
-        let path = self.path()?;
-        if !path.exists() {
-            return Err(Failure::new(
-                exit::FAILURE,
-                format!(
-                    "there is no mirror at {} yet: run `kiss sync --db {}` first",
-                    path.display(),
-                    path.display()
-                ),
-            ));
+    fn open_existing(&self) -> Result<Box<dyn Engine>, Failure> {
+        if let Mirror::Sqlite(path) = self.mirror()? {
+            if !path.exists() {
+                return Err(Failure::new(
+                    exit::FAILURE,
+                    format!(
+                        "there is no mirror at {} yet: run `kiss sync --db {}` first",
+                        path.display(),
+                        path.display()
+                    ),
+                ));
+            }
         }
         self.open()
     }
@@ -400,23 +417,87 @@ fn endpoints_of(chosen: &[SyncEndpoint]) -> Vec<Endpoint> {
     }
 }
 
+/// How often a process waiting for another's lock on an endpoint asks again (polling keeps
+/// the wait interruptible by Ctrl-C and SIGTERM).
+const LOCK_POLL: Duration = Duration::from_millis(500);
+
+/// Takes the mirror's lock on `customer`'s `endpoint` (PostgreSQL's advisory lock; a SQLite
+/// mirror is locked whole by [`SyncLock`]), waiting for the process that holds it unless
+/// `no_wait`: `Ok(false)` when it is held and `no_wait` is set, `Err` when interrupted.
+async fn claim(
+    engine: &mut dyn Engine,
+    customer: &str,
+    endpoint: Endpoint,
+    no_wait: bool,
+    quiet: bool,
+    interrupt: &mut Interrupt,
+) -> Result<bool, Failure> {
+    let mut told = false;
+    loop {
+        let holder = match engine.try_lock(customer, endpoint).map_err(store_failure)? {
+            Claim::Taken => return Ok(true),
+            Claim::HeldBy(holder) => holder,
+        };
+        let what = format!(
+            "{holder} is syncing {} of customer {customer} into {}",
+            endpoint.name(),
+            engine.describe()
+        );
+        if no_wait {
+            eprintln!("kiss: {what}; not waiting (--no-wait)");
+            return Ok(false);
+        }
+        if !told && !quiet {
+            eprintln!("kiss: {what}; waiting for it to finish (--no-wait to exit instead)");
+            told = true;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(LOCK_POLL) => {}
+            (name, code) = interrupt.wait() => return Err(Failure::new(
+                code,
+                format!("interrupted by {name} while waiting for {holder}; nothing was synced"),
+            )),
+        }
+    }
+}
+
 /// `kiss sync`: once, or on a schedule with `--every`.
 pub(crate) async fn run(client: &Client, args: SyncArgs, quiet: bool) -> Result<(), Failure> {
-    let path = args.database.path()?;
     let mut interrupt = Interrupt::listen()?;
-    let Some(_lock) = SyncLock::take(&path, args.no_wait, quiet).await? else {
-        return Ok(());
+    let _file_lock = match args.database.mirror()? {
+        Mirror::Sqlite(path) => match SyncLock::take(&path, args.no_wait, quiet).await? {
+            Some(lock) => Some(lock),
+            None => return Ok(()),
+        },
+        Mirror::Postgres(_) => None,
     };
     let mut engine = args.database.open()?;
+    let engine = engine.as_mut();
     let on_change = match args.on_schema_change {
         SchemaChangeContract::Evolve => OnSchemaChange::Evolve,
         SchemaChangeContract::Freeze => OnSchemaChange::Freeze,
     };
+    let customer = client.customer_code().to_owned();
     let Some(every) = args.every else {
+        // Only the endpoints whose locks this process holds are asked for.
+        let mut endpoints = Vec::new();
+        for endpoint in endpoints_of(&args.endpoints) {
+            if claim(
+                engine,
+                &customer,
+                endpoint,
+                args.no_wait,
+                quiet,
+                &mut interrupt,
+            )
+            .await?
+            {
+                endpoints.push(endpoint);
+            }
+        }
         // Every endpoint is asked for at once: while one is merged, the others' bodies are
         // already on their way (the server fills the connections' buffers), so a sync of
         // three endpoints waits for the network about as long as one.
-        let endpoints = endpoints_of(&args.endpoints);
         let started = Utc::now();
         let fetches = tokio::select! {
             fetches = futures_util::future::join_all(endpoints.iter().map(|e| client.raw_records(*e))) => fetches,
@@ -428,7 +509,7 @@ pub(crate) async fn run(client: &Client, args: SyncArgs, quiet: bool) -> Result<
         for (endpoint, fetched) in endpoints.into_iter().zip(fetches) {
             let clock = std::time::Instant::now();
             let outcome = tokio::select! {
-                outcome = merge(&mut engine, endpoint, fetched, started, on_change, quiet) => outcome,
+                outcome = merge(engine, endpoint, fetched, started, on_change, quiet) => outcome,
                 (name, code) = interrupt.wait() => Err(Failure::new(
                     code,
                     format!(
@@ -448,10 +529,16 @@ pub(crate) async fn run(client: &Client, args: SyncArgs, quiet: bool) -> Result<
                 )
             })?;
             report(&summary, &issues, clock.elapsed().as_secs_f64(), quiet);
+            if let Err(e) = engine.unlock(&customer, endpoint) {
+                eprintln!("kiss: cannot release the lock on {}: {e}", endpoint.name());
+            }
         }
         return Ok(());
     };
-    scheduled(client, &mut engine, every, on_change, interrupt, quiet).await
+    scheduled(
+        client, engine, &customer, every, on_change, interrupt, quiet,
+    )
+    .await
 }
 
 /// A random fraction in [0, 1) from the standard library's per-process random keys.
@@ -462,21 +549,46 @@ fn random_fraction() -> f64 {
     (bits >> 11) as f64 / (1u64 << 53) as f64
 }
 
+/// When the mirror says `endpoint` runs next on the same interval, if another process (or an
+/// earlier run of this one) has already done the run now due.
+fn recorded_next(
+    engine: &mut dyn Engine,
+    endpoint: Endpoint,
+    interval: Duration,
+) -> Option<DateTime<Utc>> {
+    let schedule = engine
+        .schedules()
+        .ok()?
+        .into_iter()
+        .find(|s| s.endpoint == endpoint.name() && s.every_secs == interval.as_secs())?;
+    let next = DateTime::parse_from_rfc3339(&schedule.next).ok()?;
+    Some(next.with_timezone(&Utc)).filter(|next| *next > Utc::now())
+}
+
 /// `kiss sync --every`: each endpoint on its own interval (plus up to 5% of it at random, so
 /// that many mirrors started together drift apart), until SIGTERM or Ctrl-C, which end the
 /// current sync by rolling it back and exit 0. A failed run is recorded in `_kiss_loads` and
 /// retried at its next time. Requests stay inside both quota windows: the client paces them.
+///
+/// The schedule lives in the mirror (`_kiss_schedule`): a run is done under the endpoint's
+/// lock only if the mirror does not already say a later time, so several processes syncing
+/// one customer into one mirror do every scheduled run once between them, and a restarted
+/// process carries on where the schedule stands.
 async fn scheduled(
     client: &Client,
     engine: &mut dyn Engine,
+    customer: &str,
     every: Every,
     on_change: OnSchemaChange,
     mut interrupt: Interrupt,
     quiet: bool,
 ) -> Result<(), Failure> {
     let now = Utc::now();
-    let mut next: Vec<(Endpoint, Duration, DateTime<Utc>)> =
-        every.0.iter().map(|(e, d)| (*e, *d, now)).collect();
+    let mut next: Vec<(Endpoint, Duration, DateTime<Utc>)> = every
+        .0
+        .iter()
+        .map(|(e, d)| (*e, *d, recorded_next(engine, *e, *d).unwrap_or(now)))
+        .collect();
     loop {
         let Some(index) = (0..next.len()).min_by_key(|&i| next[i].2) else {
             return Ok(());
@@ -491,6 +603,33 @@ async fn scheduled(
                 }
                 return Ok(());
             }
+        }
+        match claim(engine, customer, endpoint, false, quiet, &mut interrupt).await {
+            Ok(_) => {}
+            Err(failure) if is_interruption(&failure) => {
+                if !quiet {
+                    eprintln!("kiss: {}; stopping", failure.message);
+                }
+                return Ok(());
+            }
+            Err(failure) => {
+                eprintln!(
+                    "kiss: {}: {} (retrying at the next run)",
+                    endpoint.name(),
+                    failure.message
+                );
+                next[index].2 = Utc::now()
+                    + chrono::Duration::from_std(interval).unwrap_or(chrono::Duration::MAX);
+                continue;
+            }
+        }
+        if let Some(later) = recorded_next(engine, endpoint, interval) {
+            // Another process did this run while this one waited.
+            next[index].2 = later;
+            if let Err(e) = engine.unlock(customer, endpoint) {
+                eprintln!("kiss: cannot release the lock on {}: {e}", endpoint.name());
+            }
+            continue;
         }
         let started = Utc::now();
         let clock = std::time::Instant::now();
@@ -543,7 +682,15 @@ async fn scheduled(
             let _ = engine.rollback();
             eprintln!("kiss: cannot record the schedule: {e}");
         }
+        if let Err(e) = engine.unlock(customer, endpoint) {
+            eprintln!("kiss: cannot release the lock on {}: {e}", endpoint.name());
+        }
     }
+}
+
+/// Whether a failure is Ctrl-C or SIGTERM.
+fn is_interruption(failure: &Failure) -> bool {
+    [exit::INTERRUPTED, exit::TERMINATED, exit::HANGUP].contains(&failure.code)
 }
 
 /// `--since`: a date, a time, or a span back from now.
@@ -570,6 +717,7 @@ fn since(text: &str) -> Result<String, Failure> {
 /// `kiss changes`.
 pub(crate) fn changes(args: ChangesArgs) -> Result<(), Failure> {
     let mut engine = args.database.open_existing()?;
+    let engine = engine.as_mut();
     let query = ChangeQuery {
         endpoint: args.endpoint.map(SyncEndpoint::endpoint),
         since: args.since.as_deref().map(since).transpose()?,
@@ -643,6 +791,7 @@ pub(crate) fn changes(args: ChangesArgs) -> Result<(), Failure> {
 /// `kiss status`.
 pub(crate) fn status(args: StatusArgs, json: bool) -> Result<(), Failure> {
     let mut engine = args.database.open_existing()?;
+    let engine = engine.as_mut();
     let schedules = engine.schedules().map_err(store_failure)?;
     let mut report = Vec::new();
     for endpoint in Endpoint::ALL {

@@ -68,6 +68,11 @@ impl fmt::Debug for Client {
 }
 
 impl Client {
+    /// The customer this client reads for (its customer code).
+    pub fn customer_code(&self) -> &str {
+        &self.inner.customer_code
+    }
+
     /// The error with the server-supplied text in it scrubbed of this client's API Key and
     /// token, and of control characters: what the server says reaches logs and terminals.
     pub(crate) fn scrubbed(&self, error: Error) -> Error {

@@ -1,0 +1,624 @@
+//! `kiss sync --db postgres://…` against the real server: exact `NUMERIC`s, typed columns, a
+//! re-sync that writes nothing, fields added mid-life, the schema contract, the same
+//! `kiss changes` as SQLite's after the same syncs, faults (a truncated body, a 5xx, the
+//! connection ended by the server, a lock timeout) that leave the mirror as it was, one syncer
+//! per customer's endpoint, and scheduled runs done once between two processes.
+//!
+//! They need a PostgreSQL server: its URL in `KISS_TEST_POSTGRES_URL` (`.ci/run` sets it and
+//! fails when the server is unreachable). Without it they are skipped, with one line saying so.
+//! Each test mirrors into a schema of its own, dropped when it passes.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::Once;
+use std::time::Duration;
+
+use kiss_sandbox::{Endpoint, Fault, Sandbox, DEFAULT_API_KEY, EPOCH_SECS};
+use kiss_schema::{FieldSchema, FieldType};
+use kiss_tests::{relaxed_sandbox as sandbox, tempdir, wait_for};
+
+const URL_VAR: &str = "KISS_TEST_POSTGRES_URL";
+
+/// The server's URL, or `None`: then the tests are skipped, and the first to find out says
+/// so on the terminal (past the test harness's capture), once.
+fn server() -> Option<String> {
+    static SAID: Once = Once::new();
+    match std::env::var(URL_VAR) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            SAID.call_once(|| {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "skipping the PostgreSQL tests: set {URL_VAR}=postgres://postgres@127.0.0.1:5432/test to run them"
+                );
+            });
+            None
+        }
+    }
+}
+
+/// A schema of the test's own on the server: the mirror's URL (its `search_path`) and a
+/// client to look inside.
+struct Mirror {
+    url: String,
+    schema: String,
+    client: tokio_postgres::Client,
+}
+
+async fn connect(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to {URL_VAR}: {e}"));
+    tokio::spawn(connection);
+    client
+}
+
+impl Mirror {
+    async fn new(name: &str) -> Option<Mirror> {
+        let server = server()?;
+        let schema = format!("kiss_test_{name}");
+        let client = connect(&server).await;
+        client
+            .batch_execute(&format!(
+                "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+            ))
+            .await
+            .unwrap();
+        let separator = if server.contains('?') { '&' } else { '?' };
+        let url = format!("{server}{separator}options=-c%20search_path%3D{schema}");
+        client
+            .batch_execute(&format!("SET search_path = {schema}"))
+            .await
+            .unwrap();
+        Some(Mirror {
+            url,
+            schema,
+            client,
+        })
+    }
+
+    async fn strings(&self, sql: &str) -> Vec<String> {
+        self.client
+            .query(sql, &[])
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .iter()
+            .map(|row| row.get::<_, Option<String>>(0).unwrap_or_default())
+            .collect()
+    }
+
+    async fn count(&self, sql: &str) -> i64 {
+        self.client.query_one(sql, &[]).await.unwrap().get(0)
+    }
+
+    /// Every row of every table of the mirror, as text, by table.
+    async fn contents(&self) -> BTreeMap<String, Vec<String>> {
+        let tables = self
+            .strings(&format!(
+                "SELECT tablename::text FROM pg_tables WHERE schemaname = '{}' ORDER BY 1",
+                self.schema
+            ))
+            .await;
+        let mut out = BTreeMap::new();
+        for table in tables {
+            let mut rows = self
+                .strings(&format!("SELECT t::text FROM \"{table}\" t"))
+                .await;
+            rows.sort();
+            out.insert(table, rows);
+        }
+        out
+    }
+
+    async fn drop(self) {
+        self.client
+            .batch_execute(&format!("DROP SCHEMA {} CASCADE", self.schema))
+            .await
+            .unwrap();
+    }
+}
+
+fn against(sandbox: &Sandbox, state: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kiss"));
+    command
+        .env("KISS_BASE_URL", sandbox.base_url())
+        .env("KISS_CUSTOMER_CODE", "ACME01")
+        .env("KISS_API_KEY", DEFAULT_API_KEY)
+        .env("XDG_STATE_HOME", state)
+        .env_remove("KISS_DATABASE_URL")
+        .arg("--quiet");
+    command
+}
+
+async fn run(mut command: Command) -> Output {
+    tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap()
+}
+
+async fn sync(sandbox: &Sandbox, db: &str, args: &[&str]) -> Output {
+    let state = tempdir("sync-pg-state");
+    let mut command = against(sandbox, &state);
+    command.args(["sync", "--db", db]).args(args);
+    let out = run(command).await;
+    let _ = std::fs::remove_dir_all(state);
+    out
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn kiss_reading(db: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kiss"))
+        .env_remove("KISS_DATABASE_URL")
+        .args(args)
+        .args(["--db", db])
+        .output()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_sync_mirrors_exactly_in_typed_columns_and_a_resync_writes_only_its_loads() {
+    let Some(mirror) = Mirror::new("first_sync").await else {
+        return;
+    };
+    let sandbox = sandbox(200).await;
+    let out = sync(&sandbox, &mirror.url, &[]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // NUMERIC, given back with the scale the API wrote.
+    let price = mirror
+        .strings("SELECT \"PriceExclVAT\"::text FROM prices WHERE \"SKU\" = 'DRAC001'")
+        .await;
+    assert_eq!(price, ["19.9500"]);
+    let types: BTreeMap<String, String> = mirror
+        .client
+        .query(
+            "SELECT column_name::text, data_type::text FROM information_schema.columns
+             WHERE table_schema = $1 AND table_name IN ('prices', 'products', 'stock')",
+            &[&mirror.schema],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(types["PriceExclVAT"], "numeric");
+    assert_eq!(types["AvailableQTY"], "bigint");
+    assert_eq!(types["SKU"], "text");
+    assert_eq!(types["_extra"], "jsonb");
+    assert_eq!(types["PackagedLength_in_cm"], "numeric");
+    assert_eq!(types["NextAvailableETA"], "date");
+    let images = mirror
+        .count("SELECT count(*) FROM product_images WHERE \"_parent_SKU\" = 'DRAC001'")
+        .await;
+    assert_eq!(images, 2);
+    let before = mirror.contents().await;
+    let out = sync(&sandbox, &mirror.url, &[]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let after = mirror.contents().await;
+    for (table, rows) in &after {
+        if table == "_kiss_loads" {
+            assert_eq!(rows.len(), before[table].len() + 3, "one load per endpoint");
+        } else {
+            assert_eq!(
+                rows, &before[table],
+                "{table} was written by a sync of unchanged data"
+            );
+        }
+    }
+    let status = kiss_reading(&mirror.url, &["status"]);
+    assert!(
+        text(&status.stdout).contains("200 records, 0 inserted, 0 updated, 0 deleted"),
+        "{}",
+        text(&status.stdout)
+    );
+    mirror.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_fields_become_columns_in_the_syncs_transaction_and_freeze_leaves_all_untouched() {
+    let Some(mirror) = Mirror::new("evolution").await else {
+        return;
+    };
+    let sandbox = sandbox(40).await;
+    assert!(sync(&sandbox, &mirror.url, &[]).await.status.success());
+    let control = sandbox.control();
+    control
+        .add_field(
+            Endpoint::Products,
+            None,
+            FieldSchema::new("ecoScore", FieldType::Integer, false),
+        )
+        .unwrap();
+    control
+        .add_field(
+            Endpoint::Products,
+            Some("productTags"),
+            FieldSchema::new("tag", FieldType::String, false),
+        )
+        .unwrap();
+    // A failed sync (the body cut short) leaves no half-added column: the DDL is in its
+    // transaction.
+    control
+        .queue_fault(
+            "/products",
+            Fault::TruncatedBody {
+                after_bytes: Some(20_000),
+            },
+            10,
+        )
+        .unwrap();
+    let out = sync(&sandbox, &mirror.url, &["--endpoint", "products"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let columns = mirror
+        .count(&format!(
+            "SELECT count(*) FROM information_schema.columns WHERE table_schema = '{}'
+             AND column_name = 'EcoScore'",
+            mirror.schema
+        ))
+        .await;
+    assert_eq!(columns, 0, "a rolled-back sync added a column");
+    control.clear_faults();
+    let out = sync(&sandbox, &mirror.url, &["--endpoint", "products"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let filled = mirror
+        .count("SELECT count(*) FROM products WHERE \"EcoScore\" IS NOT NULL")
+        .await;
+    assert_eq!(
+        filled, 40,
+        "every product filled with the new field's value"
+    );
+    assert!(mirror.count("SELECT count(*) FROM product_tags").await > 0);
+    // A changed type: freeze fails with exit 5 and writes nothing; evolve adds a column.
+    let mut schema = control.profile().schema(Endpoint::Stock).document.clone();
+    for field in &mut schema.fields {
+        if field.wire_key == "AvailableQTY" {
+            field.field_type = FieldType::Decimal;
+        }
+    }
+    control
+        .set_schema(Endpoint::Stock, schema.to_pretty_json())
+        .unwrap();
+    let before = mirror.contents().await;
+    let out = sync(
+        &sandbox,
+        &mirror.url,
+        &["--endpoint", "stock", "--on-schema-change", "freeze"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
+    assert_eq!(mirror.contents().await, before);
+    let out = sync(&sandbox, &mirror.url, &["--endpoint", "stock"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let filled = mirror
+        .count("SELECT count(*) FROM stock WHERE \"AvailableQTY__decimal\" IS NOT NULL")
+        .await;
+    assert_eq!(filled, 40);
+    mirror.drop().await;
+}
+
+/// `kiss changes --format ndjson`, each change without its time (the two mirrors' syncs ran
+/// moments apart), in order.
+fn changes_of(db: &str) -> Vec<serde_json::Value> {
+    let out = kiss_reading(db, &["changes", "--format", "ndjson"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout)
+        .lines()
+        .map(|line| {
+            let mut change: serde_json::Value = serde_json::from_str(line).unwrap();
+            change.as_object_mut().unwrap().remove("at");
+            change
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_the_same_syncs_postgres_and_sqlite_report_the_same_changes() {
+    let Some(mirror) = Mirror::new("same_changes").await else {
+        return;
+    };
+    let sandbox = sandbox(300).await;
+    let dir = tempdir("sync-pg-sqlite");
+    let sqlite = dir.join("kiss.db");
+    let sqlite = sqlite.to_str().unwrap();
+    let both = |args: &'static [&'static str]| {
+        let (sandbox, url) = (&sandbox, mirror.url.clone());
+        async move {
+            for db in [sqlite, url.as_str()] {
+                let out = sync(sandbox, db, args).await;
+                assert!(out.status.success(), "{db}: {}", text(&out.stderr));
+            }
+        }
+    };
+    both(&[]).await;
+    // Stock and prices move, products leave and arrive; one record gains an unknown field,
+    // another a value its decimal column cannot hold, and a JSON value in another order.
+    sandbox
+        .control()
+        .advance_clock(Duration::from_secs(36 * EPOCH_SECS));
+    let control = sandbox.control();
+    control
+        .set_field(
+            Endpoint::Stock,
+            "DRAC001",
+            "binLocation",
+            r#"{"aisle":4,"bay":"B"}"#,
+        )
+        .unwrap();
+    control
+        .set_field(
+            Endpoint::Prices,
+            "FANG001",
+            "PriceExclVAT",
+            r#""on request""#,
+        )
+        .unwrap();
+    both(&[]).await;
+    control
+        .set_field(
+            Endpoint::Stock,
+            "DRAC001",
+            "binLocation",
+            r#"{"bay":"C","aisle":4}"#,
+        )
+        .unwrap();
+    control
+        .set_field(Endpoint::Prices, "FANG001", "PriceExclVAT", "2.4500")
+        .unwrap();
+    sandbox
+        .control()
+        .advance_clock(Duration::from_secs(6 * EPOCH_SECS));
+    both(&[]).await;
+    let (from_sqlite, from_postgres) = (changes_of(sqlite), changes_of(&mirror.url));
+    assert!(from_sqlite.len() > 700, "{}", from_sqlite.len());
+    for kind in ["inserted", "updated", "deleted"] {
+        assert!(
+            from_sqlite.iter().any(|c| c["change"] == kind),
+            "no {kind} change to compare"
+        );
+    }
+    assert!(from_sqlite.iter().any(|c| c["new"] == "on request"));
+    assert_eq!(from_postgres.len(), from_sqlite.len());
+    for (p, s) in from_postgres.iter().zip(&from_sqlite) {
+        assert_eq!(p, s);
+    }
+    // The value that did not fit its NUMERIC column was kept aside and read back whole.
+    assert!(from_postgres
+        .iter()
+        .any(|c| c["old"] == "on request" && c["new"] == "2.4500"));
+    std::fs::remove_dir_all(dir).unwrap();
+    mirror.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_leave_the_mirror_as_it_was_and_the_next_run_succeeds() {
+    let Some(mirror) = Mirror::new("faults").await else {
+        return;
+    };
+    let sandbox = sandbox(300).await;
+    assert!(sync(&sandbox, &mirror.url, &[]).await.status.success());
+    sandbox
+        .control()
+        .advance_clock(Duration::from_secs(12 * EPOCH_SECS));
+    let before = mirror.contents().await;
+    // A body cut short, and a 5xx.
+    for fault in [
+        Fault::TruncatedBody {
+            after_bytes: Some(150_000),
+        },
+        Fault::Status { status: 503 },
+    ] {
+        sandbox
+            .control()
+            .queue_fault("/products", fault, 10)
+            .unwrap();
+        let out = sync(&sandbox, &mirror.url, &["--endpoint", "products"]).await;
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+        assert!(text(&out.stderr).contains("the mirror is as it was"));
+        assert_eq!(mirror.contents().await, before);
+        sandbox.control().clear_faults();
+    }
+    // The server ends the session mid-sync (an administrator's pg_terminate_backend, or a
+    // restart).
+    sandbox
+        .control()
+        .queue_fault(
+            "/products",
+            Fault::SlowBody {
+                bytes_per_sec: 100_000,
+            },
+            1,
+        )
+        .unwrap();
+    let state = tempdir("sync-pg-state");
+    let mut command = against(&sandbox, &state);
+    command
+        .args(["sync", "--db", &mirror.url, "--endpoint", "products"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let child = command.spawn().unwrap();
+    let name = format!("kiss on % (pid {})", child.id());
+    assert!(wait_for(
+        || sandbox.control().request_count("/products") >= 2
+    ));
+    let ended = loop {
+        let ended = mirror
+            .count(&format!(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                 WHERE application_name LIKE '{name}' AND state = 'idle in transaction'"
+            ))
+            .await;
+        if ended > 0 {
+            break ended;
+        }
+        tokio::task::yield_now().await;
+    };
+    assert_eq!(ended, 1);
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let said = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains("connection to PostgreSQL was lost"), "{said}");
+    assert!(said.contains("the mirror is as it was"), "{said}");
+    assert_eq!(mirror.contents().await, before);
+    // Another session holds the table past the lock timeout.
+    let holder = connect(&mirror.url).await;
+    holder
+        .batch_execute("BEGIN; LOCK TABLE products IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let impatient = format!("{}%20-c%20lock_timeout%3D300ms", mirror.url);
+    let out = sync(&sandbox, &impatient, &["--endpoint", "products"]).await;
+    let said = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains("timed out waiting for a lock"), "{said}");
+    holder.batch_execute("ROLLBACK").await.unwrap();
+    assert_eq!(mirror.contents().await, before);
+    let out = sync(&sandbox, &mirror.url, &["--endpoint", "products"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_ne!(mirror.contents().await, before, "and the next run succeeds");
+    let _ = std::fs::remove_dir_all(state);
+    mirror.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_syncer_per_customer_endpoint_the_second_waits_or_says_who_holds_it() {
+    let Some(mirror) = Mirror::new("lock").await else {
+        return;
+    };
+    let sandbox = sandbox(300).await;
+    sandbox
+        .control()
+        .queue_fault(
+            "/stock",
+            Fault::SlowBody {
+                bytes_per_sec: 20_000,
+            },
+            1,
+        )
+        .unwrap();
+    let state = tempdir("sync-pg-state");
+    let mut first = against(&sandbox, &state);
+    first
+        .args(["sync", "--db", &mirror.url, "--endpoint", "stock"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let first = first.spawn().unwrap();
+    let pid = first.id();
+    // The slow body is on its way: the first holds the lock.
+    assert!(wait_for(|| sandbox.control().request_count("/stock") >= 1));
+    let out = sync(&sandbox, &mirror.url, &["--endpoint", "stock", "--no-wait"]).await;
+    let said = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(
+        said.contains(&format!("(pid {pid})"))
+            && said.contains("is syncing stock of customer ACME01"),
+        "{said}"
+    );
+    assert_eq!(
+        sandbox.control().request_count("/stock"),
+        1,
+        "the second process polled an endpoint the first was syncing"
+    );
+    // Another endpoint is free.
+    let out = sync(
+        &sandbox,
+        &mirror.url,
+        &["--endpoint", "prices", "--no-wait"],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(mirror.count("SELECT count(*) FROM prices").await, 300);
+    // Without --no-wait the second waits, then syncs.
+    let mut second = against(&sandbox, &state);
+    second
+        .args(["sync", "--db", &mirror.url, "--endpoint", "stock"])
+        .env_remove("KISS_QUIET");
+    let second = tokio::task::spawn_blocking(move || second.output().unwrap());
+    let first = tokio::task::spawn_blocking(move || first.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let second = second.await.unwrap();
+    assert!(second.status.success(), "{}", text(&second.stderr));
+    let loads = mirror
+        .count("SELECT count(*) FROM _kiss_loads WHERE endpoint = 'stock' AND status = 'ok'")
+        .await;
+    assert_eq!(loads, 2);
+    let _ = std::fs::remove_dir_all(state);
+    mirror.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_scheduled_processes_do_each_run_once_between_them() {
+    let Some(mirror) = Mirror::new("schedule").await else {
+        return;
+    };
+    let sandbox = sandbox(50).await;
+    let state = tempdir("sync-pg-state");
+    let spawn = || {
+        let mut command = against(&sandbox, &state);
+        command
+            .args([
+                "sync",
+                "--db",
+                &mirror.url,
+                "--every",
+                "stock=10m,prices=1h",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        command.spawn().unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let scheduled = || {
+        let url = mirror.url.clone();
+        async move {
+            let client = connect(&url).await;
+            client
+                .query_one("SELECT count(*) FROM _kiss_schedule", &[])
+                .await
+                .map(|r| r.get::<_, i64>(0))
+                .unwrap_or(0)
+        }
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while scheduled().await < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first runs never finished"
+        );
+        tokio::task::yield_now().await;
+    }
+    for child in [&a, &b] {
+        assert!(Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success());
+    }
+    for child in [a, b] {
+        let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    }
+    let loads = mirror
+        .strings("SELECT endpoint FROM _kiss_loads ORDER BY endpoint")
+        .await;
+    assert_eq!(loads, ["prices", "stock"], "each due run done once");
+    let counters = sandbox.control().counters();
+    for path in ["/stock", "/prices"] {
+        assert_eq!(
+            counters.get(path).copied().unwrap_or(0),
+            1,
+            "{path} asked for once: {counters:?}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(state);
+    mirror.drop().await;
+}
