@@ -1,20 +1,22 @@
 #!/usr/bin/env python3
-"""`kiss sync` into SQLite side by side with `kiss export products --format ndjson`.
+"""`kiss sync` into SQLite (and PostgreSQL) side by side with `kiss export products --format ndjson`.
 
 Starts `kiss-sandbox --products N` (release build), then alternates, per run: the export of
 products to NDJSON, a first sync of products + stock + prices into a new SQLite file, and a
-re-sync of the same file with nothing changed. Reports medians (fastest), each as a ratio of
-the export's median taken in the same run, and peak RSS; and checks that the re-sync wrote
-nothing but its load records.
+re-sync of the same file with nothing changed; with --postgres URL, also a first sync into a
+new, empty schema of that database and a re-sync of it. Reports medians (fastest), each as a
+ratio of the export's median taken in the same run, and peak RSS; and checks that the
+re-syncs wrote nothing but their load records. Needs `psql` for --postgres.
 
 Run from the workspace root:
   cargo build --release -p kiss-cli -p kiss-sandbox
-  python3 benches/sync_vs_export.py [--runs 5] [--size 50000]
+  python3 benches/sync_vs_export.py [--runs 5] [--size 50000] [--postgres postgres://postgres@127.0.0.1:5432/test]
 """
 import argparse
 import os
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 
@@ -32,10 +34,34 @@ def rows(db):
     return counts
 
 
+def psql(url, sql):
+    """Runs SQL through psql; its output, unaligned."""
+    return subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", url, "-c", sql],
+                          check=True, capture_output=True, text=True).stdout
+
+
+def schema_url(url, schema):
+    separator = "&" if "?" in url else "?"
+    return f"{url}{separator}options=-c%20search_path%3D{schema}"
+
+
+def fresh_schema(url, schema):
+    psql(url, f"DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}")
+
+
+def pg_rows(url, schema):
+    """Rows per table of the schema, the load records aside."""
+    tables = psql(url, f"SELECT tablename FROM pg_tables WHERE schemaname = '{schema}'").split()
+    return {t: psql(url, f'SELECT count(*) FROM {schema}."{t}"').strip()
+            for t in tables if t != "_kiss_loads"}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--size", type=int, default=50000)
+    parser.add_argument("--postgres", metavar="URL",
+                        help="also sync into new schemas of this PostgreSQL database")
     args = parser.parse_args()
     kiss = os.path.join(RELEASE, "kiss")
     sandbox, base = start_sandbox(args.size)
@@ -47,6 +73,9 @@ def main():
                   "--out", os.path.join(out, "products.ndjson")]
         runs = {"export products (ndjson)": [], "first sync (3 endpoints)": [],
                 "re-sync, nothing changed": []}
+        if args.postgres:
+            runs["PostgreSQL: first sync"] = []
+            runs["PostgreSQL: re-sync, nothing changed"] = []
         written = []
         for n in range(args.runs):
             db = os.path.join(out, f"mirror-{n}.db")
@@ -56,12 +85,28 @@ def main():
             before = rows(db)
             runs["re-sync, nothing changed"].append(measured(sync, env))
             written.append(before != rows(db))
+            if args.postgres:
+                schema = f"kiss_bench_{n}"
+                fresh_schema(args.postgres, schema)
+                pg = [kiss, "sync", "--db", schema_url(args.postgres, schema), "-q",
+                      "--no-shared-quota"]
+                runs["PostgreSQL: first sync"].append(measured(pg, env))
+                before = pg_rows(args.postgres, schema)
+                runs["PostgreSQL: re-sync, nothing changed"].append(measured(pg, env))
+                written.append(before != pg_rows(args.postgres, schema))
+                psql(args.postgres, f"DROP SCHEMA {schema} CASCADE")
         base_wall = statistics.median(r[0] for r in runs["export products (ndjson)"])
         print(f"\n{args.size} products, {args.runs} alternating runs, medians (fastest):")
         print("| run | wall | wall / export | CPU | peak RSS |")
         print("|---|---|---|---|---|")
         db = os.path.join(out, "rss.db")
+        if args.postgres:
+            fresh_schema(args.postgres, "kiss_bench_rss")
+        pg_rss = [kiss, "sync", "--db", schema_url(args.postgres or "", "kiss_bench_rss"), "-q",
+                  "--no-shared-quota"]
         rss_argv = {
+            "PostgreSQL: first sync": pg_rss,
+            "PostgreSQL: re-sync, nothing changed": pg_rss,
             "export products (ndjson)": export,
             "first sync (3 endpoints)": [kiss, "sync", "--db", db, "-q", "--no-shared-quota"],
             "re-sync, nothing changed": [kiss, "sync", "--db", db, "-q", "--no-shared-quota"],
@@ -74,6 +119,8 @@ def main():
             print(f"| {name} | {wall:.3f} s ({min(walls):.3f}) | {wall / base_wall:.2f}× | "
                   f"{statistics.median(cpus):.3f} s | {rss:.1f} MB |")
         print("re-sync wrote rows besides its load records:", any(written))
+        if args.postgres:
+            psql(args.postgres, "DROP SCHEMA kiss_bench_rss CASCADE")
     finally:
         sandbox.terminate()
         sandbox.wait()

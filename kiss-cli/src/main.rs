@@ -92,7 +92,7 @@ pub(crate) struct Connection {
     base_url: Option<String>,
     /// Your Customer Code.
     #[arg(long, env = "KISS_CUSTOMER_CODE", value_name = "CODE")]
-    customer_code: Option<String>,
+    pub(crate) customer_code: Option<String>,
     /// Your API Key (prefer the environment variable: flags show up in process lists).
     #[arg(long, env = "KISS_API_KEY", hide_env_values = true, value_name = "KEY")]
     api_key: Option<String>,
@@ -106,7 +106,8 @@ pub(crate) struct Connection {
     quota: Option<kiss_client::Quota>,
     /// Pace this process alone. By default every kiss of the same customer on this machine
     /// shares the quota through a small file in the state directory
-    /// ($XDG_STATE_HOME/kiss, or ~/.local/state/kiss).
+    /// ($XDG_STATE_HOME/kiss, or ~/.local/state/kiss), and every `kiss sync` into one
+    /// PostgreSQL mirror, on any machine, through the mirror's `_kiss_quota` table.
     #[arg(long)]
     no_shared_quota: bool,
 }
@@ -378,7 +379,12 @@ async fn embedded_sandbox() -> Result<Session, Failure> {
     }
 }
 
-async fn connect(connection: Connection) -> Result<Session, Failure> {
+/// `shared`: where the quota's send log is shared instead of this machine's file (a
+/// PostgreSQL mirror's, for `kiss sync`).
+async fn connect(
+    connection: Connection,
+    shared: Option<std::sync::Arc<dyn kiss_client::SharedQuota>>,
+) -> Result<Session, Failure> {
     let given = [
         ("KISS_BASE_URL (--base-url)", connection.base_url.is_some()),
         (
@@ -435,7 +441,10 @@ async fn connect(connection: Connection) -> Result<Session, Failure> {
         .ok_or_else(|| missing("KISS_CUSTOMER_CODE"))?;
     let mut builder = Client::builder();
     if !connection.no_shared_quota {
-        builder = builder.shared_quota_file(shared_quota_file(&base_url, &customer_code));
+        builder = match shared {
+            Some(shared) => builder.shared_quota(shared),
+            None => builder.shared_quota_file(shared_quota_file(&base_url, &customer_code)),
+        };
     }
     if let Some(quota) = connection.quota {
         builder = builder.quota(quota);
@@ -526,6 +535,10 @@ async fn run(mut cli: Cli) -> Result<u8, Failure> {
         command => command,
     };
     cli.command = command;
+    let shared = match &cli.command {
+        Command::Sync(args) => sync::shared_quota(args)?,
+        _ => None,
+    };
     let connection = match &mut cli.command {
         Command::Export(args) => std::mem::take(&mut args.connection),
         Command::Sync(args) => std::mem::take(&mut args.connection),
@@ -536,7 +549,7 @@ async fn run(mut cli: Cli) -> Result<u8, Failure> {
         Command::Schema(SchemaCommand::Show { connection, .. }) => std::mem::take(connection),
         _ => Connection::default(),
     };
-    let session = connect(connection).await?;
+    let session = connect(connection, shared).await?;
     let client = &session.client;
     match cli.command {
         Command::Export(args) => export::run(client, args, cli.quiet).await.map(|()| 0),

@@ -417,6 +417,43 @@ fn endpoints_of(chosen: &[SyncEndpoint]) -> Vec<Endpoint> {
     }
 }
 
+/// The quota's send log in a PostgreSQL mirror, for the client: every process of one
+/// customer that syncs into the mirror, on any machine, paces its requests through it.
+#[derive(Debug)]
+struct MirrorQuota {
+    log: kiss_store::postgres::QuotaLog,
+    customer: String,
+}
+
+impl kiss_client::SharedQuota for MirrorQuota {
+    fn reserve(&self, quota: kiss_client::Quota) -> kiss_client::Reservation<'_> {
+        Box::pin(async move {
+            self.log
+                .reserve(&self.customer, |sent, now| {
+                    kiss_client::reserve_slot(sent, now, quota)
+                })
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+}
+
+/// For `kiss sync` into PostgreSQL, the mirror's quota log (`None`: this machine's file).
+pub(crate) fn shared_quota(
+    args: &SyncArgs,
+) -> Result<Option<std::sync::Arc<dyn kiss_client::SharedQuota>>, Failure> {
+    let Mirror::Postgres(url) = args.database.mirror()? else {
+        return Ok(None);
+    };
+    let Some(customer) = args.connection.customer_code.clone() else {
+        // The embedded sandbox's requests are its own.
+        return Ok(None);
+    };
+    let log = kiss_store::postgres::QuotaLog::new(&url)
+        .map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
+    Ok(Some(std::sync::Arc::new(MirrorQuota { log, customer })))
+}
+
 /// How often a process waiting for another's lock on an endpoint asks again (polling keeps
 /// the wait interruptible by Ctrl-C and SIGTERM).
 const LOCK_POLL: Duration = Duration::from_millis(500);

@@ -25,7 +25,7 @@ pub struct ClientBuilder {
     user_agent: String,
     quota: Quota,
     retry: RetryPolicy,
-    shared_quota: Option<std::path::PathBuf>,
+    shared_quota: Option<crate::pacing::Shared>,
     allow_insecure_http: bool,
     clock: Arc<dyn Clock>,
 }
@@ -129,7 +129,14 @@ impl ClientBuilder {
     /// names the same file: the quota is per customer, so two programs of one customer
     /// running at once must share it. The file holds the last hour's send times, under a lock.
     pub fn shared_quota_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
-        self.shared_quota = Some(path.into());
+        self.shared_quota = Some(crate::pacing::Shared::File(path.into()));
+        self
+    }
+    /// Paces requests together with every other client that reserves its send slots in
+    /// `shared` (such as the processes of one customer on several machines): the quota is
+    /// per customer. Replaces [`ClientBuilder::shared_quota_file`].
+    pub fn shared_quota(mut self, shared: std::sync::Arc<dyn crate::SharedQuota>) -> Self {
+        self.shared_quota = Some(crate::pacing::Shared::Custom(shared));
         self
     }
     /// How failures are retried.

@@ -52,7 +52,7 @@ pub use client::Client;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::Error;
 pub use kiss_schema::Endpoint;
-pub use pacing::Quota;
+pub use pacing::{reserve_slot, Quota, Reservation, SharedQuota};
 pub use policy::RetryPolicy;
 pub use secret::Secret;
 pub use stream::RawRecords;

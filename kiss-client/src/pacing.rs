@@ -4,8 +4,10 @@
 //! quota allows, which keeps every fixed window the server counts in under its limit too.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Requests admitted per window. Defaults to the documented 60 per minute and 1,000 per hour;
@@ -70,16 +72,48 @@ where
     at
 }
 
+/// The earliest send time at or after `now` (milliseconds since the Unix epoch) that keeps
+/// both windows within `quota`, given the send times already in `sent` (sorted, in the same
+/// milliseconds): recorded in `sent`, from which sends older than the hour window are
+/// dropped. What a [`SharedQuota`] computes while it holds its log's lock.
+pub fn reserve_slot(sent: &mut VecDeque<u64>, now: u64, quota: Quota) -> u64 {
+    let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    reserve_in(sent, now, quota, |t, d| t.saturating_add(millis(d)))
+}
+
+/// The future of [`SharedQuota::reserve`].
+pub type Reservation<'a> = Pin<Box<dyn Future<Output = Result<Duration, String>> + Send + 'a>>;
+
+/// A log of send times shared by every process of one customer, wherever they run, so that
+/// together they stay inside both windows: [`crate::ClientBuilder::shared_quota_file`] shares
+/// one between the processes of one machine; an implementation of this trait can share one
+/// across machines (kiss-store keeps one in a PostgreSQL mirror).
+pub trait SharedQuota: Send + Sync + std::fmt::Debug + 'static {
+    /// Reserves the next send slot within `quota` in the shared log (computing it with
+    /// [`reserve_slot`] under the log's lock) and says how long to wait for it. An error
+    /// (said as text) makes the client pace this process alone, with a warning.
+    fn reserve(&self, quota: Quota) -> Reservation<'_>;
+}
+
+/// A log shared with the other processes of the same customer.
+#[derive(Debug, Clone)]
+pub(crate) enum Shared {
+    /// A file, locked while it is read and written (one machine).
+    File(PathBuf),
+    /// Elsewhere (such as a database all the machines reach).
+    Custom(Arc<dyn SharedQuota>),
+}
+
 #[derive(Debug)]
 pub(crate) struct Pacer {
     quota: Quota,
     sent: Mutex<VecDeque<Instant>>,
     /// A log shared with the other processes of the same customer, when asked for.
-    shared: Option<PathBuf>,
+    shared: Option<Shared>,
 }
 
 impl Pacer {
-    pub(crate) fn new(quota: Quota, shared: Option<PathBuf>) -> Pacer {
+    pub(crate) fn new(quota: Quota, shared: Option<Shared>) -> Pacer {
         Pacer {
             quota,
             sent: Mutex::new(VecDeque::new()),
@@ -87,11 +121,24 @@ impl Pacer {
         }
     }
 
+    /// [`Pacer::reserve`], through a shared log kept elsewhere when there is one.
+    pub(crate) async fn reserve_shared(&self, now: Instant) -> Duration {
+        if let Some(Shared::Custom(shared)) = &self.shared {
+            match shared.reserve(self.quota).await {
+                Ok(wait) => return wait,
+                Err(error) => tracing::warn!(
+                    %error, "cannot use the shared quota log; pacing this process alone"
+                ),
+            }
+        }
+        self.reserve(now)
+    }
+
     /// Reserves a send slot: how long to wait from `now` before sending. With a shared log,
     /// the slot is reserved there (falling back to this process's log if the file cannot be
     /// used, with a warning).
     pub(crate) fn reserve(&self, now: Instant) -> Duration {
-        if let Some(path) = &self.shared {
+        if let Some(Shared::File(path)) = &self.shared {
             match reserve_shared(path, self.quota) {
                 Ok(wait) => return wait,
                 Err(e) => tracing::warn!(
@@ -134,8 +181,7 @@ fn reserve_shared(path: &Path, quota: Quota) -> std::io::Result<Duration> {
             .as_millis(),
     )
     .unwrap_or(u64::MAX);
-    let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-    let at = reserve_in(&mut sent, now, quota, |t, d| t.saturating_add(millis(d)));
+    let at = reserve_slot(&mut sent, now, quota);
     let mut out = String::with_capacity(sent.len() * 14);
     for t in &sent {
         out.push_str(&t.to_string());
@@ -195,8 +241,8 @@ mod tests {
         };
         // Two pacers, as two processes would have, over one file.
         let (a, b) = (
-            Pacer::new(quota, Some(path.clone())),
-            Pacer::new(quota, Some(path.clone())),
+            Pacer::new(quota, Some(Shared::File(path.clone()))),
+            Pacer::new(quota, Some(Shared::File(path.clone()))),
         );
         let now = Instant::now();
         let waits = [

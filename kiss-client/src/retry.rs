@@ -122,7 +122,11 @@ impl Client {
     }
 
     async fn pace(&self) {
-        let wait = self.inner.pacer.reserve(self.inner.clock.now());
+        let wait = self
+            .inner
+            .pacer
+            .reserve_shared(self.inner.clock.now())
+            .await;
         if !wait.is_zero() {
             if wait >= LONG_WAIT {
                 tracing::warn!(

@@ -18,18 +18,21 @@
 //! syncers on several machines never poll one endpoint at once.
 
 mod copy;
+mod quota;
 mod writer;
+
+pub use quota::QuotaLog;
 
 use kiss_schema::Endpoint;
 use postgres::Config;
 
 use crate::engine::{Change, ChangeQuery, Claim, Engine, HeldRow, Load, RowWrite, Schedule};
 use crate::error::StoreError;
-use crate::layout::{Evolution, Layout, StoredColumn};
+use crate::layout::{quote, Evolution, Layout, StoredColumn};
 use crate::row::StoredRow;
 use crate::thread::DatabaseThread;
 use copy::CopyRow;
-use writer::Writer;
+use writer::{Kinds, Writer};
 
 /// Rows are copied once their text holds this many bytes…
 const BATCH_BYTES: usize = 2 << 20;
@@ -40,10 +43,15 @@ const BATCHES_IN_FLIGHT: usize = 2;
 pub struct PostgresEngine {
     described: String,
     thread: DatabaseThread<Writer>,
-    /// Per table of the sync (the endpoint's first), its staging table and the rows' text.
+    /// Per table of the sync (the endpoint's first), where its rows are copied (its staging
+    /// table, or the table itself when the sync made it) and the rows' text.
     buffers: Vec<(String, Vec<u8>)>,
     /// The rows marked deleted, for their staging table.
     deleted: Vec<u8>,
+    /// What the buffers hold, for the merge.
+    kinds: Kinds,
+    /// Whether the endpoint's table is new: its rows (all new) go straight into it.
+    main_is_new: bool,
 }
 
 impl std::fmt::Debug for PostgresEngine {
@@ -55,13 +63,13 @@ impl std::fmt::Debug for PostgresEngine {
 }
 
 /// A `postgres://` URL as people may read it: without its password.
-pub fn describe_url(config: &Config) -> String {
+pub fn describe_url(config: &tokio_postgres::Config) -> String {
     let host = config
         .get_hosts()
         .first()
         .map(|h| match h {
-            postgres::config::Host::Tcp(name) => name.clone(),
-            postgres::config::Host::Unix(path) => path.display().to_string(),
+            tokio_postgres::config::Host::Tcp(name) => name.clone(),
+            tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
         })
         .unwrap_or_else(|| "localhost".to_owned());
     let port = config.get_ports().first().copied().unwrap_or(5432);
@@ -79,11 +87,12 @@ impl PostgresEngine {
     /// Connects to the mirror at `url` (`postgres://user@host:port/database?options=…`),
     /// creating its bookkeeping tables when missing.
     pub fn open(url: &str) -> Result<PostgresEngine, StoreError> {
-        let config: Config = url.parse().map_err(|e| StoreError::Url {
+        let config: tokio_postgres::Config = url.parse().map_err(|e| StoreError::Url {
             // The driver's message never repeats the URL (nor its password).
             reason: format!("{e}"),
         })?;
         let described = describe_url(&config);
+        let config = Config::from(config);
         let opened = described.clone();
         let thread = DatabaseThread::start("kiss-postgres", BATCHES_IN_FLIGHT, move || {
             Writer::open(config, opened)
@@ -93,6 +102,8 @@ impl PostgresEngine {
             thread,
             buffers: Vec::new(),
             deleted: Vec::new(),
+            kinds: Kinds::default(),
+            main_is_new: false,
         })
     }
 
@@ -112,7 +123,8 @@ impl PostgresEngine {
             writer::DELETED_STAGE.to_owned(),
             std::mem::take(&mut self.deleted),
         ));
-        self.thread.post(move |w| w.copy(&batch))
+        let kinds = std::mem::take(&mut self.kinds);
+        self.thread.post(move |w| w.copy(&batch, Some(kinds)))
     }
 
     fn buffered(&self) -> usize {
@@ -160,6 +172,7 @@ impl Engine for PostgresEngine {
             rows.clear();
         }
         self.deleted.clear();
+        self.kinds = Kinds::default();
         self.thread.reset(Writer::rollback)
     }
 
@@ -174,9 +187,22 @@ impl Engine for PostgresEngine {
         load: i64,
         at: &str,
     ) -> Result<(), StoreError> {
-        self.buffers = (0..evolution.tables.len())
-            .map(|i| (writer::stage(i), Vec::new()))
+        // A table this sync makes has no rows to merge with: its rows are copied into it.
+        self.buffers = evolution
+            .tables
+            .iter()
+            .enumerate()
+            .map(|(i, table)| {
+                let target = if table.is_new {
+                    quote(&table.name)
+                } else {
+                    writer::stage(i)
+                };
+                (target, Vec::new())
+            })
             .collect();
+        self.main_is_new = evolution.tables.first().is_some_and(|t| t.is_new);
+        self.kinds = Kinds::default();
         let (layout, evolution, at) = (layout.clone(), evolution.clone(), at.to_owned());
         self.call(move |w| w.apply(&layout, &evolution, load, &at))
     }
@@ -200,8 +226,8 @@ impl Engine for PostgresEngine {
         layout: &Layout,
         evolution: &Evolution,
         row: &RowWrite<'_>,
-        _load: i64,
-        _at: &str,
+        load: i64,
+        at: &str,
     ) -> Result<(), StoreError> {
         if self.thread.failing() {
             // Rows handed over earlier failed: say why now rather than at the end.
@@ -226,16 +252,35 @@ impl Engine for PostgresEngine {
         copy.unfit();
         copy.bytes(row.key);
         copy.bytes(&row.hash);
-        let (change, write) = match (row.changed, row.existed) {
-            (false, _) => (None, "refill"),
-            (true, existed) => (
-                Some(if row.inserted { "inserted" } else { "updated" }),
-                if existed { "update" } else { "insert" },
-            ),
-        };
-        copy.text(change);
-        copy.text(Some(write));
-        copy.text(row.closed_version.map(history_json).as_deref());
+        if self.main_is_new {
+            // The table's own bookkeeping columns: first seen, changed, change, deleted, run.
+            copy.text(Some(at));
+            copy.text(Some(at));
+            copy.text(Some("inserted"));
+            copy.null();
+            copy.int(load);
+        } else {
+            let (change, write) = match (row.changed, row.existed) {
+                (false, _) => {
+                    self.kinds.refills = true;
+                    (None, "refill")
+                }
+                (true, true) => {
+                    self.kinds.updates = true;
+                    (
+                        Some(if row.inserted { "inserted" } else { "updated" }),
+                        "update",
+                    )
+                }
+                (true, false) => {
+                    self.kinds.inserts = true;
+                    (Some("inserted"), "insert")
+                }
+            };
+            copy.text(change);
+            copy.text(Some(write));
+            copy.text(row.closed_version.map(history_json).as_deref());
+        }
         copy.end();
         for ((table, rows), (_, out)) in evolution
             .tables
@@ -246,6 +291,9 @@ impl Engine for PostgresEngine {
         {
             if table.array.is_none() {
                 continue;
+            }
+            if !table.is_new && !rows.is_empty() {
+                self.kinds.children = true;
             }
             for (position, data) in rows.iter().enumerate() {
                 let mut copy = CopyRow::new(out);
@@ -277,6 +325,7 @@ impl Engine for PostgresEngine {
         _load: i64,
         _at: &str,
     ) -> Result<(), StoreError> {
+        self.kinds.deleted = true;
         let mut copy = CopyRow::new(&mut self.deleted);
         copy.bytes(key);
         copy.text(Some(&history_json(closed_version)));
@@ -305,7 +354,7 @@ impl Engine for PostgresEngine {
             copy.end();
         }
         let table = "\"_kiss_changes\" (\"load\", \"at\", \"endpoint\", \"key\", \"change\", \"col\", \"old\", \"new\")".to_owned();
-        self.call(move |w| w.copy(&[(table, rows)]))
+        self.call(move |w| w.copy(&[(table, rows)], None))
     }
 
     fn start_load(&mut self, load: &Load) -> Result<i64, StoreError> {

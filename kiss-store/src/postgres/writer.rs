@@ -65,8 +65,9 @@ pub(super) struct Writer {
     /// The running sync's run and time, for the merge.
     load: i64,
     at: String,
-    /// Whether rows were copied to the staging tables and await the merge.
-    staged: bool,
+    /// What was copied to the staging tables and awaits the merge (`None`: nothing yet,
+    /// and the staging tables are not made).
+    staged: Option<Kinds>,
     /// Indexes of tables created in the running transaction, built after the merge.
     pending_indexes: Vec<String>,
 }
@@ -85,6 +86,32 @@ fn sql_type(column_type: ColumnType) -> &'static str {
 /// The staging table of the sync's table `index` (temporary: gone at commit or rollback).
 pub(super) fn stage(index: usize) -> String {
     format!("pg_temp.\"_kiss_stage_{index}\"")
+}
+
+/// Which kinds of rows were copied for the merge: it runs only the statements that have rows
+/// to merge (each would otherwise scan a staging table for nothing).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Kinds {
+    /// New rows of a table the mirror had.
+    pub(super) inserts: bool,
+    /// Changed rows.
+    pub(super) updates: bool,
+    /// Unchanged rows rewritten to fill new columns.
+    pub(super) refills: bool,
+    /// Rows marked deleted.
+    pub(super) deleted: bool,
+    /// Rows of child tables the mirror had.
+    pub(super) children: bool,
+}
+
+impl Kinds {
+    fn add(&mut self, other: Kinds) {
+        self.inserts |= other.inserts;
+        self.updates |= other.updates;
+        self.refills |= other.refills;
+        self.deleted |= other.deleted;
+        self.children |= other.children;
+    }
 }
 
 /// The staging table of the rows a sync marks deleted.
@@ -135,7 +162,7 @@ impl Writer {
             tables: Vec::new(),
             load: 0,
             at: String::new(),
-            staged: false,
+            staged: None,
             pending_indexes: Vec::new(),
         };
         writer.prepare_session()?;
@@ -179,6 +206,10 @@ impl Writer {
         if !self.client.is_closed() {
             return Ok(());
         }
+        self.reconnect()
+    }
+
+    fn reconnect(&mut self) -> Result<(), StoreError> {
         self.client = connect(&self.config, &self.described)?;
         self.in_transaction = false;
         self.prepare_session()
@@ -358,7 +389,9 @@ impl Writer {
         let sets: Vec<String> = data.iter().map(|c| format!("{c} = s.{c}")).collect();
         let stage0 = stage(0);
         let (at, load) = (self.at.clone(), self.load);
-        let mut statements: Vec<(String, bool)> = vec![
+        let kinds = self.staged.unwrap_or_default();
+        let mut statements: Vec<(String, bool)> = Vec::new();
+        let main_statements: Vec<(String, bool)> = vec![
             // The versions that changed rows end, to the history.
             (
                 format!(
@@ -403,12 +436,28 @@ impl Writer {
                 true,
             ),
         ];
+        // The rows of a table made by this sync were copied into it directly.
+        let wanted = [
+            kinds.updates,
+            kinds.updates,
+            kinds.refills,
+            kinds.inserts && !main.is_new,
+        ];
+        statements.extend(
+            main_statements
+                .into_iter()
+                .zip(wanted)
+                .filter_map(|(statement, wanted)| wanted.then_some(statement)),
+        );
         for (index, table) in tables.iter().enumerate().skip(1) {
             if table.array.is_none() {
                 continue;
             }
             let child = quote(&table.name);
-            if !table.is_new {
+            if table.is_new {
+                continue;
+            }
+            if kinds.updates || kinds.refills {
                 statements.push((
                     format!(
                         "DELETE FROM {child} c USING {stage0} s
@@ -431,13 +480,18 @@ impl Writer {
             names.push(quote("_extra"));
             names.push(quote("_kiss_unfit"));
             let names = names.join(", ");
-            statements.push((
-                format!(
-                    "INSERT INTO {child} ({names}) SELECT {names} FROM {}",
-                    stage(index)
-                ),
-                false,
-            ));
+            if kinds.children {
+                statements.push((
+                    format!(
+                        "INSERT INTO {child} ({names}) SELECT {names} FROM {}",
+                        stage(index)
+                    ),
+                    false,
+                ));
+            }
+        }
+        if !kinds.deleted {
+            return self.run_merge(statements, &at, load);
         }
         statements.push((
             format!(
@@ -459,6 +513,15 @@ impl Writer {
             ),
             true,
         ));
+        self.run_merge(statements, &at, load)
+    }
+
+    fn run_merge(
+        &mut self,
+        statements: Vec<(String, bool)>,
+        at: &str,
+        load: i64,
+    ) -> Result<(), StoreError> {
         for (sql, with_load) in statements {
             let result = if with_load {
                 self.client.execute(&sql, &[&at, &load])
@@ -554,17 +617,24 @@ fn restore_unfit(row: &mut RowData<'static>, columns: &[StoredColumn], unfit: Op
 impl Writer {
     pub(super) fn begin(&mut self) -> Result<(), StoreError> {
         self.reconnect_if_lost()?;
-        self.execute("BEGIN")?;
+        if let Err(e) = self.client.batch_execute("BEGIN") {
+            if !is_lost(&e) {
+                return Err(self.fail(e));
+            }
+            // Lost since it was last used, before the driver noticed.
+            self.reconnect()?;
+            self.execute("BEGIN")?;
+        }
         self.in_transaction = true;
-        self.staged = false;
+        self.staged = None;
         self.pending_indexes.clear();
         Ok(())
     }
 
     pub(super) fn commit(&mut self) -> Result<(), StoreError> {
-        if self.staged {
+        if self.staged.is_some() {
             self.merge()?;
-            self.staged = false;
+            self.staged = None;
         }
         for index in std::mem::take(&mut self.pending_indexes) {
             self.execute(&index)?;
@@ -576,25 +646,42 @@ impl Writer {
 
     pub(super) fn rollback(&mut self) -> Result<(), StoreError> {
         self.pending_indexes.clear();
-        self.staged = false;
+        self.staged = None;
         if !self.in_transaction {
             return Ok(());
         }
         self.in_transaction = false;
-        if self.client.is_closed() {
-            // The server ended the session: it rolled the transaction back itself.
-            return Ok(());
+        match self.client.batch_execute("ROLLBACK") {
+            // A session the server ended was rolled back by the server.
+            Err(e) if !is_lost(&e) => Err(self.fail(e)),
+            _ => Ok(()),
         }
-        self.execute("ROLLBACK")
     }
 
-    /// Copies rows, one `COPY` per table whose buffer holds some.
-    pub(super) fn copy(&mut self, buffers: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
+    /// Copies rows, one `COPY` per table whose buffer holds some; `kinds` says what they are,
+    /// for the merge (`None`: rows straight into a bookkeeping table).
+    pub(super) fn copy(
+        &mut self,
+        buffers: &[(String, Vec<u8>)],
+        kinds: Option<Kinds>,
+    ) -> Result<(), StoreError> {
+        let staging = buffers
+            .iter()
+            .any(|(table, rows)| !rows.is_empty() && table.starts_with("pg_temp."));
+        if let Some(kinds) = kinds.filter(|_| staging) {
+            if self.staged.is_none() {
+                // Made on first use: a sync that writes nothing makes no staging tables.
+                let layout = self.layout.clone();
+                if let Some(layout) = layout {
+                    self.create_stages(&layout)?;
+                }
+            }
+            self.staged.get_or_insert_with(Kinds::default).add(kinds);
+        }
         for (table, rows) in buffers {
             if rows.is_empty() {
                 continue;
             }
-            self.staged = true;
             let described = self.described.clone();
             let mut copy = self
                 .client
@@ -670,31 +757,38 @@ impl Writer {
                     ))?;
                 }
             }
-            let statement = self
-                .client
-                .prepare(
+            // One statement per table, not one per column.
+            let mut names = Vec::new();
+            let mut wire_keys = Vec::new();
+            let mut types = Vec::new();
+            let mut active = Vec::new();
+            let mut positions = Vec::new();
+            for (position, column) in table.columns.iter().enumerate() {
+                names.push(column.name.clone());
+                wire_keys.push(column.wire_key.clone());
+                types.push(column.column_type.name().to_owned());
+                active.push(column.active);
+                positions.push(i64::try_from(position).unwrap_or(i64::MAX));
+            }
+            self.client
+                .execute(
                     "INSERT INTO \"_kiss_columns\" (\"tbl\", \"col\", \"endpoint\", \"wire_key\", \"type\",
-                        \"active\", \"position\") VALUES ($1, $2, $3, $4, $5, $6, $7)
+                        \"active\", \"position\")
+                     SELECT $1, c, $2, w, t, a, p
+                     FROM unnest($3::text[], $4::text[], $5::text[], $6::boolean[], $7::bigint[])
+                        AS column_of(c, w, t, a, p)
                      ON CONFLICT (\"tbl\", \"col\") DO UPDATE SET \"active\" = excluded.\"active\"",
+                    &[
+                        &table.name,
+                        &endpoint,
+                        &names,
+                        &wire_keys,
+                        &types,
+                        &active,
+                        &positions,
+                    ],
                 )
                 .map_err(|e| self.fail(e))?;
-            for (position, column) in table.columns.iter().enumerate() {
-                let position = i64::try_from(position).unwrap_or(i64::MAX);
-                self.client
-                    .execute(
-                        &statement,
-                        &[
-                            &table.name,
-                            &column.name,
-                            &endpoint,
-                            &column.wire_key,
-                            &column.column_type.name(),
-                            &column.active,
-                            &position,
-                        ],
-                    )
-                    .map_err(|e| self.fail(e))?;
-            }
         }
         for change in &evolution.changes {
             self.client
@@ -716,7 +810,7 @@ impl Writer {
         self.layout = Some(layout.clone());
         self.load = load;
         self.at = at.to_owned();
-        self.create_stages(layout)
+        Ok(())
     }
 
     pub(super) fn current(&mut self, endpoint: Endpoint) -> Result<Vec<HeldRow>, StoreError> {
@@ -1071,7 +1165,13 @@ impl Writer {
         endpoint: Endpoint,
     ) -> Result<Option<String>, StoreError> {
         self.reconnect_if_lost()?;
-        let key = self.lock_key(customer, endpoint)?;
+        let key = match self.lock_key(customer, endpoint) {
+            Err(StoreError::Postgres { source, .. }) if is_lost(&source) => {
+                self.reconnect()?;
+                self.lock_key(customer, endpoint)?
+            }
+            other => other?,
+        };
         let taken: bool = self
             .client
             .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
@@ -1127,4 +1227,19 @@ impl Writer {
             .map_err(|e| self.fail(e))?;
         Ok(())
     }
+}
+
+/// Whether `e` means the session is gone (the server ended it or went away), rather than
+/// that a statement failed.
+fn is_lost(e: &postgres::Error) -> bool {
+    use postgres::error::SqlState;
+    e.is_closed()
+        || (e.as_db_error().is_none() && e.code().is_none())
+        || [
+            SqlState::ADMIN_SHUTDOWN,
+            SqlState::CRASH_SHUTDOWN,
+            SqlState::CANNOT_CONNECT_NOW,
+        ]
+        .iter()
+        .any(|c| e.code() == Some(c))
 }
