@@ -341,9 +341,51 @@ async fn merge(
     on_schema_change: OnSchemaChange,
     quiet: bool,
 ) -> Result<(Summary, Issues), Failure> {
-    let (schema, mut records) = fetched?;
-    let mut sync =
-        Sync::begin(engine, endpoint, &schema, on_schema_change, started).map_err(store_failure)?;
+    merge_in_turn(
+        engine,
+        endpoint,
+        fetched,
+        started,
+        on_schema_change,
+        quiet,
+        Turn::default(),
+    )
+    .await
+}
+
+/// When a merge that runs beside others may begin: after the one before it has begun (so
+/// that runs are numbered in endpoint order, as one after another would be), telling the
+/// next when it has.
+#[derive(Default)]
+struct Turn {
+    after: Option<tokio::sync::oneshot::Receiver<()>>,
+    then: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+async fn merge_in_turn(
+    engine: &mut dyn Engine,
+    endpoint: Endpoint,
+    fetched: Fetched,
+    started: DateTime<Utc>,
+    on_schema_change: OnSchemaChange,
+    quiet: bool,
+    turn: Turn,
+) -> Result<(Summary, Issues), Failure> {
+    if let Some(after) = turn.after {
+        // A merge before it that failed to begin lets it go too.
+        let _ = after.await;
+    }
+    let begun = fetched
+        .map_err(Failure::from)
+        .and_then(|(schema, records)| {
+            Sync::begin(engine, endpoint, &schema, on_schema_change, started)
+                .map(|sync| (sync, records))
+                .map_err(store_failure)
+        });
+    if let Some(then) = turn.then {
+        let _ = then.send(());
+    }
+    let (mut sync, mut records) = begun?;
     let mut issues = Issues::default();
     loop {
         let more = records
@@ -543,6 +585,36 @@ pub(crate) async fn run(client: &Client, args: SyncArgs, quiet: bool) -> Result<
                 format!("interrupted by {name} before any data arrived; the mirror is as it was"),
             )),
         };
+        if let Mirror::Postgres(url) = args.database.mirror()? {
+            let work = endpoints.iter().copied().zip(fetches).collect();
+            let outcomes =
+                merge_side_by_side(&url, work, started, on_change, quiet, &mut interrupt).await?;
+            let mut failed = None;
+            for (endpoint, outcome) in outcomes {
+                match outcome {
+                    Ok((summary, issues, seconds)) => report(&summary, &issues, seconds, quiet),
+                    Err(f) => {
+                        let failure = Failure::new(
+                            f.code,
+                            format!(
+                                "{}: {} (the mirror is as it was)",
+                                endpoint.name(),
+                                f.message
+                            ),
+                        );
+                        if failed.is_some() {
+                            eprintln!("kiss: {}", failure.message);
+                        } else {
+                            failed = Some(failure);
+                        }
+                    }
+                }
+                if let Err(e) = engine.unlock(&customer, endpoint) {
+                    eprintln!("kiss: cannot release the lock on {}: {e}", endpoint.name());
+                }
+            }
+            return failed.map_or(Ok(()), Err);
+        }
         for (endpoint, fetched) in endpoints.into_iter().zip(fetches) {
             let clock = std::time::Instant::now();
             let outcome = tokio::select! {
@@ -576,6 +648,84 @@ pub(crate) async fn run(client: &Client, args: SyncArgs, quiet: bool) -> Result<
         client, engine, &customer, every, on_change, interrupt, quiet,
     )
     .await
+}
+
+/// One endpoint's merge, as [`merge_side_by_side`] reports it: its summary, the records'
+/// issues and how long it took.
+type Merged = Result<(Summary, Issues, f64), Failure>;
+
+/// Merges each endpoint's response into a PostgreSQL mirror on a connection (and thread) of
+/// its own, all at once: each is its own transaction anyway, and while one endpoint's rows
+/// are indexed and committed by the server the others' are being read and copied (SQLite has
+/// one writer at a time, so its endpoints are merged one after another). Ctrl-C or SIGTERM
+/// rolls every one of them back.
+async fn merge_side_by_side(
+    url: &str,
+    work: Vec<(Endpoint, Fetched)>,
+    started: DateTime<Utc>,
+    on_change: OnSchemaChange,
+    quiet: bool,
+    interrupt: &mut Interrupt,
+) -> Result<Vec<(Endpoint, Merged)>, Failure> {
+    let (cancel, cancelled) = tokio::sync::watch::channel(false);
+    let mut running = Vec::new();
+    let mut previous: Option<tokio::sync::oneshot::Receiver<()>> = None;
+    for (endpoint, fetched) in work {
+        let url = url.to_owned();
+        let mut cancelled = cancelled.clone();
+        let (then, next) = tokio::sync::oneshot::channel();
+        let turn = Turn {
+            after: previous.replace(next),
+            then: Some(then),
+        };
+        // The response's body is still read by this runtime's connections; the merge polls
+        // it from its own thread.
+        let merged = tokio::task::spawn_blocking(move || -> Merged {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| Failure::new(exit::FAILURE, format!("cannot start a merge: {e}")))?;
+            runtime.block_on(async move {
+                let clock = std::time::Instant::now();
+                let mut engine = PostgresEngine::open(&url).map_err(store_failure)?;
+                tokio::select! {
+                    outcome = merge_in_turn(&mut engine, endpoint, fetched, started, on_change, quiet, turn) => {
+                        let (summary, issues) = outcome?;
+                        Ok((summary, issues, clock.elapsed().as_secs_f64()))
+                    }
+                    _ = cancelled.changed() => Err(Failure::new(exit::FAILURE, "cancelled")),
+                }
+            })
+        });
+        running.push((endpoint, merged));
+    }
+    let (endpoints, merges): (Vec<Endpoint>, Vec<_>) = running.into_iter().unzip();
+    let all = futures_util::future::join_all(merges);
+    tokio::pin!(all);
+    let joined = tokio::select! {
+        joined = &mut all => joined,
+        (name, code) = interrupt.wait() => {
+            let _ = cancel.send(true);
+            let _ = all.await;
+            return Err(Failure::new(
+                code,
+                format!("interrupted by {name}: the syncs in progress were rolled back; the mirror is as it was"),
+            ));
+        }
+    };
+    Ok(endpoints
+        .into_iter()
+        .zip(joined)
+        .map(|(endpoint, joined)| {
+            let merged = joined.unwrap_or_else(|e| {
+                Err(Failure::new(
+                    exit::FAILURE,
+                    format!("the merge stopped: {e}"),
+                ))
+            });
+            (endpoint, merged)
+        })
+        .collect())
 }
 
 /// A random fraction in [0, 1) from the standard library's per-process random keys.

@@ -1,7 +1,8 @@
 //! `kiss sync --db postgres://…` against the real server: exact `NUMERIC`s, typed columns, a
 //! re-sync that writes nothing, fields added mid-life, the schema contract, the same
 //! `kiss changes` as SQLite's after the same syncs, faults (a truncated body, a 5xx, the
-//! connection ended by the server, a lock timeout) that leave the mirror as it was, one syncer
+//! connection ended by the server, Ctrl-C, a lock timeout) that leave the mirror as it was,
+//! a lost connection made again for the next run, the quota shared through the mirror, one syncer
 //! per customer's endpoint, and scheduled runs done once between two processes.
 //!
 //! They need a PostgreSQL server: its URL in `KISS_TEST_POSTGRES_URL` (`.ci/run` sets it and
@@ -424,7 +425,7 @@ async fn faults_leave_the_mirror_as_it_was_and_the_next_run_succeeds() {
         sandbox.control().clear_faults();
     }
     // The server ends the session mid-sync (an administrator's pg_terminate_backend, or a
-    // restart).
+    // restart): the one whose transaction has written (the run's record, at least).
     sandbox
         .control()
         .queue_fault(
@@ -450,7 +451,8 @@ async fn faults_leave_the_mirror_as_it_was_and_the_next_run_succeeds() {
         let ended = mirror
             .count(&format!(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-                 WHERE application_name LIKE '{name}' AND state = 'idle in transaction'"
+                 WHERE application_name LIKE '{name}' AND state = 'idle in transaction'
+                   AND backend_xid IS NOT NULL"
             ))
             .await;
         if ended > 0 {
@@ -466,6 +468,48 @@ async fn faults_leave_the_mirror_as_it_was_and_the_next_run_succeeds() {
     assert_eq!(out.status.code(), Some(1), "{said}");
     assert!(said.contains("connection to PostgreSQL was lost"), "{said}");
     assert!(said.contains("the mirror is as it was"), "{said}");
+    assert_eq!(mirror.contents().await, before);
+    // Ctrl-C mid-stream.
+    sandbox
+        .control()
+        .queue_fault(
+            "/products",
+            Fault::SlowBody {
+                bytes_per_sec: 100_000,
+            },
+            1,
+        )
+        .unwrap();
+    let mut command = against(&sandbox, &state);
+    command
+        .args(["sync", "--db", &mirror.url, "--endpoint", "products"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let child = command.spawn().unwrap();
+    let name = format!("kiss on % (pid {})", child.id());
+    loop {
+        let writing = mirror
+            .count(&format!(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE '{name}'
+                 AND backend_xid IS NOT NULL"
+            ))
+            .await;
+        if writing > 0 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let said = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{said}");
+    assert!(said.contains("rolled back"), "{said}");
     assert_eq!(mirror.contents().await, before);
     // Another session holds the table past the lock timeout.
     let holder = connect(&mirror.url).await;

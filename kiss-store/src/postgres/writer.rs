@@ -682,10 +682,18 @@ impl Writer {
             if rows.is_empty() {
                 continue;
             }
+            // Rows copied into a table this transaction made are written frozen: visible to
+            // all once it commits, with no later pass to mark them so (and index-only scans
+            // of them at once).
+            let made_here = self
+                .tables
+                .iter()
+                .any(|t| t.is_new && quote(&t.name) == *table);
+            let freeze = if made_here { " WITH (FREEZE)" } else { "" };
             let described = self.described.clone();
             let mut copy = self
                 .client
-                .copy_in(&format!("COPY {table} FROM STDIN"))
+                .copy_in(&format!("COPY {table} FROM STDIN{freeze}"))
                 .map_err(|e| StoreError::postgres(&described, e))?;
             copy.write_all(rows)
                 .map_err(|source| StoreError::Copy { source })?;
