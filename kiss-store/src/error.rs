@@ -100,6 +100,27 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// A failure to connect to PostgreSQL at `database` (described without its password).
+    pub fn postgres_connect(database: &str, source: postgres::Error) -> StoreError {
+        let said = match source.as_db_error() {
+            Some(db) => db.message().to_owned(),
+            None => source.to_string(),
+        };
+        let tls = if said.contains("TLS") {
+            " (this kiss connects without TLS, so sslmode=require cannot be met: use \
+             sslmode=disable or prefer on a network you trust)"
+        } else {
+            ""
+        };
+        StoreError::Postgres {
+            message: format!(
+                "cannot connect to {database}: {said}{tls}; is the server running and does \
+                 the URL name it (user, host, port, database)?"
+            ),
+            source,
+        }
+    }
+
     /// A PostgreSQL failure at `database` (described without its password), worded by what
     /// it means for the mirror.
     pub fn postgres(database: &str, source: postgres::Error) -> StoreError {

@@ -3,8 +3,8 @@
 //! Tables come from the live schema, not from inference: one per endpoint (`products`,
 //! `stock`, `prices`) and one per nested array (`product_images`, …), with columns named
 //! exactly as the wire keys (`"SKU"`, `"PackagedLength_in_cm"`) and typed by the schema.
-//! Decimals are stored as their exact text (in SQLite, a `TEXT` column: `19.9500` reads back
-//! as `19.9500`, never as a float). Keys the schema does not list are kept in `_extra`, one
+//! Decimals are stored exactly, never as floats: in SQLite as their text (a `TEXT` column:
+//! `19.9500` reads back as `19.9500`), in PostgreSQL as `NUMERIC` (which keeps the scale). Keys the schema does not list are kept in `_extra`, one
 //! JSON object per row: nothing the API sends is lost.
 //!
 //! A sync merges by natural key (products by `SKU`, stock by `SKU` + `StockLocation`, prices
@@ -16,14 +16,16 @@
 //! type follows the [`OnSchemaChange`] contract. Each endpoint's sync is one transaction.
 //!
 //! The storage engine is behind [`Engine`]; [`SqliteEngine`] is the embedded default (SQLite,
-//! bundled: nothing to install). The sync logic ([`Sync`]) never sees SQL.
+//! bundled: nothing to install) and [`PostgresEngine`] the shared mirror for teams (typed
+//! columns, bulk `COPY`, an advisory lock per customer endpoint, and the quota's send log for
+//! every machine in [`postgres::QuotaLog`]). The sync logic ([`Sync`]) never sees SQL.
 //!
 //! The modules are layered; each imports only from the ones below it:
 //!
 //! | layer | modules |
 //! |---|---|
-//! | over any engine, and engines | [`sync`] (one endpoint's run: merge, history, changes), [`sqlite`] |
-//! | what engines do and store | [`engine`] (the trait, runs, changes) |
+//! | over any engine, and engines | [`sync`] (one endpoint's run: merge, history, changes), [`sqlite`], [`postgres`] |
+//! | what engines do and store | [`engine`] (the trait, runs, changes, locks), the database thread they keep their connection on |
 //! | rows | [`row`] (rows from records' text, keys, fingerprints, what moved) |
 //! | tables | [`layout`] (tables and columns from a schema, and how they evolve) |
 //! | vocabulary | [`error`] |

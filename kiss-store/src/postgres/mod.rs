@@ -3,7 +3,7 @@
 //! Types follow the schema: decimals `NUMERIC` (exact, and given back with the scale they were
 //! written with: `19.9500`), integers `BIGINT`, booleans `BOOLEAN`, dates `DATE`, strings
 //! `TEXT`, unknown types and `_extra` `JSONB`; identifiers are the wire keys, quoted exactly. A
-//! value its column cannot hold exactly is kept in the row's `_kiss_unfit` (see [`copy`]).
+//! value its column cannot hold exactly is kept in the row's `_kiss_unfit`.
 //! Tables live in the connection's current schema (set `search_path` in the URL's `options`
 //! to use another).
 //!
@@ -14,7 +14,7 @@
 //! and are merged into the mirror in SQL when the sync commits, in one transaction with the
 //! sync's DDL: a failed sync leaves no row and no half-added column behind.
 //!
-//! Each customer's endpoint has an advisory lock ([`PostgresEngine::try_lock`]), so that
+//! Each customer's endpoint has an advisory lock ([`Engine::try_lock`]), so that
 //! syncers on several machines never poll one endpoint at once.
 
 mod copy;

@@ -57,7 +57,11 @@ impl QuotaLog {
     }
 
     async fn connect(&self) -> Result<Client, StoreError> {
-        let (client, connection) = self.config.connect(NoTls).await.map_err(|e| self.fail(e))?;
+        let (client, connection) = self
+            .config
+            .connect(NoTls)
+            .await
+            .map_err(|e| StoreError::postgres_connect(&self.described, e))?;
         tokio::spawn(connection);
         client
             .batch_execute(

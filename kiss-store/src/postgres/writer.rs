@@ -551,7 +551,7 @@ const MAIN_META_DEFS: [&str; 7] = [
 fn connect(config: &Config, described: &str) -> Result<Client, StoreError> {
     config
         .connect(NoTls)
-        .map_err(|e| StoreError::postgres(described, e))
+        .map_err(|e| StoreError::postgres_connect(described, e))
 }
 
 /// This machine's name, for the holder of a lock (`application_name`).
