@@ -218,7 +218,10 @@ fn control_routes() -> Router<AppState> {
         .route("/clock/advance", post(advance_clock))
         .route("/records/{endpoint}/{sku}", put(set_fields))
         .route("/records", delete(clear_fields))
-        .route("/rate-limits", delete(reset_rate_limits))
+        .route(
+            "/rate-limits",
+            axum::routing::get(get_rate_limits).delete(reset_rate_limits),
+        )
         .fallback(|| async {
             api::error(
                 StatusCode::NOT_FOUND,
@@ -396,6 +399,10 @@ async fn set_fields(
 async fn clear_fields(State(state): State<AppState>) -> StatusCode {
     control(&state).clear_fields();
     StatusCode::NO_CONTENT
+}
+
+async fn get_rate_limits(State(state): State<AppState>) -> Response {
+    Json(serde_json::json!({ "refused": control(&state).rate_limited_count() })).into_response()
 }
 
 async fn reset_rate_limits(State(state): State<AppState>) -> StatusCode {
