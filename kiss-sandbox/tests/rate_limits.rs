@@ -54,6 +54,14 @@ async fn the_minute_window_trips_and_reopens_when_it_ends() {
     assert_429(get(&base, "/stock", &token).await, "1m", 4).await;
     // Rejected requests count as well: still limited.
     assert_429(get(&base, "/products/schema", &token).await, "1m", 4).await;
+    // The control plane says how many were refused (what a benchmark judges by).
+    let refused: serde_json::Value = reqwest::get(format!("{base}/_sandbox/rate-limits"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(refused, serde_json::json!({ "refused": 2 }));
     sandbox.control().advance_clock(Duration::from_secs(61));
     assert_eq!(get(&base, "/stock", &token).await.status(), 200);
 }
