@@ -25,6 +25,8 @@ pub(crate) struct Database {
     #[arg(
         long = "db",
         env = "KISS_DATABASE_URL",
+        // A URL may hold a password: `--help` must not show it.
+        hide_env_values = true,
         value_name = "PATH|URL",
         default_value = "kiss.db"
     )]

@@ -111,7 +111,8 @@ impl QuotaLog {
             )
             .await
             .map_err(fail)?
-            .get(0);
+            .try_get(0)
+            .map_err(fail)?;
         transaction
             .execute(
                 "DELETE FROM \"_kiss_quota\" WHERE \"customer\" = $1 AND \"sent\" < $2",
@@ -127,7 +128,8 @@ impl QuotaLog {
             .await
             .map_err(fail)?
             .iter()
-            .filter_map(|row| u64::try_from(row.get::<_, i64>(0)).ok())
+            .filter_map(|row| row.try_get::<_, i64>(0).ok())
+            .filter_map(|sent| u64::try_from(sent).ok())
             .collect();
         let now = u64::try_from(now).unwrap_or(0);
         let at = slot(&mut sent, now);

@@ -181,11 +181,13 @@ impl Writer {
                 "SET DateStyle = ISO; SET TimeZone = 'UTC'; SET client_min_messages = warning",
             )
             .map_err(fail)?;
-        let lock_timeout: String = self
-            .client
-            .query_one("SHOW lock_timeout", &[])
-            .map_err(fail)?
-            .get(0);
+        let lock_timeout: String = column(
+            &self
+                .client
+                .query_one("SHOW lock_timeout", &[])
+                .map_err(fail)?,
+            0,
+        )?;
         if lock_timeout == "0" {
             self.client
                 .batch_execute(&format!("SET lock_timeout = '{LOCK_TIMEOUT}'"))
@@ -224,7 +226,7 @@ impl Writer {
             .client
             .query_one(sql, &[&name])
             .map_err(|e| self.fail(e))?;
-        Ok(row.get(0))
+        Ok(column(&row, 0)?)
     }
 
     fn execute(&mut self, sql: &str) -> Result<(), StoreError> {
@@ -717,17 +719,17 @@ impl Writer {
             .map_err(|e| self.fail(e))?;
         let mut columns = Vec::new();
         for row in rows {
-            let type_name: String = row.get(3);
+            let type_name: String = column(&row, 3)?;
             let column_type =
                 ColumnType::from_name(&type_name).ok_or_else(|| StoreError::Corrupt {
                     detail: format!("_kiss_columns names the type {type_name:?}"),
                 })?;
             columns.push(StoredColumn {
-                table: row.get(0),
-                name: row.get(1),
-                wire_key: row.get(2),
+                table: column(&row, 0)?,
+                name: column(&row, 1)?,
+                wire_key: column(&row, 2)?,
                 column_type,
-                active: row.get(4),
+                active: column(&row, 4)?,
             });
         }
         Ok(columns)
@@ -839,15 +841,15 @@ impl Writer {
         while let Some(row) =
             postgres::fallible_iterator::FallibleIterator::next(&mut rows).map_err(fail)?
         {
-            let key: &[u8] = row.get(0);
-            let hash: &[u8] = row.get(1);
+            let key: &[u8] = column(&row, 0)?;
+            let hash: &[u8] = column(&row, 1)?;
             let hash: [u8; 16] = hash.try_into().map_err(|_| StoreError::Corrupt {
                 detail: format!("a _kiss_hash in {} is not 16 bytes", endpoint.name()),
             })?;
             out.push(HeldRow {
                 key: key.into(),
                 hash,
-                deleted: row.get(2),
+                deleted: column(&row, 2)?,
             });
         }
         Ok(out)
@@ -887,13 +889,13 @@ impl Writer {
                         .columns
                         .iter()
                         .enumerate()
-                        .map(|(i, c)| stored_cell(row.get(i), c.column_type))
-                        .collect(),
+                        .map(|(i, c)| Ok(stored_cell(column(&row, i)?, c.column_type)))
+                        .collect::<Result<_, StoreError>>()?,
                     extra: row
                         .get::<_, Option<String>>(width)
                         .map(|e| canonical_json(&e)),
                 };
-                let unfit: Option<String> = row.get(width + 1);
+                let unfit: Option<String> = column(&row, width + 1)?;
                 restore_unfit(&mut data, &table.columns, unfit.as_deref());
                 out.push(data);
             }
@@ -943,7 +945,7 @@ impl Writer {
                 ],
             )
             .map_err(|e| self.fail(e))?;
-        Ok(row.get(0))
+        Ok(column(&row, 0)?)
     }
 
     pub(super) fn finish_load(&mut self, load: &Load) -> Result<(), StoreError> {
@@ -992,24 +994,24 @@ impl Writer {
             .map_err(|e| self.fail(e))?;
         let mut out = Vec::new();
         for row in rows {
-            let count = |i: usize| u64::try_from(row.get::<_, i64>(i)).unwrap_or(0);
-            let status: String = row.get(5);
+            let count = |i: usize| column::<i64>(&row, i).map(|n| u64::try_from(n).unwrap_or(0));
+            let status: String = column(&row, 5)?;
             out.push(Load {
-                id: row.get(0),
-                endpoint: row.get(1),
-                profile: row.get(2),
-                started: row.get(3),
-                finished: row.get(4),
+                id: column(&row, 0)?,
+                endpoint: column(&row, 1)?,
+                profile: column(&row, 2)?,
+                started: column(&row, 3)?,
+                finished: column(&row, 4)?,
                 status: LoadStatus::from_name(&status).ok_or_else(|| StoreError::Corrupt {
                     detail: format!("_kiss_loads has the status {status:?}"),
                 })?,
-                records: count(6),
-                inserted: count(7),
-                updated: count(8),
-                deleted: count(9),
-                duplicates: count(10),
-                skipped: count(11),
-                error: row.get(12),
+                records: count(6)?,
+                inserted: count(7)?,
+                updated: count(8)?,
+                deleted: count(9)?,
+                duplicates: count(10)?,
+                skipped: count(11)?,
+                error: column(&row, 12)?,
             });
         }
         Ok(out)
@@ -1099,18 +1101,18 @@ impl Writer {
             .map_err(|e| self.fail(e))?;
         let mut out = Vec::new();
         for row in rows {
-            let kind: String = row.get(4);
+            let kind: String = column(&row, 4)?;
             out.push(Change {
-                load: row.get(0),
-                at: row.get(1),
-                endpoint: row.get(2),
-                key: row.get(3),
+                load: column(&row, 0)?,
+                at: column(&row, 1)?,
+                endpoint: column(&row, 2)?,
+                key: column(&row, 3)?,
                 change: ChangeKind::from_name(&kind).ok_or_else(|| StoreError::Corrupt {
                     detail: format!("_kiss_changes has the change {kind:?}"),
                 })?,
-                column: row.get(5),
-                old: row.get(6),
-                new: row.get(7),
+                column: column(&row, 5)?,
+                old: column(&row, 6)?,
+                new: column(&row, 7)?,
             });
         }
         Ok(out)
@@ -1155,14 +1157,15 @@ impl Writer {
                 &[],
             )
             .map_err(|e| self.fail(e))?;
-        Ok(rows
-            .iter()
-            .map(|row| Schedule {
-                endpoint: row.get(0),
-                every_secs: u64::try_from(row.get::<_, i64>(1)).unwrap_or(0),
-                next: row.get(2),
+        rows.iter()
+            .map(|row| {
+                Ok(Schedule {
+                    endpoint: column(row, 0)?,
+                    every_secs: u64::try_from(column::<i64>(row, 1)?).unwrap_or(0),
+                    next: column(row, 2)?,
+                })
             })
-            .collect())
+            .collect()
     }
 
     /// Takes the advisory lock on `customer`'s `endpoint` if no other session holds it;
@@ -1180,11 +1183,13 @@ impl Writer {
             }
             other => other?,
         };
-        let taken: bool = self
-            .client
-            .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
-            .map_err(|e| self.fail(e))?
-            .get(0);
+        let taken: bool = column(
+            &self
+                .client
+                .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
+                .map_err(|e| self.fail(e))?,
+            0,
+        )?;
         if taken {
             return Ok(None);
         }
@@ -1210,16 +1215,21 @@ impl Writer {
             .map_err(|e| self.fail(e))?;
         Ok(Some(holder.map_or_else(
             || "another session".to_owned(),
-            |row| row.get::<_, String>(0),
+            |row| {
+                row.try_get::<_, String>(0)
+                    .unwrap_or_else(|_| "another session".to_owned())
+            },
         )))
     }
 
     fn lock_key(&mut self, customer: &str, endpoint: Endpoint) -> Result<i64, StoreError> {
-        let schema: Option<String> = self
-            .client
-            .query_one("SELECT current_schema()", &[])
-            .map_err(|e| self.fail(e))?
-            .get(0);
+        let schema: Option<String> = column(
+            &self
+                .client
+                .query_one("SELECT current_schema()", &[])
+                .map_err(|e| self.fail(e))?,
+            0,
+        )?;
         Ok(lock_key(customer, endpoint, &schema.unwrap_or_default()))
     }
 
@@ -1250,4 +1260,15 @@ fn is_lost(e: &postgres::Error) -> bool {
         ]
         .iter()
         .any(|c| e.code() == Some(c))
+}
+
+/// Column `index` of a row the database gave back, as `T`: an error that says so (never a
+/// panic) when a table is not as kiss made it.
+fn column<'a, T: postgres::types::FromSql<'a>>(
+    row: &'a postgres::Row,
+    index: usize,
+) -> Result<T, StoreError> {
+    row.try_get(index).map_err(|e| StoreError::Corrupt {
+        detail: format!("column {index} of a row read back: {e}"),
+    })
 }
