@@ -226,7 +226,7 @@ impl Writer {
             .client
             .query_one(sql, &[&name])
             .map_err(|e| self.fail(e))?;
-        Ok(column(&row, 0)?)
+        column(&row, 0)
     }
 
     fn execute(&mut self, sql: &str) -> Result<(), StoreError> {
@@ -945,7 +945,7 @@ impl Writer {
                 ],
             )
             .map_err(|e| self.fail(e))?;
-        Ok(column(&row, 0)?)
+        column(&row, 0)
     }
 
     pub(super) fn finish_load(&mut self, load: &Load) -> Result<(), StoreError> {
