@@ -208,18 +208,30 @@ pub fn key_of(record: &RawRecord<'_>, endpoint: Endpoint) -> Option<Key> {
 
 /// [`key_of`] with the key fields' positions in the record's schema looked up beforehand.
 pub fn key_at(record: &RawRecord<'_>, positions: &[Option<usize>]) -> Option<Key> {
-    let mut parts = Vec::with_capacity(positions.len());
+    let mut bytes = Vec::new();
+    key_into(record, positions, &mut bytes).then(|| Key {
+        bytes: bytes.into_boxed_slice(),
+    })
+}
+
+/// [`key_at`] into a buffer the caller keeps (a sync looks up every record's key, and keeps
+/// few): whether the record has a key.
+pub fn key_into(record: &RawRecord<'_>, positions: &[Option<usize>], out: &mut Vec<u8>) -> bool {
+    out.clear();
     for position in positions {
-        let value = record.value_at((*position)?)?;
+        let Some(value) = position.and_then(|p| record.value_at(p)) else {
+            return false;
+        };
         if value.is_null() {
-            return None;
+            return false;
         }
-        parts.push(match value.as_str() {
-            Some(text) => text,
-            None => Cow::Borrowed(value.json()),
-        });
+        let text = value.as_str();
+        let part = text.as_deref().unwrap_or(value.json());
+        let length = u32::try_from(part.len()).unwrap_or(u32::MAX);
+        out.extend_from_slice(&length.to_le_bytes());
+        out.extend_from_slice(part.as_bytes());
     }
-    Some(Key::from_parts(parts.iter().map(|p| p.as_ref())))
+    true
 }
 
 /// A record's fingerprint: a 128-bit hash of its compact text. Equal fingerprints, same
@@ -582,6 +594,32 @@ mod tests {
         assert_ne!(a.bytes, b.bytes);
         assert_eq!(a.display(), "A / B / C");
         assert_eq!(Key::display_of(&b.bytes), "A / B / C");
+    }
+
+    #[test]
+    fn a_records_key_is_its_fields_text_and_none_without_them() {
+        let schema = SchemaDocument::from_json(kiss_schema::contract::PRODUCTS_SCHEMA).unwrap();
+        let mut stream = RawStream::new(&schema);
+        let mut keys = Vec::new();
+        stream
+            .check_array(
+                br#"[{"SKU":"DR\u0041C001","Name":"x"},{"SKU":null},{"Name":"y"}]"#,
+                |record| {
+                    let mut buffer = vec![9, 9];
+                    let found = key_into(&record, &[record.schema().position("SKU")], &mut buffer);
+                    keys.push(found.then_some(buffer));
+                    Ok::<(), ()>(())
+                },
+            )
+            .unwrap();
+        assert_eq!(
+            keys,
+            [
+                Some(Key::from_parts(["DRAC001"]).bytes.into_vec()),
+                None,
+                None
+            ]
+        );
     }
 
     fn stored(tables: &[Table], json: &str) -> StoredRow<'static> {
