@@ -434,10 +434,12 @@ async fn ctrl_c_mid_stream_rolls_back_and_a_second_sync_waits_or_leaves() {
     assert!(wait_for(
         || std::fs::read_to_string(&lock).is_ok_and(|t| t == pid)
     ));
-    // The body is slow: wait until the sync has the response (the sandbox counted it).
-    assert!(wait_for(
-        || sandbox.control().request_count("/products") >= 2
-    ));
+    // The body is slow: wait until the sync is writing it (SQLite's rollback journal exists
+    // once the transaction has changed a page), not merely asked for it.
+    let journal = dir.join("kiss.db-journal");
+    assert!(wait_for(|| sandbox.control().request_count("/products")
+        >= 2
+        && journal.exists()));
     let out = sync(&sandbox, &db, &["--endpoint", "stock", "--no-wait"]).await;
     assert_eq!(out.status.code(), Some(0));
     assert!(

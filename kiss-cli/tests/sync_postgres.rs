@@ -154,6 +154,54 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// A `kiss sync --endpoint E` of `db` whose response trickles in at `bytes_per_sec`, started
+/// and left running.
+fn slow_sync(
+    sandbox: &Sandbox,
+    state: &Path,
+    db: &str,
+    endpoint: Endpoint,
+    bytes_per_sec: u64,
+) -> std::process::Child {
+    let path = format!("/{}", endpoint.name());
+    sandbox
+        .control()
+        .queue_fault(&path, Fault::SlowBody { bytes_per_sec }, 1)
+        .unwrap();
+    let mut command = against(sandbox, state);
+    command
+        .args(["sync", "--db", db, "--endpoint", endpoint.name()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    command.spawn().unwrap()
+}
+
+/// The `application_name` pattern of a kiss process's sessions.
+fn sessions_of(child: &std::process::Child) -> String {
+    format!("kiss on % (pid {})", child.id())
+}
+
+impl Mirror {
+    /// Waits until a session of `child` has written in its open transaction (the run's
+    /// record, at least); then runs `then` against those sessions and returns what it counted.
+    async fn once_writing(&self, child: &std::process::Child, then: &str) -> i64 {
+        let name = sessions_of(child);
+        loop {
+            let counted = self
+                .count(&format!(
+                    "SELECT count({then}) FROM pg_stat_activity
+                     WHERE application_name LIKE '{name}' AND state = 'idle in transaction'
+                       AND backend_xid IS NOT NULL"
+                ))
+                .await;
+            if counted > 0 {
+                return counted;
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
 fn kiss_reading(db: &str, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_kiss"))
         .env_remove("KISS_DATABASE_URL")
@@ -426,40 +474,11 @@ async fn faults_leave_the_mirror_as_it_was_and_the_next_run_succeeds() {
     }
     // The server ends the session mid-sync (an administrator's pg_terminate_backend, or a
     // restart): the one whose transaction has written (the run's record, at least).
-    sandbox
-        .control()
-        .queue_fault(
-            "/products",
-            Fault::SlowBody {
-                bytes_per_sec: 100_000,
-            },
-            1,
-        )
-        .unwrap();
     let state = tempdir("sync-pg-state");
-    let mut command = against(&sandbox, &state);
-    command
-        .args(["sync", "--db", &mirror.url, "--endpoint", "products"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let child = command.spawn().unwrap();
-    let name = format!("kiss on % (pid {})", child.id());
-    assert!(wait_for(
-        || sandbox.control().request_count("/products") >= 2
-    ));
-    let ended = loop {
-        let ended = mirror
-            .count(&format!(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-                 WHERE application_name LIKE '{name}' AND state = 'idle in transaction'
-                   AND backend_xid IS NOT NULL"
-            ))
-            .await;
-        if ended > 0 {
-            break ended;
-        }
-        tokio::task::yield_now().await;
-    };
+    let child = slow_sync(&sandbox, &state, &mirror.url, Endpoint::Products, 100_000);
+    let ended = mirror
+        .once_writing(&child, "pg_terminate_backend(pid)")
+        .await;
     assert_eq!(ended, 1);
     let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
         .await
@@ -470,35 +489,8 @@ async fn faults_leave_the_mirror_as_it_was_and_the_next_run_succeeds() {
     assert!(said.contains("the mirror is as it was"), "{said}");
     assert_eq!(mirror.contents().await, before);
     // Ctrl-C mid-stream.
-    sandbox
-        .control()
-        .queue_fault(
-            "/products",
-            Fault::SlowBody {
-                bytes_per_sec: 100_000,
-            },
-            1,
-        )
-        .unwrap();
-    let mut command = against(&sandbox, &state);
-    command
-        .args(["sync", "--db", &mirror.url, "--endpoint", "products"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let child = command.spawn().unwrap();
-    let name = format!("kiss on % (pid {})", child.id());
-    loop {
-        let writing = mirror
-            .count(&format!(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE '{name}'
-                 AND backend_xid IS NOT NULL"
-            ))
-            .await;
-        if writing > 0 {
-            break;
-        }
-        tokio::task::yield_now().await;
-    }
+    let child = slow_sync(&sandbox, &state, &mirror.url, Endpoint::Products, 100_000);
+    mirror.once_writing(&child, "*").await;
     assert!(Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -537,23 +529,8 @@ async fn one_syncer_per_customer_endpoint_the_second_waits_or_says_who_holds_it(
         return;
     };
     let sandbox = sandbox(300).await;
-    sandbox
-        .control()
-        .queue_fault(
-            "/stock",
-            Fault::SlowBody {
-                bytes_per_sec: 20_000,
-            },
-            1,
-        )
-        .unwrap();
     let state = tempdir("sync-pg-state");
-    let mut first = against(&sandbox, &state);
-    first
-        .args(["sync", "--db", &mirror.url, "--endpoint", "stock"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let first = first.spawn().unwrap();
+    let first = slow_sync(&sandbox, &state, &mirror.url, Endpoint::Stock, 20_000);
     let pid = first.id();
     // The slow body is on its way: the first holds the lock.
     assert!(wait_for(|| sandbox.control().request_count("/stock") >= 1));
