@@ -407,6 +407,21 @@ async fn after_the_same_syncs_postgres_and_sqlite_report_the_same_changes() {
             r#""on request""#,
         )
         .unwrap();
+    // And what a hostile server might send: a NUL in a string and in an unknown field (which
+    // no PostgreSQL text or JSONB holds), a decimal of a thousand digits and one in exponent
+    // form, deeply nested JSON.
+    let hostile = [
+        ("Name", r#""Dra\u0000cula""#.to_owned()),
+        ("binNote", r#"{"note":"a\u0000b"}"#.to_owned()),
+        ("PackagedLength_in_cm", format!("1{}.5", "0".repeat(1000))),
+        ("PackagedWidth_in_cm", "2.5e3".to_owned()),
+        ("deepNote", format!("{}1{}", "[".repeat(60), "]".repeat(60))),
+    ];
+    for (field, value) in &hostile {
+        control
+            .set_field(Endpoint::Products, "DRAC001", field, value)
+            .unwrap();
+    }
     both(&[]).await;
     control
         .set_field(
@@ -418,6 +433,9 @@ async fn after_the_same_syncs_postgres_and_sqlite_report_the_same_changes() {
         .unwrap();
     control
         .set_field(Endpoint::Prices, "FANG001", "PriceExclVAT", "2.4500")
+        .unwrap();
+    control
+        .set_field(Endpoint::Products, "DRAC001", "Name", r#""Dracula""#)
         .unwrap();
     sandbox
         .control()
@@ -436,6 +454,26 @@ async fn after_the_same_syncs_postgres_and_sqlite_report_the_same_changes() {
     for (p, s) in from_postgres.iter().zip(&from_sqlite) {
         assert_eq!(p, s);
     }
+    // The hostile values were stored and read back: only what the server changed moved.
+    let drac: Vec<String> = from_postgres
+        .iter()
+        .filter(|c| {
+            c["key"] == "DRAC001" && c["endpoint"] == "products" && c["change"] == "updated"
+        })
+        .map(|c| format!("{} {} → {}", c["column"], c["old"], c["new"]))
+        .collect();
+    assert!(
+        drac.iter()
+            .any(|c| c == "\"Name\" \"Dra\u{FFFD}cula\" → \"Dracula\""),
+        "{drac:?}"
+    );
+    assert_eq!(
+        drac.iter()
+            .filter(|c| c.starts_with("\"PackagedLength_in_cm\""))
+            .count(),
+        1,
+        "the thousand-digit decimal moved once, when it was set: {drac:?}"
+    );
     // The value that did not fit its NUMERIC column was kept aside and read back whole.
     assert!(from_postgres
         .iter()

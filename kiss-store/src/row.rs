@@ -189,7 +189,8 @@ impl Key {
         while let Some((length, rest)) = bytes.split_first_chunk::<4>() {
             let length = u32::from_le_bytes(*length) as usize;
             let part = rest.get(..length).unwrap_or(rest);
-            parts.push(String::from_utf8_lossy(part).into_owned());
+            // A NUL reads as U+FFFD, as in every text `kiss changes` shows.
+            parts.push(String::from_utf8_lossy(part).replace('\0', "\u{FFFD}"));
             bytes = rest.get(length..).unwrap_or_default();
         }
         parts.join(" / ")

@@ -418,8 +418,21 @@ impl<'e, E: Engine + ?Sized> Sync<'e, E> {
     }
 
     fn change(&mut self, key: &[u8], kind: ChangeKind, moved: Option<crate::row::Moved>) {
+        // What a person reads holds no NUL (no PostgreSQL text can, and no terminal shows one):
+        // every engine records U+FFFD in its place.
+        let readable = |text: String| {
+            if text.contains('\0') {
+                text.replace('\0', "\u{FFFD}")
+            } else {
+                text
+            }
+        };
         let (column, old, new) = match moved {
-            Some(m) => (Some(m.column), m.old, m.new),
+            Some(m) => (
+                Some(readable(m.column)),
+                m.old.map(readable),
+                m.new.map(readable),
+            ),
             None => (None, None, None),
         };
         self.changes.push(Change {
