@@ -176,14 +176,17 @@ enum Command {
     /// key, history and changes kept.
     ///
     /// One table per endpoint and per nested array, columns named exactly as the wire keys
-    /// (decimals as exact text), unknown fields in `_extra`; only what changed is written, rows
-    /// that vanish are marked deleted, every version is kept in `<table>_history`. Each
-    /// endpoint's sync is one transaction: a failure or a signal leaves the mirror as it was.
+    /// (decimals exact: text in SQLite, NUMERIC in PostgreSQL), unknown fields in `_extra`;
+    /// only what changed is written, rows that vanish are marked deleted, every version is
+    /// kept in `<table>_history`. Each endpoint's sync is one transaction: a failure or a
+    /// signal leaves the mirror as it was. Into PostgreSQL, syncers on several machines take
+    /// turns per endpoint and share the quota through the mirror.
     ///
     /// Examples:
     ///   kiss sync
     ///   kiss sync --db shop.db --endpoint stock
     ///   kiss sync --every products=6h,stock=15m,prices=6h
+    ///   kiss sync --db postgres://kiss@db.internal/shop --every stock=15m
     Sync(sync::SyncArgs),
     /// List what syncs changed: rows inserted, updated (each column old → new), deleted.
     ///
