@@ -156,3 +156,55 @@ impl<S> Drop for DatabaseThread<S> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure(detail: &str) -> StoreError {
+        StoreError::Corrupt {
+            detail: detail.to_owned(),
+        }
+    }
+
+    #[test]
+    fn posted_work_runs_in_order_and_its_first_error_comes_back_from_the_next_call() {
+        let thread = DatabaseThread::start("kiss-test", 2, || Ok(Vec::<u32>::new())).unwrap();
+        thread
+            .post(|log| {
+                log.push(1);
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(thread.call(|log| Ok(log.clone())).unwrap(), [1]);
+        thread.post(|_| Err(failure("first"))).unwrap();
+        // Skipped: work after a failure waits for the failure to be heard.
+        thread
+            .post(|log| {
+                log.push(2);
+                Ok(())
+            })
+            .unwrap();
+        let said = thread.call(|log| Ok(log.clone())).unwrap_err().to_string();
+        assert!(said.contains("first"), "{said}");
+        assert!(!thread.failing());
+        assert_eq!(thread.call(|log| Ok(log.clone())).unwrap(), [1]);
+        // A reset forgets a failure whose work is being undone.
+        thread.post(|_| Err(failure("undone"))).unwrap();
+        thread
+            .reset(|log| {
+                log.clear();
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(thread.call(|log| Ok(log.len())).unwrap(), 0);
+    }
+
+    #[test]
+    fn a_connection_that_cannot_open_says_why() {
+        let opened = DatabaseThread::<()>::start("kiss-test", 1, || Err(failure("no such file")));
+        assert!(opened
+            .err()
+            .is_some_and(|e| e.to_string().contains("no such file")));
+    }
+}
