@@ -76,6 +76,19 @@ where
 /// both windows within `quota`, given the send times already in `sent` (sorted, in the same
 /// milliseconds): recorded in `sent`, from which sends older than the hour window are
 /// dropped. What a [`SharedQuota`] computes while it holds its log's lock.
+///
+/// ```
+/// use std::collections::VecDeque;
+/// use kiss_client::{reserve_slot, Quota};
+///
+/// let quota = Quota { per_minute: 2, per_hour: 100 };
+/// let mut sent = VecDeque::new();
+/// assert_eq!(reserve_slot(&mut sent, 1_000, quota), 1_000);
+/// assert_eq!(reserve_slot(&mut sent, 1_000, quota), 1_000);
+/// // The third waits until the first has left the minute (and a margin for clock skew).
+/// assert!(reserve_slot(&mut sent, 1_000, quota) >= 61_000);
+/// assert_eq!(sent.len(), 3);
+/// ```
 pub fn reserve_slot(sent: &mut VecDeque<u64>, now: u64, quota: Quota) -> u64 {
     let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
     reserve_in(sent, now, quota, |t, d| t.saturating_add(millis(d)))
