@@ -331,19 +331,7 @@ async fn sync_endpoint(
 ) -> Result<(Summary, Issues), Failure> {
     let started = Utc::now();
     let fetched = client.raw_records(endpoint).await;
-    merge(engine, endpoint, fetched, started, on_schema_change, quiet).await
-}
-
-/// Merges one endpoint's response, as it arrives, in one transaction.
-async fn merge(
-    engine: &mut dyn Engine,
-    endpoint: Endpoint,
-    fetched: Fetched,
-    started: DateTime<Utc>,
-    on_schema_change: OnSchemaChange,
-    quiet: bool,
-) -> Result<(Summary, Issues), Failure> {
-    merge_in_turn(
+    merge(
         engine,
         endpoint,
         fetched,
@@ -364,7 +352,8 @@ struct Turn {
     then: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
-async fn merge_in_turn(
+/// Merges one endpoint's response, as it arrives, in one transaction, beginning in `turn`.
+async fn merge(
     engine: &mut dyn Engine,
     endpoint: Endpoint,
     fetched: Fetched,
@@ -620,7 +609,7 @@ pub(crate) async fn run(client: &Client, args: SyncArgs, quiet: bool) -> Result<
         for (endpoint, fetched) in endpoints.into_iter().zip(fetches) {
             let clock = std::time::Instant::now();
             let outcome = tokio::select! {
-                outcome = merge(engine, endpoint, fetched, started, on_change, quiet) => outcome,
+                outcome = merge(engine, endpoint, fetched, started, on_change, quiet, Turn::default()) => outcome,
                 (name, code) = interrupt.wait() => Err(Failure::new(
                     code,
                     format!(
@@ -691,7 +680,7 @@ async fn merge_side_by_side(
                 let clock = std::time::Instant::now();
                 let mut engine = PostgresEngine::open(&url).map_err(store_failure)?;
                 tokio::select! {
-                    outcome = merge_in_turn(&mut engine, endpoint, fetched, started, on_change, quiet, turn) => {
+                    outcome = merge(&mut engine, endpoint, fetched, started, on_change, quiet, turn) => {
                         let (summary, issues) = outcome?;
                         Ok((summary, issues, clock.elapsed().as_secs_f64()))
                     }
