@@ -142,12 +142,7 @@ impl StoreError {
                  session holds them (see pg_stat_activity; lock_timeout bounds the wait); \
                  nothing was written, try again when it is done"
             )
-        } else if source.is_closed()
-            || code == Some(&SqlState::ADMIN_SHUTDOWN)
-            || code == Some(&SqlState::CRASH_SHUTDOWN)
-            || code == Some(&SqlState::CANNOT_CONNECT_NOW)
-            || code.is_none() && source.as_db_error().is_none()
-        {
+        } else if is_lost(&source) {
             format!(
                 "{database}: the connection to PostgreSQL was lost or refused ({said}); \
                  nothing of the running sync was committed: run it again once the server is \
@@ -158,4 +153,19 @@ impl StoreError {
         };
         StoreError::Postgres { message, source }
     }
+}
+
+/// Whether `e` means the PostgreSQL session is gone (the server ended it or went away),
+/// rather than that a statement failed.
+pub(crate) fn is_lost(e: &postgres::Error) -> bool {
+    use postgres::error::SqlState;
+    e.is_closed()
+        || (e.as_db_error().is_none() && e.code().is_none())
+        || [
+            SqlState::ADMIN_SHUTDOWN,
+            SqlState::CRASH_SHUTDOWN,
+            SqlState::CANNOT_CONNECT_NOW,
+        ]
+        .iter()
+        .any(|c| e.code() == Some(c))
 }

@@ -63,6 +63,14 @@ impl ColumnType {
             _ => return None,
         })
     }
+
+    /// The type of a column as a mirror's `_kiss_columns` names it; an error that says so
+    /// when the name is not one kiss writes.
+    pub fn stored(name: &str) -> Result<ColumnType, StoreError> {
+        ColumnType::from_name(name).ok_or_else(|| StoreError::Corrupt {
+            detail: format!("_kiss_columns names the type {name:?}"),
+        })
+    }
 }
 
 /// The natural key of an endpoint's records: the wire keys that identify one row.

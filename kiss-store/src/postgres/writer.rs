@@ -11,7 +11,7 @@ use kiss_schema::Endpoint;
 use postgres::{Client, Config, NoTls};
 
 use crate::engine::{Change, ChangeKind, ChangeQuery, HeldRow, Load, LoadStatus, Schedule};
-use crate::error::StoreError;
+use crate::error::{is_lost, StoreError};
 use crate::layout::{natural_key, quote, ColumnType, Evolution, Layout, StoredColumn, Table};
 use crate::row::{canonical_json, Cell, RowData, StoredRow};
 
@@ -719,11 +719,7 @@ impl Writer {
             .map_err(|e| self.fail(e))?;
         let mut columns = Vec::new();
         for row in rows {
-            let type_name: String = column(&row, 3)?;
-            let column_type =
-                ColumnType::from_name(&type_name).ok_or_else(|| StoreError::Corrupt {
-                    detail: format!("_kiss_columns names the type {type_name:?}"),
-                })?;
+            let column_type = ColumnType::stored(&column::<String>(&row, 3)?)?;
             columns.push(StoredColumn {
                 table: column(&row, 0)?,
                 name: column(&row, 1)?,
@@ -1256,21 +1252,6 @@ impl Writer {
             .map_err(|e| self.fail(e))?;
         Ok(())
     }
-}
-
-/// Whether `e` means the session is gone (the server ended it or went away), rather than
-/// that a statement failed.
-fn is_lost(e: &postgres::Error) -> bool {
-    use postgres::error::SqlState;
-    e.is_closed()
-        || (e.as_db_error().is_none() && e.code().is_none())
-        || [
-            SqlState::ADMIN_SHUTDOWN,
-            SqlState::CRASH_SHUTDOWN,
-            SqlState::CANNOT_CONNECT_NOW,
-        ]
-        .iter()
-        .any(|c| e.code() == Some(c))
 }
 
 /// Column `index` of a row the database gave back, as `T`: an error that says so (never a

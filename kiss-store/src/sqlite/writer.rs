@@ -561,10 +561,7 @@ impl Writer {
         let mut columns = Vec::new();
         for row in rows {
             let (table, name, wire_key, type_name, active) = row?;
-            let column_type =
-                ColumnType::from_name(&type_name).ok_or_else(|| StoreError::Corrupt {
-                    detail: format!("_kiss_columns names the type {type_name:?}"),
-                })?;
+            let column_type = ColumnType::stored(&type_name)?;
             columns.push(StoredColumn {
                 table,
                 name,
