@@ -217,6 +217,31 @@ async fn a_first_sync_mirrors_exactly_in_typed_columns_and_a_resync_writes_only_
         return;
     };
     let sandbox = sandbox(200).await;
+    // Decimals of every shape the binary NUMERIC form has to get right: groups of four digits
+    // on both sides of the point, zeros before and after, a sign, a long fraction.
+    let decimals = [
+        ("PackagedLength_in_cm", "0.0001"),
+        ("PackagedWidth_in_cm", "100000000"),
+        ("PackagedHeight_in_cm", "-12345.678901234"),
+        ("CartonLength_in_cm", "0"),
+        ("CartonWidth_in_cm", "98765432109876543210.5"),
+        ("CartonHeight_in_cm", "7.00"),
+    ];
+    for (field, value) in decimals {
+        sandbox
+            .control()
+            .set_field(Endpoint::Products, "DRAC001", field, value)
+            .unwrap();
+    }
+    sandbox
+        .control()
+        .set_field(
+            Endpoint::Stock,
+            "DRAC001",
+            "NextAvailableETA",
+            r#""1999-12-31""#,
+        )
+        .unwrap();
     let out = sync(&sandbox, &mirror.url, &[]).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
     // NUMERIC, given back with the scale the API wrote.
@@ -224,6 +249,18 @@ async fn a_first_sync_mirrors_exactly_in_typed_columns_and_a_resync_writes_only_
         .strings("SELECT \"PriceExclVAT\"::text FROM prices WHERE \"SKU\" = 'DRAC001'")
         .await;
     assert_eq!(price, ["19.9500"]);
+    for (field, value) in decimals {
+        let stored = mirror
+            .strings(&format!(
+                "SELECT \"{field}\"::text FROM products WHERE \"SKU\" = 'DRAC001'"
+            ))
+            .await;
+        assert_eq!(stored, [value], "{field}");
+    }
+    let eta = mirror
+        .strings("SELECT \"NextAvailableETA\"::text FROM stock WHERE \"SKU\" = 'DRAC001'")
+        .await;
+    assert_eq!(eta, ["1999-12-31"]);
     let types: BTreeMap<String, String> = mirror
         .client
         .query(

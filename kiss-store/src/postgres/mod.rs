@@ -10,7 +10,7 @@
 //! The driver is `postgres`, the blocking face of `tokio-postgres` (which the quota sharing
 //! uses directly): the [`Engine`] trait is synchronous, so the connection lives on a database
 //! thread of its own, as the SQLite engine's does, and the sync hands it rows without waiting.
-//! Rows become `COPY` text on the calling thread, are copied into temporary staging tables,
+//! Rows become binary `COPY` data on the calling thread, are copied into temporary staging tables,
 //! and are merged into the mirror in SQL when the sync commits, in one transaction with the
 //! sync's DDL: a failed sync leaves no row and no half-added column behind.
 //!
@@ -34,7 +34,7 @@ use crate::thread::DatabaseThread;
 use copy::CopyRow;
 use writer::{Kinds, Writer};
 
-/// Rows are copied once their text holds this many bytes…
+/// Rows are copied once their `COPY` data holds this many bytes…
 const BATCH_BYTES: usize = 2 << 20;
 /// …and at most this many batches wait to be copied: bounds the memory rows wait in.
 const BATCHES_IN_FLIGHT: usize = 2;
@@ -279,7 +279,7 @@ impl Engine for PostgresEngine {
             };
             copy.text(change);
             copy.text(Some(write));
-            copy.text(row.closed_version.map(history_json).as_deref());
+            copy.jsonb(row.closed_version.map(history_json).as_deref());
         }
         copy.end();
         for ((table, rows), (_, out)) in evolution
@@ -328,7 +328,7 @@ impl Engine for PostgresEngine {
         self.kinds.deleted = true;
         let mut copy = CopyRow::new(&mut self.deleted);
         copy.bytes(key);
-        copy.text(Some(&history_json(closed_version)));
+        copy.jsonb(Some(&history_json(closed_version)));
         copy.end();
         if self.buffered() >= BATCH_BYTES {
             self.flush()?;
