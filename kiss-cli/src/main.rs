@@ -4,6 +4,7 @@
 mod export;
 mod output;
 mod sync;
+mod time;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -110,6 +111,26 @@ pub(crate) struct Connection {
     /// PostgreSQL mirror, on any machine, through the mirror's `_kiss_quota` table.
     #[arg(long)]
     no_shared_quota: bool,
+    /// For simulated runs against a sandbox on this machine whose clock runs N times as fast
+    /// (kiss-sandbox --time-scale N): schedules, pacing and token lifetimes on the same
+    /// time. Refused for any other API.
+    #[arg(long, env = "KISS_TIME_SCALE", value_name = "N", hide = true,
+          value_parser = clap::value_parser!(u32).range(2..=i64::from(kiss_client::MAX_TIME_SCALE)))]
+    time_scale: Option<u32>,
+    /// The moment (RFC 3339, not in the future) simulated time runs from; processes that
+    /// must agree on the time need the same one. Default: when this process started.
+    #[arg(long, env = "KISS_TIME_EPOCH", value_name = "TIME", hide = true,
+          value_parser = parse_epoch, requires = "time_scale")]
+    time_epoch: Option<std::time::SystemTime>,
+}
+
+fn parse_epoch(text: &str) -> Result<std::time::SystemTime, String> {
+    let at = chrono::DateTime::parse_from_rfc3339(text)
+        .map_err(|e| format!("{text:?} is not an RFC 3339 time: {e}"))?;
+    if at > chrono::Utc::now() {
+        return Err(format!("{text} is in the future"));
+    }
+    Ok(at.with_timezone(&chrono::Utc).into())
 }
 
 fn parse_quota(text: &str) -> Result<kiss_client::Quota, String> {
@@ -421,6 +442,13 @@ async fn connect(
             ),
         ));
     }
+    if connection.time_scale.is_some() && connection.base_url.is_none() {
+        return Err(Failure::new(
+            exit::USAGE,
+            "KISS_TIME_SCALE is for a sandbox started with the same --time-scale; give its URL \
+             (KISS_BASE_URL) and credentials",
+        ));
+    }
     let Some(base_url) = connection.base_url else {
         #[cfg(feature = "sandbox")]
         return embedded_sandbox().await;
@@ -451,6 +479,19 @@ async fn connect(
     }
     if let Some(quota) = connection.quota {
         builder = builder.quota(quota);
+    }
+    if let Some(scale) = connection.time_scale {
+        let epoch = connection
+            .time_epoch
+            .unwrap_or_else(std::time::SystemTime::now);
+        let clock = kiss_client::ScaledClock::new(scale, epoch).ok_or_else(|| {
+            Failure::new(
+                exit::USAGE,
+                "KISS_TIME_EPOCH is in the future or too far back",
+            )
+        })?;
+        time::scale(clock);
+        builder = builder.time_scale(clock);
     }
     let client = builder
         .base_url(base_url)

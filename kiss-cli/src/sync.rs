@@ -329,7 +329,7 @@ async fn sync_endpoint(
     on_schema_change: OnSchemaChange,
     quiet: bool,
 ) -> Result<(Summary, Issues), Failure> {
-    let started = Utc::now();
+    let started = crate::time::now();
     let fetched = client.raw_records(endpoint).await;
     merge(
         engine,
@@ -393,7 +393,7 @@ async fn merge(
         // Ctrl-C, raced against this future, is noticed between pieces of the body.
         tokio::task::yield_now().await;
     }
-    let summary = sync.finish(Utc::now()).map_err(store_failure)?;
+    let summary = sync.finish(crate::time::now()).map_err(store_failure)?;
     if !quiet {
         for change in &summary.schema_changes {
             eprintln!("kiss: {}: {change}", endpoint.name());
@@ -461,12 +461,32 @@ struct MirrorQuota {
 impl kiss_client::SharedQuota for MirrorQuota {
     fn reserve(&self, quota: kiss_client::Quota) -> kiss_client::Reservation<'_> {
         Box::pin(async move {
-            self.log
+            let Some(clock) = crate::time::scaled() else {
+                return self
+                    .log
+                    .reserve(&self.customer, |sent, now| {
+                        kiss_client::reserve_slot(sent, now, quota)
+                    })
+                    .await
+                    .map_err(|e| e.to_string());
+            };
+            // The log keeps the server's real times; the windows are simulated ones.
+            let wait = self
+                .log
                 .reserve(&self.customer, |sent, now| {
-                    kiss_client::reserve_slot(sent, now, quota)
+                    let mut simulated: std::collections::VecDeque<u64> =
+                        sent.iter().map(|&t| clock.simulated_millis(t)).collect();
+                    let at = kiss_client::reserve_slot(
+                        &mut simulated,
+                        clock.simulated_millis(now),
+                        quota,
+                    );
+                    clock.real_millis(at)
                 })
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(|e| e.to_string())?;
+            // The client sleeps on its simulated clock.
+            Ok(wait.saturating_mul(clock.scale()))
         })
     }
 }
@@ -568,7 +588,7 @@ pub(crate) async fn run(client: &Client, args: SyncArgs, quiet: bool) -> Result<
         // Every endpoint is asked for at once: while one is merged, the others' bodies are
         // already on their way (the server fills the connections' buffers), so a sync of
         // three endpoints waits for the network about as long as one.
-        let started = Utc::now();
+        let started = crate::time::now();
         let fetches = tokio::select! {
             fetches = futures_util::future::join_all(endpoints.iter().map(|e| client.raw_records(*e))) => fetches,
             (name, code) = interrupt.wait() => return Err(Failure::new(
@@ -740,7 +760,7 @@ fn recorded_next(
         .into_iter()
         .find(|s| s.endpoint == endpoint.name() && s.every_secs == interval.as_secs())?;
     let next = DateTime::parse_from_rfc3339(&schedule.next).ok()?;
-    Some(next.with_timezone(&Utc)).filter(|next| *next > Utc::now())
+    Some(next.with_timezone(&Utc)).filter(|next| *next > crate::time::now())
 }
 
 /// `kiss sync --every`: each endpoint on its own interval (plus up to 5% of it at random, so
@@ -761,7 +781,7 @@ async fn scheduled(
     mut interrupt: Interrupt,
     quiet: bool,
 ) -> Result<(), Failure> {
-    let now = Utc::now();
+    let now = crate::time::now();
     let mut next: Vec<(Endpoint, Duration, DateTime<Utc>)> = every
         .0
         .iter()
@@ -772,9 +792,11 @@ async fn scheduled(
             return Ok(());
         };
         let (endpoint, interval, due) = next[index];
-        let wait = (due - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+        let wait = (due - crate::time::now())
+            .to_std()
+            .unwrap_or(Duration::ZERO);
         tokio::select! {
-            () = tokio::time::sleep(wait) => {}
+            () = crate::time::sleep(wait) => {}
             (name, _) = interrupt.wait() => {
                 if !quiet {
                     eprintln!("kiss: {name}: stopping (no sync was running)");
@@ -796,7 +818,7 @@ async fn scheduled(
                     endpoint.name(),
                     failure.message
                 );
-                next[index].2 = Utc::now()
+                next[index].2 = crate::time::now()
                     + chrono::Duration::from_std(interval).unwrap_or(chrono::Duration::MAX);
                 continue;
             }
@@ -809,7 +831,7 @@ async fn scheduled(
             }
             continue;
         }
-        let started = Utc::now();
+        let started = crate::time::now();
         let clock = std::time::Instant::now();
         let outcome = tokio::select! {
             outcome = sync_endpoint(client, engine, endpoint, on_change, quiet) => Some(outcome),
@@ -874,7 +896,8 @@ fn is_interruption(failure: &Failure) -> bool {
 /// `--since`: a date, a time, or a span back from now.
 fn since(text: &str) -> Result<String, Failure> {
     if let Ok(span) = parse_span(text) {
-        let at = Utc::now() - chrono::Duration::from_std(span).unwrap_or(chrono::Duration::MAX);
+        let at =
+            crate::time::now() - chrono::Duration::from_std(span).unwrap_or(chrono::Duration::MAX);
         return Ok(kiss_store::timestamp(at));
     }
     if let Ok(at) = DateTime::parse_from_rfc3339(text) {

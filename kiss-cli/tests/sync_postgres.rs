@@ -721,6 +721,117 @@ async fn two_scheduled_processes_do_each_run_once_between_them() {
     mirror.drop().await;
 }
 
+/// A simulated hour: the sandbox's clock and both processes' run 720 times as fast (an hour
+/// in five seconds), with both rate windows low; judged by the sandbox's counters.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_scheduled_processes_for_a_simulated_hour_keep_both_windows_and_run_each_slot_once() {
+    const SCALE: u32 = 720;
+    let Some(mirror) = Mirror::new("simulated_hour").await else {
+        return;
+    };
+    let sandbox = Sandbox::start(kiss_sandbox::SandboxConfig {
+        products: 30,
+        rate_limit: kiss_sandbox::RateLimit {
+            per_minute: 4,
+            per_hour: 20,
+        },
+        time_scale: SCALE,
+        ..kiss_sandbox::SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let epoch = chrono::Utc::now().to_rfc3339();
+    let states = [tempdir("sync-pg-sim-a"), tempdir("sync-pg-sim-b")];
+    let children: Vec<_> = states
+        .iter()
+        .map(|state| {
+            let mut command = against(&sandbox, state);
+            command
+                .env("KISS_TIME_SCALE", SCALE.to_string())
+                .env("KISS_TIME_EPOCH", &epoch)
+                .env("KISS_QUOTA", "4,20")
+                .args([
+                    "sync",
+                    "--db",
+                    &mirror.url,
+                    "--every",
+                    "stock=10m,products=60m,prices=60m",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped());
+            command.spawn().unwrap()
+        })
+        .collect();
+    // Until the hour's six stock runs are recorded (at 0, 10, … 50 minutes).
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let stock_runs = || async {
+        // No table yet before the first sync has made it.
+        mirror
+            .client
+            .query_one(
+                "SELECT count(*) FROM _kiss_loads WHERE endpoint = 'stock' AND status = 'ok'",
+                &[],
+            )
+            .await
+            .map(|row| row.get::<_, i64>(0))
+            .unwrap_or(0)
+    };
+    while stock_runs().await < 6 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "six stock runs never finished"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for child in &children {
+        assert!(Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success());
+    }
+    for child in children {
+        let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    }
+    assert_eq!(
+        sandbox.control().rate_limited_count(),
+        0,
+        "a request met a 429"
+    );
+    let counters = sandbox.control().counters();
+    for (endpoint, every_minutes) in [("stock", 10), ("products", 60), ("prices", 60)] {
+        // The load records' times are simulated ones.
+        let started = mirror
+            .strings(&format!(
+                "SELECT started FROM _kiss_loads WHERE endpoint = '{endpoint}' AND status = 'ok'
+                 ORDER BY started"
+            ))
+            .await;
+        assert_eq!(
+            counters.get(&format!("/{endpoint}")).copied().unwrap_or(0),
+            u64::try_from(started.len()).unwrap(),
+            "{endpoint}: one request for records per recorded run: {counters:?}"
+        );
+        let times: Vec<chrono::DateTime<chrono::Utc>> = started
+            .iter()
+            .map(|t| t.parse().unwrap_or_else(|e| panic!("{t}: {e}")))
+            .collect();
+        for pair in times.windows(2) {
+            assert!(
+                pair[1] - pair[0] >= chrono::TimeDelta::minutes(every_minutes),
+                "{endpoint} ran twice in one slot: {started:?}"
+            );
+        }
+    }
+    for state in states {
+        let _ = std::fs::remove_dir_all(state);
+    }
+    mirror.drop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn processes_on_any_machine_share_the_quota_through_the_mirror() {
     let Some(mirror) = Mirror::new("quota").await else {

@@ -28,6 +28,8 @@ pub struct ClientBuilder {
     shared_quota: Option<crate::pacing::Shared>,
     allow_insecure_http: bool,
     clock: Arc<dyn Clock>,
+    /// Whether the clock is a [`crate::ScaledClock`] (loopback only).
+    scaled: bool,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -58,6 +60,7 @@ impl Default for ClientBuilder {
             shared_quota: None,
             allow_insecure_http: false,
             clock: Arc::new(SystemClock),
+            scaled: false,
         }
     }
 }
@@ -156,6 +159,14 @@ impl ClientBuilder {
         self.clock = Arc::new(clock);
         self
     }
+    /// Paces, backs off and refreshes tokens on simulated time, for runs against a sandbox
+    /// whose clock runs as fast ([`ScaledClock`](crate::ScaledClock)); refused at build for
+    /// a base URL that is not loopback, whose rate windows run in real time.
+    pub fn time_scale(mut self, clock: crate::ScaledClock) -> Self {
+        self.clock = Arc::new(clock);
+        self.scaled = true;
+        self
+    }
 
     /// Builds the client; fails on a missing setting or an insecure URL.
     pub fn build(self) -> Result<Client, Error> {
@@ -169,6 +180,12 @@ impl ClientBuilder {
             Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
             None => false,
         };
+        if self.scaled && !loopback {
+            return Err(Error::Config(format!(
+                "a time scale is for a sandbox on this machine, not {raw_url}: the API's rate \
+                 windows run in real time"
+            )));
+        }
         match base.scheme() {
             "https" => {}
             "http" if loopback || self.allow_insecure_http => {}

@@ -1,6 +1,7 @@
 //! Time and sleeping, injectable so quota, backoff and refresh logic are tested without real
-//! waits. The injection point ([`Clock`], [`ManualClock`], `ClientBuilder::clock`) is public
-//! only with the `test-util` feature: it is for tests, not for using the API.
+//! waits. [`ScaledClock`] is public for simulated runs against a sandbox whose clock runs as
+//! fast; the other injection points ([`Clock`], [`ManualClock`]) only with the `test-util`
+//! feature: they are for tests, not for using the API.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -12,6 +13,101 @@ pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> Instant;
     /// Waits `duration`.
     fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+    /// Now as wall-clock time, in milliseconds since the Unix epoch (for send logs shared
+    /// between processes).
+    fn unix_millis(&self) -> u64 {
+        real_unix_millis()
+    }
+}
+
+pub(crate) fn real_unix_millis() -> u64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The largest time scale: a simulated hour in a real second.
+pub const MAX_TIME_SCALE: u32 = 3600;
+
+/// Real time sped up by a whole factor from a fixed moment (the epoch), for simulated runs
+/// against a sandbox whose clock runs as fast (`kiss-sandbox --time-scale`): the client's
+/// pacing, backoff and token refresh follow it, so an hour of scheduled syncs within both
+/// rate windows takes a minute at 60. Processes given the same scale and epoch agree on the
+/// time. Never for the real API: its rate windows run in real time.
+///
+/// ```
+/// use std::time::{Duration, UNIX_EPOCH};
+/// use kiss_client::ScaledClock;
+///
+/// let clock = ScaledClock::new(60, UNIX_EPOCH + Duration::from_secs(1_000)).unwrap();
+/// // A real second after the epoch is a simulated minute after it.
+/// assert_eq!(clock.simulated_millis(1_001_000), 1_060_000);
+/// assert_eq!(clock.real_millis(1_060_000), 1_001_000);
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct ScaledClock {
+    scale: u32,
+    /// The epoch as this process's monotonic time, and as Unix milliseconds.
+    epoch: Instant,
+    epoch_millis: u64,
+}
+
+impl ScaledClock {
+    /// Time `scale` times as fast as real time (2 to [`MAX_TIME_SCALE`]) from `epoch`, which
+    /// must not be in the future; `None` otherwise.
+    pub fn new(scale: u32, epoch: std::time::SystemTime) -> Option<ScaledClock> {
+        if !(2..=MAX_TIME_SCALE).contains(&scale) {
+            return None;
+        }
+        let since = std::time::SystemTime::now().duration_since(epoch).ok()?;
+        Some(ScaledClock {
+            scale,
+            epoch: Instant::now().checked_sub(since)?,
+            epoch_millis: u64::try_from(
+                epoch
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .ok()?
+                    .as_millis(),
+            )
+            .ok()?,
+        })
+    }
+
+    /// The factor.
+    pub fn scale(&self) -> u32 {
+        self.scale
+    }
+
+    /// The simulated time (Unix milliseconds) of a real one at or after the epoch.
+    pub fn simulated_millis(&self, real: u64) -> u64 {
+        let since = real.saturating_sub(self.epoch_millis);
+        self.epoch_millis
+            .saturating_add(since.saturating_mul(u64::from(self.scale)))
+    }
+
+    /// The real time (Unix milliseconds, rounded up) of a simulated one.
+    pub fn real_millis(&self, simulated: u64) -> u64 {
+        let since = simulated.saturating_sub(self.epoch_millis);
+        self.epoch_millis
+            .saturating_add(since.div_ceil(u64::from(self.scale)))
+    }
+}
+
+impl Clock for ScaledClock {
+    fn now(&self) -> Instant {
+        let since = self.epoch.elapsed();
+        since
+            .checked_mul(self.scale)
+            .and_then(|simulated| self.epoch.checked_add(simulated))
+            .unwrap_or_else(Instant::now)
+    }
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(tokio::time::sleep(duration / self.scale))
+    }
+    fn unix_millis(&self) -> u64 {
+        self.simulated_millis(real_unix_millis())
+    }
 }
 
 /// The real clock: `Instant::now` and `tokio::time::sleep`.

@@ -50,6 +50,7 @@ pub use builder::ClientBuilder;
 pub use client::Client;
 #[cfg(feature = "test-util")]
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{ScaledClock, MAX_TIME_SCALE};
 pub use error::Error;
 pub use kiss_schema::Endpoint;
 pub use pacing::{reserve_slot, Quota, Reservation, SharedQuota};

@@ -10,6 +10,8 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::clock::Clock;
+
 /// Requests admitted per window. Defaults to the documented 60 per minute and 1,000 per hour;
 /// raise it for accounts with higher limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,7 +137,7 @@ impl Pacer {
     }
 
     /// [`Pacer::reserve`], through a shared log kept elsewhere when there is one.
-    pub(crate) async fn reserve_shared(&self, now: Instant) -> Duration {
+    pub(crate) async fn reserve_shared(&self, clock: &dyn Clock) -> Duration {
         if let Some(Shared::Custom(shared)) = &self.shared {
             match shared.reserve(self.quota).await {
                 Ok(wait) => return wait,
@@ -144,15 +146,21 @@ impl Pacer {
                 ),
             }
         }
-        self.reserve(now)
+        self.reserve_at(clock.now(), clock.unix_millis())
     }
 
-    /// Reserves a send slot: how long to wait from `now` before sending. With a shared log,
+    #[cfg(test)]
+    fn reserve(&self, now: Instant) -> Duration {
+        self.reserve_at(now, crate::clock::real_unix_millis())
+    }
+
+    /// Reserves a send slot: how long to wait from now before sending. With a shared log,
     /// the slot is reserved there (falling back to this process's log if the file cannot be
     /// used, with a warning).
-    pub(crate) fn reserve(&self, now: Instant) -> Duration {
+    /// `now` on the client's clock, and as Unix milliseconds for a shared file.
+    fn reserve_at(&self, now: Instant, unix_millis: u64) -> Duration {
         if let Some(Shared::File(path)) = &self.shared {
-            match reserve_shared(path, self.quota) {
+            match reserve_shared(path, self.quota, unix_millis) {
                 Ok(wait) => return wait,
                 Err(e) => tracing::warn!(
                     path = %path.display(), error = %e,
@@ -169,7 +177,7 @@ impl Pacer {
 /// Reserves a slot in the file shared by the processes of one customer: one send time per
 /// line (milliseconds since the Unix epoch), read, extended and written back under an
 /// exclusive lock, so that processes started together never take the same slot.
-fn reserve_shared(path: &Path, quota: Quota) -> std::io::Result<Duration> {
+fn reserve_shared(path: &Path, quota: Quota, now: u64) -> std::io::Result<Duration> {
     use std::io::{Read, Seek, Write};
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
@@ -187,13 +195,6 @@ fn reserve_shared(path: &Path, quota: Quota) -> std::io::Result<Duration> {
     (&mut file).take(1 << 20).read_to_string(&mut text)?;
     let mut sent: VecDeque<u64> = text.lines().filter_map(|l| l.trim().parse().ok()).collect();
     sent.make_contiguous().sort_unstable();
-    let now = u64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_millis(),
-    )
-    .unwrap_or(u64::MAX);
     let at = reserve_slot(&mut sent, now, quota);
     let mut out = String::with_capacity(sent.len() * 14);
     for t in &sent {

@@ -122,11 +122,7 @@ impl Client {
     }
 
     async fn pace(&self) {
-        let wait = self
-            .inner
-            .pacer
-            .reserve_shared(self.inner.clock.now())
-            .await;
+        let wait = self.inner.pacer.reserve_shared(&*self.inner.clock).await;
         if !wait.is_zero() {
             if wait >= LONG_WAIT {
                 tracing::warn!(

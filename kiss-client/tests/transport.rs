@@ -474,3 +474,26 @@ async fn a_stalled_response_is_a_timeout_after_the_retry_budget() {
         "backed off between the four attempts"
     );
 }
+
+#[test]
+fn a_time_scale_is_refused_for_any_api_but_one_on_loopback() {
+    let clock = kiss_client::ScaledClock::new(60, std::time::SystemTime::now()).unwrap();
+    let build = |url: &str| {
+        Client::builder()
+            .base_url(url)
+            .customer_code("A")
+            .api_key("k")
+            .time_scale(clock)
+            .build()
+    };
+    assert!(matches!(
+        build("https://api.kiss.example.com"),
+        Err(Error::Config(message)) if message.contains("real time")
+    ));
+    assert!(build("http://127.0.0.1:9").is_ok());
+    // Scales that are no speed-up, or beyond an hour a second, and epochs yet to come.
+    assert!(kiss_client::ScaledClock::new(1, std::time::SystemTime::now()).is_none());
+    assert!(kiss_client::ScaledClock::new(3601, std::time::SystemTime::now()).is_none());
+    let tomorrow = std::time::SystemTime::now() + std::time::Duration::from_secs(86_400);
+    assert!(kiss_client::ScaledClock::new(60, tomorrow).is_none());
+}

@@ -38,6 +38,12 @@ pub struct SandboxArgs {
     /// Rate limits per customer.
     #[arg(long, default_value = "60,1000", value_name = "PER_MIN,PER_HOUR")]
     pub rate_limit: RateLimit,
+    /// Runs the sandbox's clock this many times faster than real time (rate windows, token
+    /// lifetimes, catalogue changes), for simulated runs of scheduled syncs: with 60, an hour
+    /// takes a minute. Give kiss the same scale (KISS_TIME_SCALE).
+    #[arg(long, default_value_t = 1, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=3600))]
+    pub time_scale: u32,
 }
 
 impl SandboxArgs {
@@ -64,6 +70,7 @@ impl SandboxArgs {
             token_ttl: Duration::from_secs(self.token_ttl),
             rate_limit: self.rate_limit,
             body_timeout: SandboxConfig::default().body_timeout,
+            time_scale: self.time_scale,
         })
     }
 }

@@ -1,33 +1,68 @@
 //! The sandbox's notion of now: real time plus an offset that tests can move forward, so token
-//! expiry and rate windows are tested without waiting.
+//! expiry and rate windows are tested without waiting; and, for simulated runs, real time
+//! sped up by a whole factor (`--time-scale`), so that an hour of scheduled syncs against
+//! both rate windows takes a minute.
 
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
 
 /// How far the sandbox clock may run ahead of real time: a thousand years.
 pub const MAX_OFFSET: Duration = Duration::from_secs(1000 * 365 * 24 * 3600);
 
-/// Wall-clock time shifted by an adjustable offset.
-#[derive(Debug, Default)]
+/// The largest time scale: a simulated hour in a real second.
+pub const MAX_TIME_SCALE: u32 = 3600;
+
+/// Wall-clock time, sped up by a factor from the sandbox's start and shifted by an adjustable
+/// offset.
+#[derive(Debug)]
 pub struct Clock {
     offset_millis: AtomicI64,
+    scale: u32,
+    started: Instant,
+}
+
+impl Default for Clock {
+    fn default() -> Clock {
+        Clock::scaled(1)
+    }
 }
 
 impl Clock {
-    /// The current sandbox time.
-    pub fn now(&self) -> DateTime<Utc> {
-        let offset = TimeDelta::milliseconds(self.offset_millis.load(Ordering::Relaxed));
-        let now = Utc::now();
-        now.checked_add_signed(offset).unwrap_or(now)
+    /// A clock whose time runs `scale` times as fast as real time (1 to [`MAX_TIME_SCALE`]).
+    pub fn scaled(scale: u32) -> Clock {
+        Clock {
+            offset_millis: AtomicI64::new(0),
+            scale: scale.clamp(1, MAX_TIME_SCALE),
+            started: Instant::now(),
+        }
     }
 
-    /// How far the clock has been moved ahead of real time.
+    /// How far simulated time has run ahead of real time since the start, from the scale.
+    fn sped_up(&self) -> Duration {
+        let extra = self.scale.saturating_sub(1);
+        self.started
+            .elapsed()
+            .checked_mul(extra)
+            .unwrap_or(MAX_OFFSET)
+    }
+
+    /// The current sandbox time.
+    pub fn now(&self) -> DateTime<Utc> {
+        let now = Utc::now();
+        now.checked_add_signed(self.ahead()).unwrap_or(now)
+    }
+
+    fn ahead(&self) -> TimeDelta {
+        let moved = TimeDelta::milliseconds(self.offset_millis.load(Ordering::Relaxed));
+        let sped_up = TimeDelta::from_std(self.sped_up()).unwrap_or(TimeDelta::MAX);
+        moved.checked_add(&sped_up).unwrap_or(TimeDelta::MAX)
+    }
+
+    /// How far the clock is ahead of real time: moved forward, and sped up.
     pub fn offset(&self) -> Duration {
-        Duration::from_millis(
-            u64::try_from(self.offset_millis.load(Ordering::Relaxed)).unwrap_or(0),
-        )
+        self.ahead().to_std().unwrap_or(Duration::ZERO)
     }
 
     /// Moves sandbox time forward by `by`, in all at most [`MAX_OFFSET`] past real time (a
@@ -62,5 +97,21 @@ mod tests {
         let far = clock.now();
         assert!(far > before + TimeDelta::days(365 * 999), "{far}");
         assert!(far + TimeDelta::days(1) > far);
+    }
+
+    #[test]
+    fn a_scaled_clock_runs_faster_than_real_time() {
+        let clock = Clock::scaled(1000);
+        let (real, before) = (std::time::Instant::now(), clock.now());
+        // Until the real clock has moved 2 ms, whatever the machine's timer resolution.
+        while real.elapsed() < Duration::from_millis(2) {
+            std::hint::spin_loop();
+        }
+        let (simulated, real) = (clock.now() - before, real.elapsed());
+        assert!(
+            simulated >= TimeDelta::from_std(real * 900).unwrap_or(TimeDelta::MAX),
+            "{simulated} in {real:?}"
+        );
+        assert!(clock.offset() > Duration::ZERO);
     }
 }

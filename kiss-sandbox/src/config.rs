@@ -125,6 +125,10 @@ pub struct SandboxConfig {
     /// How long a request's body may take to arrive, after its headers (a request that
     /// trickles or stalls is answered `408` and its connection closed). Default 10 s.
     pub body_timeout: Duration,
+    /// How many times faster than real time the sandbox's clock runs (its rate windows,
+    /// token lifetimes and catalogue changes with it), for simulated runs; 1 to 3600.
+    /// Default 1.
+    pub time_scale: u32,
 }
 
 impl SandboxConfig {
@@ -150,6 +154,7 @@ impl Default for SandboxConfig {
             token_ttl: Duration::from_secs(3600),
             rate_limit: RateLimit::default(),
             body_timeout: Duration::from_secs(10),
+            time_scale: 1,
         }
     }
 }

@@ -39,7 +39,7 @@ impl SandboxState {
             customers: config.customers,
             token_ttl_secs: i64::try_from(config.token_ttl.as_secs()).unwrap_or(i64::MAX / 2),
             catalogue: Catalogue::new(config.products, config.seed),
-            clock: Clock::default(),
+            clock: Clock::scaled(config.time_scale),
             tokens: TokenIssuer::new(),
             rate_limiter: RateLimiter::new(config.rate_limit),
             body_timeout: config.body_timeout,
