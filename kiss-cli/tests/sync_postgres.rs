@@ -1,13 +1,16 @@
 //! `kiss sync --db postgres://…` against the real server: exact `NUMERIC`s, typed columns, a
 //! re-sync that writes nothing, fields added mid-life, the schema contract, the same
 //! `kiss changes` as SQLite's after the same syncs, faults (a truncated body, a 5xx, the
-//! connection ended by the server, Ctrl-C, a lock timeout) that leave the mirror as it was,
-//! a lost connection made again for the next run, the quota shared through the mirror, one syncer
-//! per customer's endpoint, and scheduled runs done once between two processes.
+//! connection ended by the server, Ctrl-C, a lock timeout, the server restarted) that leave
+//! the mirror as it was, a lost connection made again for the next run, the quota shared
+//! through the mirror, one syncer per customer's endpoint, and scheduled runs done once
+//! between two processes, in real and in simulated time.
 //!
 //! They need a PostgreSQL server: its URL in `KISS_TEST_POSTGRES_URL` (`.ci/run` sets it and
 //! fails when the server is unreachable). Without it they are skipped, with one line saying so.
-//! Each test mirrors into a schema of its own, dropped when it passes.
+//! Each test mirrors into a schema of its own, dropped when it passes. The restart test also
+//! needs the command that restarts the server, in `KISS_TEST_POSTGRES_RESTART` (`.ci/run`
+//! sets it where `pg_ctlcluster` can); it runs alone, while no other test uses the server.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -40,12 +43,23 @@ fn server() -> Option<String> {
     }
 }
 
+/// Held by every test while it uses the server: shared, except by the test that restarts it.
+static SERVER_IN_USE: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
+/// A test's hold on the server.
+#[allow(dead_code)] // Held for its drop.
+enum InUse {
+    Shared(tokio::sync::RwLockReadGuard<'static, ()>),
+    Alone(tokio::sync::RwLockWriteGuard<'static, ()>),
+}
+
 /// A schema of the test's own on the server: the mirror's URL (its `search_path`) and a
 /// client to look inside.
 struct Mirror {
     url: String,
     schema: String,
     client: tokio_postgres::Client,
+    _in_use: InUse,
 }
 
 async fn connect(url: &str) -> tokio_postgres::Client {
@@ -59,6 +73,18 @@ async fn connect(url: &str) -> tokio_postgres::Client {
 impl Mirror {
     async fn new(name: &str) -> Option<Mirror> {
         let server = server()?;
+        let in_use = InUse::Shared(SERVER_IN_USE.read().await);
+        Mirror::made(server, name, in_use).await
+    }
+
+    /// A mirror for a test that needs the server to itself (it restarts it).
+    async fn alone(name: &str) -> Option<Mirror> {
+        let server = server()?;
+        let in_use = InUse::Alone(SERVER_IN_USE.write().await);
+        Mirror::made(server, name, in_use).await
+    }
+
+    async fn made(server: String, name: &str, in_use: InUse) -> Option<Mirror> {
         let schema = format!("kiss_test_{name}");
         let client = connect(&server).await;
         client
@@ -77,7 +103,40 @@ impl Mirror {
             url,
             schema,
             client,
+            _in_use: in_use,
         })
+    }
+
+    /// How many runs of `endpoint` ended ok (none before the first sync made `_kiss_loads`).
+    async fn ok_loads(&self, endpoint: &str) -> i64 {
+        self.client
+            .query_one(
+                "SELECT count(*) FROM _kiss_loads WHERE endpoint = $1 AND status = 'ok'",
+                &[&endpoint],
+            )
+            .await
+            .map(|row| row.get::<_, i64>(0))
+            .unwrap_or(0)
+    }
+
+    /// A new client, for when the server has ended the old one's session (waiting, up to a
+    /// minute, for a server that is starting).
+    async fn reconnect(&mut self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            match tokio_postgres::connect(&self.url, tokio_postgres::NoTls).await {
+                Ok((client, connection)) => {
+                    tokio::spawn(connection);
+                    self.client = client;
+                    return;
+                }
+                Err(e) => assert!(
+                    std::time::Instant::now() < deadline,
+                    "the server did not come back: {e}"
+                ),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     async fn strings(&self, sql: &str) -> Vec<String> {
@@ -764,19 +823,7 @@ async fn two_scheduled_processes_for_a_simulated_hour_keep_both_windows_and_run_
         .collect();
     // Until the hour's six stock runs are recorded (at 0, 10, … 50 minutes).
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    let stock_runs = || async {
-        // No table yet before the first sync has made it.
-        mirror
-            .client
-            .query_one(
-                "SELECT count(*) FROM _kiss_loads WHERE endpoint = 'stock' AND status = 'ok'",
-                &[],
-            )
-            .await
-            .map(|row| row.get::<_, i64>(0))
-            .unwrap_or(0)
-    };
-    while stock_runs().await < 6 {
+    while mirror.ok_loads("stock").await < 6 {
         assert!(
             std::time::Instant::now() < deadline,
             "six stock runs never finished"
@@ -913,5 +960,99 @@ async fn an_engine_whose_connection_was_lost_connects_again_for_the_next_run() {
         outcome.0
     );
     assert_eq!(outcome.1, 0);
+    mirror.drop().await;
+}
+
+/// `KISS_TEST_POSTGRES_RESTART`: the command that restarts the server (run by `sh -c`).
+fn restart_command() -> Option<String> {
+    match std::env::var("KISS_TEST_POSTGRES_RESTART") {
+        Ok(command) if !command.is_empty() => Some(command),
+        _ => {
+            if std::env::var(URL_VAR).is_ok_and(|url| !url.is_empty()) {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "not restarting the PostgreSQL server: set KISS_TEST_POSTGRES_RESTART \
+                     to the command that does (such as pg_ctlcluster 15 main restart)"
+                );
+            }
+            None
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_restart_mid_sync_leaves_the_mirror_as_it_was_and_scheduled_runs_carry_on() {
+    let Some(restart) = restart_command() else {
+        return;
+    };
+    let Some(mut mirror) = Mirror::alone("restart").await else {
+        return;
+    };
+    let sandbox = sandbox(300).await;
+    assert!(sync(&sandbox, &mirror.url, &[]).await.status.success());
+    sandbox
+        .control()
+        .advance_clock(Duration::from_secs(12 * EPOCH_SECS));
+    let products_tables = |contents: BTreeMap<String, Vec<String>>| {
+        contents
+            .into_iter()
+            .filter(|(table, _)| table.starts_with("product"))
+            .collect::<BTreeMap<_, _>>()
+    };
+    let before = products_tables(mirror.contents().await);
+    // A scheduled process, its stock every ten simulated minutes (a real second).
+    let scheduled_state = tempdir("sync-pg-restart-every");
+    let mut command = against(&sandbox, &scheduled_state);
+    command
+        .env("KISS_TIME_SCALE", "600")
+        .args(["sync", "--db", &mirror.url, "--every", "stock=10m"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let scheduled = command.spawn().unwrap();
+    // The server restarts while a sync of products has written in its transaction.
+    let state = tempdir("sync-pg-restart");
+    let child = slow_sync(&sandbox, &state, &mirror.url, Endpoint::Products, 100_000);
+    mirror.once_writing(&child, "*").await;
+    let restarted = tokio::task::spawn_blocking(move || {
+        Command::new("sh").args(["-c", &restart]).status().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(restarted.success(), "the restart command failed");
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let said = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains("connection to PostgreSQL was lost"), "{said}");
+    assert!(said.contains("the mirror is as it was"), "{said}");
+    mirror.reconnect().await;
+    assert_eq!(products_tables(mirror.contents().await), before);
+    // The scheduled process carries on by itself.
+    let after_restart = mirror.ok_loads("stock").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while mirror.ok_loads("stock").await < after_restart + 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the scheduled process did not sync again after the restart"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(Command::new("kill")
+        .args(["-TERM", &scheduled.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let out = tokio::task::spawn_blocking(move || scheduled.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // And the next run of products succeeds.
+    let out = sync(&sandbox, &mirror.url, &["--endpoint", "products"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_ne!(products_tables(mirror.contents().await), before);
+    for dir in [state, scheduled_state] {
+        let _ = std::fs::remove_dir_all(dir);
+    }
     mirror.drop().await;
 }
