@@ -18,6 +18,8 @@
 //! in a `NUMERIC` reads back as `100000`), so that a row always reads back as the cells it was
 //! written from.
 
+use std::fmt::Display;
+
 use crate::layout::ColumnType;
 use crate::row::Cell;
 
@@ -118,8 +120,9 @@ impl<'b> CopyRow<'b> {
     }
 
     /// A cell in a column of `column_type` named `name`: the column's value if it holds the
-    /// cell exactly, otherwise NULL and the cell kept in `_kiss_unfit`.
-    pub(super) fn cell(&mut self, cell: &Cell<'_>, column_type: ColumnType, name: &str) {
+    /// cell exactly, otherwise NULL and the cell kept in `_kiss_unfit`. (The name is spelled
+    /// out only for a cell kept aside: most rows need none.)
+    pub(super) fn cell(&mut self, cell: &Cell<'_>, column_type: ColumnType, name: &dyn Display) {
         match (cell, column_type) {
             (Cell::Null, _) => self.null(),
             (Cell::Integer(n), ColumnType::Integer) => self.int(*n),
@@ -203,7 +206,7 @@ impl<'b> CopyRow<'b> {
 
     /// A JSON object field of a `JSONB` column (`_extra`), kept in `_kiss_unfit` when JSONB
     /// cannot hold it.
-    pub(super) fn json(&mut self, json: Option<&str>, name: &str) {
+    pub(super) fn json(&mut self, json: Option<&str>, name: &dyn Display) {
         match json {
             Some(text) if !fits_jsonb(text) => {
                 self.null();
@@ -213,12 +216,12 @@ impl<'b> CopyRow<'b> {
         }
     }
 
-    fn keep_unfit(&mut self, name: &str, cell: &Cell<'_>) {
+    fn keep_unfit(&mut self, name: &dyn Display, cell: &Cell<'_>) {
         if !self.unfit.is_empty() {
             self.unfit.push(',');
         }
         self.unfit
-            .push_str(&serde_json::to_string(name).unwrap_or_default());
+            .push_str(&serde_json::to_string(&name.to_string()).unwrap_or_default());
         self.unfit.push(':');
         match cell {
             Cell::Null => self.unfit.push_str("null"),
@@ -290,10 +293,19 @@ fn is_plain_decimal(text: &str) -> bool {
 /// `YYYY-MM-DD`, a real date from year 1 to 9999 (what `DATE` gives back as written), as
 /// days from PostgreSQL's epoch, 2000-01-01.
 fn plain_date(text: &str) -> Option<i32> {
-    if text.len() != 10 || text.as_bytes().get(4) != Some(&b'-') || text.starts_with("0000") {
+    // By hand rather than with chrono's format parser: a date in every stock record.
+    let bytes = text.as_bytes();
+    let digits = |range: std::ops::Range<usize>| -> Option<u32> {
+        let part = bytes.get(range)?;
+        part.iter().try_fold(0u32, |n, &b| {
+            b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0'))
+        })
+    };
+    if bytes.len() != 10 || bytes.get(4) != Some(&b'-') || bytes.get(7) != Some(&b'-') {
         return None;
     }
-    let date = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
+    let year = i32::try_from(digits(0..4)?).ok().filter(|y| *y >= 1)?;
+    let date = chrono::NaiveDate::from_ymd_opt(year, digits(5..7)?, digits(8..10)?)?;
     let epoch = chrono::NaiveDate::from_ymd_opt(2000, 1, 1)?;
     i32::try_from(date.signed_duration_since(epoch).num_days()).ok()
 }
@@ -338,7 +350,7 @@ mod tests {
 
     /// A `NUMERIC` field's parts: digits, weight, sign, scale.
     fn numeric(text: &str) -> (Vec<u16>, i16, u16, i16) {
-        let field = one(|r| r.cell(&Cell::Text(text.into()), ColumnType::Decimal, "N"));
+        let field = one(|r| r.cell(&Cell::Text(text.into()), ColumnType::Decimal, &"N"));
         let word = |i: usize| [field[2 * i], field[2 * i + 1]];
         let ndigits = usize::from(u16::from_be_bytes(word(0)));
         let digits = (0..ndigits)
@@ -362,7 +374,7 @@ mod tests {
             r.bytes(&[0, 255]);
             r.jsonb(Some("{}"));
             r.text(Some("a\0b"));
-            r.cell(&Cell::Integer(1), ColumnType::Boolean, "Live");
+            r.cell(&Cell::Integer(1), ColumnType::Boolean, &"Live");
         });
         assert_eq!(
             row,
@@ -382,12 +394,12 @@ mod tests {
     #[test]
     fn a_cell_its_column_cannot_hold_exactly_is_kept_aside() {
         let row = fields(|r| {
-            r.cell(&Cell::Text("n/a".into()), ColumnType::Decimal, "Cost");
-            r.cell(&Cell::Text("1e5".into()), ColumnType::Decimal, "Big");
-            r.cell(&Cell::Text("2026-02-30".into()), ColumnType::Date, "ETA");
-            r.cell(&Cell::Integer(7), ColumnType::Text, "EAN");
-            r.cell(&Cell::Text("a\0b".into()), ColumnType::Text, "Name");
-            r.json(Some(r#"{"a":"\u0000"}"#), "_extra");
+            r.cell(&Cell::Text("n/a".into()), ColumnType::Decimal, &"Cost");
+            r.cell(&Cell::Text("1e5".into()), ColumnType::Decimal, &"Big");
+            r.cell(&Cell::Text("2026-02-30".into()), ColumnType::Date, &"ETA");
+            r.cell(&Cell::Integer(7), ColumnType::Text, &"EAN");
+            r.cell(&Cell::Text("a\0b".into()), ColumnType::Text, &"Name");
+            r.json(Some(r#"{"a":"\u0000"}"#), &"_extra");
         });
         let unfit = r#"{"Cost":"n/a","Big":"1e5","ETA":"2026-02-30","EAN":7,"Name":"a\u0000b","_extra":"{\"a\":\"\\u0000\"}"}"#;
         assert_eq!(
@@ -422,7 +434,7 @@ mod tests {
 
     #[test]
     fn dates_are_days_from_the_year_2000() {
-        let days = |text: &str| one(|r| r.cell(&Cell::Text(text.into()), ColumnType::Date, "D"));
+        let days = |text: &str| one(|r| r.cell(&Cell::Text(text.into()), ColumnType::Date, &"D"));
         assert_eq!(days("2000-01-01"), 0i32.to_be_bytes());
         assert_eq!(days("1999-12-31"), (-1i32).to_be_bytes());
         assert_eq!(days("2026-12-01"), 9831i32.to_be_bytes());
@@ -443,6 +455,10 @@ mod tests {
             "26-12-01",
             "0000-01-01",
             "2026-12-01T00:00:00Z",
+            "2026-02-30",
+            "2026-1-011",
+            "2026/12/01",
+            "+026-12-01",
         ] {
             assert!(plain_date(no).is_none(), "{no}");
         }

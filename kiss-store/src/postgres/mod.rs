@@ -248,7 +248,7 @@ impl Engine for PostgresEngine {
         {
             copy.cell(cell, column.column_type, &column.name);
         }
-        copy.json(row.main.extra.as_deref(), "_extra");
+        copy.json(row.main.extra.as_deref(), &"_extra");
         copy.unfit();
         copy.bytes(row.key);
         copy.bytes(&row.hash);
@@ -300,13 +300,17 @@ impl Engine for PostgresEngine {
                 copy.bytes(row.key);
                 for (cell, key) in row.key_cells.iter().zip(&layout.key) {
                     // The parent's key is a copy for joins: kept aside nowhere else.
-                    copy.cell(cell, key.column_type, &format!("_parent_{}", key.wire_key));
+                    copy.cell(
+                        cell,
+                        key.column_type,
+                        &format_args!("_parent_{}", key.wire_key),
+                    );
                 }
                 copy.int(i64::try_from(position).unwrap_or(i64::MAX));
                 for (cell, column) in data.cells.iter().zip(&table.columns) {
                     copy.cell(cell, column.column_type, &column.name);
                 }
-                copy.json(data.extra.as_deref(), "_extra");
+                copy.json(data.extra.as_deref(), &"_extra");
                 copy.unfit();
                 copy.end();
             }
