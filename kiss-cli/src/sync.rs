@@ -73,19 +73,27 @@ impl Database {
         }
     }
 
-    /// Opens an existing mirror for reading; a clear error when there is none.
+    /// Opens an existing mirror for reading, creating nothing; a clear error when there is
+    /// none.
     fn open_existing(&self) -> Result<Box<dyn Engine>, Failure> {
-        if let Mirror::Sqlite(path) = self.mirror()? {
-            if !path.exists() {
-                return Err(Failure::new(
-                    exit::FAILURE,
-                    format!(
-                        "there is no mirror at {} yet: run `kiss sync --db {}` first",
-                        path.display(),
-                        path.display()
-                    ),
-                ));
+        let path = match self.mirror()? {
+            Mirror::Postgres(url) => {
+                return match PostgresEngine::open_existing(&url) {
+                    Ok(engine) => Ok(Box::new(engine)),
+                    Err(e) => Err(Failure::new(exit::FAILURE, e.to_string())),
+                }
             }
+            Mirror::Sqlite(path) => path,
+        };
+        if !path.exists() {
+            return Err(Failure::new(
+                exit::FAILURE,
+                format!(
+                    "there is no mirror at {} yet: run `kiss sync --db {}` first",
+                    path.display(),
+                    path.display()
+                ),
+            ));
         }
         self.open()
     }

@@ -275,6 +275,21 @@ async fn a_first_sync_mirrors_exactly_in_typed_columns_and_a_resync_writes_only_
     let Some(mirror) = Mirror::new("first_sync").await else {
         return;
     };
+    // Reading a mirror that is not there creates nothing in the user's database.
+    let status = kiss_reading(&mirror.url, &["status"]);
+    assert_eq!(status.status.code(), Some(1));
+    assert!(
+        text(&status.stderr).contains("there is no mirror in postgres://"),
+        "{}",
+        text(&status.stderr)
+    );
+    let tables = mirror
+        .count(&format!(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = '{}'",
+            mirror.schema
+        ))
+        .await;
+    assert_eq!(tables, 0, "kiss status made tables");
     let sandbox = sandbox(200).await;
     // Decimals of every shape the binary NUMERIC form has to get right: groups of four digits
     // on both sides of the point, zeros before and after, a sign, a long fraction.

@@ -89,6 +89,12 @@ pub enum StoreError {
         "the database thread stopped unexpectedly; nothing more was written: please report this"
     )]
     Stopped,
+    /// A command that reads a mirror found none where it was pointed.
+    #[error("there is no mirror in {database} yet (no _kiss_loads in its current schema): run `kiss sync` into it first")]
+    NoMirror {
+        /// The database, without its password.
+        database: String,
+    },
     /// The database holds something this version does not understand.
     #[error(
         "the mirror's bookkeeping is not as expected ({detail}): was it written by another tool?"

@@ -87,6 +87,16 @@ impl PostgresEngine {
     /// Connects to the mirror at `url` (`postgres://user@host:port/database?options=…`),
     /// creating its bookkeeping tables when missing.
     pub fn open(url: &str) -> Result<PostgresEngine, StoreError> {
+        PostgresEngine::start(url, true)
+    }
+
+    /// Opens an existing mirror, for reading it (`kiss status`, `kiss changes`): nothing is
+    /// created in the database; [`StoreError::NoMirror`] when there is no mirror there.
+    pub fn open_existing(url: &str) -> Result<PostgresEngine, StoreError> {
+        PostgresEngine::start(url, false)
+    }
+
+    fn start(url: &str, create: bool) -> Result<PostgresEngine, StoreError> {
         let config: tokio_postgres::Config = url.parse().map_err(|e| StoreError::Url {
             // The driver's message never repeats the URL (nor its password).
             reason: format!("{e}"),
@@ -95,7 +105,7 @@ impl PostgresEngine {
         let config = Config::from(config);
         let opened = described.clone();
         let thread = DatabaseThread::start("kiss-postgres", BATCHES_IN_FLIGHT, move || {
-            Writer::open(config, opened)
+            Writer::open(config, opened, create)
         })?;
         Ok(PostgresEngine {
             described,

@@ -71,6 +71,8 @@ pub(super) struct Writer {
     staged: Option<Kinds>,
     /// Indexes of tables created in the running transaction, built after the merge.
     pending_indexes: Vec<String>,
+    /// Whether this connection makes the bookkeeping tables (a sync's) or only reads them.
+    creates: bool,
 }
 
 fn sql_type(column_type: ColumnType) -> &'static str {
@@ -142,7 +144,13 @@ fn lock_key(customer: &str, endpoint: Endpoint, schema: &str) -> i64 {
 
 impl Writer {
     /// Connects to the mirror at `config` and creates the bookkeeping tables it lacks.
-    pub(super) fn open(mut config: Config, described: String) -> Result<Writer, StoreError> {
+    /// Connects; `create`: makes the bookkeeping tables where they are missing (a sync),
+    /// otherwise fails with [`StoreError::NoMirror`] when there is no mirror (a reader).
+    pub(super) fn open(
+        mut config: Config,
+        described: String,
+        create: bool,
+    ) -> Result<Writer, StoreError> {
         if config.get_application_name().is_none() {
             config.application_name(&format!(
                 "kiss on {} (pid {})",
@@ -165,8 +173,9 @@ impl Writer {
             at: String::new(),
             staged: None,
             pending_indexes: Vec::new(),
+            creates: create,
         };
-        writer.prepare_session()?;
+        writer.start_session()?;
         Ok(writer)
     }
 
@@ -174,7 +183,8 @@ impl Writer {
         StoreError::postgres(&self.described, e)
     }
 
-    fn prepare_session(&mut self) -> Result<(), StoreError> {
+    /// The session's settings.
+    fn set_session(&mut self) -> Result<(), StoreError> {
         let described = self.described.clone();
         let fail = |e| StoreError::postgres(&described, e);
         // No JIT: each statement of a sync runs once, so compiling it is never repaid, and
@@ -198,6 +208,28 @@ impl Writer {
                 .batch_execute(&format!("SET lock_timeout = '{LOCK_TIMEOUT}'"))
                 .map_err(fail)?;
         }
+        Ok(())
+    }
+
+    /// The session's settings, then for a sync the bookkeeping tables where they are
+    /// missing, for a reader the check that there is a mirror.
+    fn start_session(&mut self) -> Result<(), StoreError> {
+        self.set_session()?;
+        if self.creates {
+            return self.make_bookkeeping();
+        }
+        if self.exists("table", "_kiss_loads")? {
+            Ok(())
+        } else {
+            Err(StoreError::NoMirror {
+                database: self.described.clone(),
+            })
+        }
+    }
+
+    fn make_bookkeeping(&mut self) -> Result<(), StoreError> {
+        let described = self.described.clone();
+        let fail = |e| StoreError::postgres(&described, e);
         let mut transaction = self.client.transaction().map_err(fail)?;
         transaction
             .execute("SELECT pg_advisory_xact_lock($1)", &[&BOOKKEEPING_LOCK])
@@ -219,7 +251,7 @@ impl Writer {
     fn reconnect(&mut self) -> Result<(), StoreError> {
         self.client = connect(&self.config, &self.described)?;
         self.in_transaction = false;
-        self.prepare_session()
+        self.start_session()
     }
 
     fn exists(&mut self, kind: &str, name: &str) -> Result<bool, StoreError> {
