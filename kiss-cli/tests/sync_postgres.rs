@@ -235,6 +235,34 @@ fn slow_sync(
     command.spawn().unwrap()
 }
 
+/// `kiss sync --every <every>` into `db`, its state in `state`, its stderr kept.
+fn scheduled_sync(sandbox: &Sandbox, state: &Path, db: &str, every: &str) -> Command {
+    let mut command = against(sandbox, state);
+    command
+        .args(["sync", "--db", db, "--every", every])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    command
+}
+
+/// Stops scheduled processes as a service manager would (SIGTERM, all at once), and asserts
+/// that each exits 0.
+async fn terminate(children: Vec<std::process::Child>) {
+    for child in &children {
+        assert!(Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success());
+    }
+    for child in children {
+        let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    }
+}
+
 /// The `application_name` pattern of a kiss process's sessions.
 fn sessions_of(child: &std::process::Child) -> String {
     format!("kiss on % (pid {})", child.id())
@@ -733,18 +761,9 @@ async fn two_scheduled_processes_do_each_run_once_between_them() {
     let sandbox = sandbox(50).await;
     let state = tempdir("sync-pg-state");
     let spawn = || {
-        let mut command = against(&sandbox, &state);
-        command
-            .args([
-                "sync",
-                "--db",
-                &mirror.url,
-                "--every",
-                "stock=10m,prices=1h",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        command.spawn().unwrap()
+        scheduled_sync(&sandbox, &state, &mirror.url, "stock=10m,prices=1h")
+            .spawn()
+            .unwrap()
     };
     let (a, b) = (spawn(), spawn());
     let scheduled = || {
@@ -766,19 +785,7 @@ async fn two_scheduled_processes_do_each_run_once_between_them() {
         );
         tokio::task::yield_now().await;
     }
-    for child in [&a, &b] {
-        assert!(Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap()
-            .success());
-    }
-    for child in [a, b] {
-        let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
-            .await
-            .unwrap();
-        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    }
+    terminate(vec![a, b]).await;
     let loads = mirror
         .strings("SELECT endpoint FROM _kiss_loads ORDER BY endpoint")
         .await;
@@ -819,21 +826,13 @@ async fn two_scheduled_processes_for_a_simulated_hour_keep_both_windows_and_run_
     let children: Vec<_> = states
         .iter()
         .map(|state| {
-            let mut command = against(&sandbox, state);
-            command
+            let every = "stock=10m,products=60m,prices=60m";
+            scheduled_sync(&sandbox, state, &mirror.url, every)
                 .env("KISS_TIME_SCALE", SCALE.to_string())
                 .env("KISS_TIME_EPOCH", &epoch)
                 .env("KISS_QUOTA", "4,20")
-                .args([
-                    "sync",
-                    "--db",
-                    &mirror.url,
-                    "--every",
-                    "stock=10m,products=60m,prices=60m",
-                ])
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped());
-            command.spawn().unwrap()
+                .spawn()
+                .unwrap()
         })
         .collect();
     // Until the hour's six stock runs are recorded (at 0, 10, … 50 minutes).
@@ -845,19 +844,7 @@ async fn two_scheduled_processes_for_a_simulated_hour_keep_both_windows_and_run_
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    for child in &children {
-        assert!(Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap()
-            .success());
-    }
-    for child in children {
-        let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
-            .await
-            .unwrap();
-        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    }
+    terminate(children).await;
     assert_eq!(
         sandbox.control().rate_limited_count(),
         0,
@@ -1017,13 +1004,10 @@ async fn a_server_restart_mid_sync_leaves_the_mirror_as_it_was_and_scheduled_run
     let before = products_tables(mirror.contents().await);
     // A scheduled process, its stock every ten simulated minutes (a real second).
     let scheduled_state = tempdir("sync-pg-restart-every");
-    let mut command = against(&sandbox, &scheduled_state);
-    command
+    let scheduled = scheduled_sync(&sandbox, &scheduled_state, &mirror.url, "stock=10m")
         .env("KISS_TIME_SCALE", "600")
-        .args(["sync", "--db", &mirror.url, "--every", "stock=10m"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let scheduled = command.spawn().unwrap();
+        .spawn()
+        .unwrap();
     // The server restarts while a sync of products has written in its transaction.
     let state = tempdir("sync-pg-restart");
     let child = slow_sync(&sandbox, &state, &mirror.url, Endpoint::Products, 100_000);
@@ -1053,15 +1037,7 @@ async fn a_server_restart_mid_sync_leaves_the_mirror_as_it_was_and_scheduled_run
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(Command::new("kill")
-        .args(["-TERM", &scheduled.id().to_string()])
-        .status()
-        .unwrap()
-        .success());
-    let out = tokio::task::spawn_blocking(move || scheduled.wait_with_output().unwrap())
-        .await
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    terminate(vec![scheduled]).await;
     // And the next run of products succeeds.
     let out = sync(&sandbox, &mirror.url, &["--endpoint", "products"]).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
