@@ -469,19 +469,14 @@ struct MirrorQuota {
 impl kiss_client::SharedQuota for MirrorQuota {
     fn reserve(&self, quota: kiss_client::Quota) -> kiss_client::Reservation<'_> {
         Box::pin(async move {
-            let Some(clock) = crate::time::scaled() else {
-                return self
-                    .log
-                    .reserve(&self.customer, |sent, now| {
-                        kiss_client::reserve_slot(sent, now, quota)
-                    })
-                    .await
-                    .map_err(|e| e.to_string());
-            };
-            // The log keeps the server's real times; the windows are simulated ones.
+            let scaled = crate::time::scaled();
             let wait = self
                 .log
                 .reserve(&self.customer, |sent, now| {
+                    let Some(clock) = scaled else {
+                        return kiss_client::reserve_slot(sent, now, quota);
+                    };
+                    // The log keeps the server's real times; the windows are simulated ones.
                     let mut simulated: std::collections::VecDeque<u64> =
                         sent.iter().map(|&t| clock.simulated_millis(t)).collect();
                     let at = kiss_client::reserve_slot(
@@ -493,8 +488,8 @@ impl kiss_client::SharedQuota for MirrorQuota {
                 })
                 .await
                 .map_err(|e| e.to_string())?;
-            // The client sleeps on its simulated clock.
-            Ok(wait.saturating_mul(clock.scale()))
+            // The client sleeps on its own clock, simulated or not.
+            Ok(scaled.map_or(wait, |clock| wait.saturating_mul(clock.scale())))
         })
     }
 }

@@ -11,7 +11,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 /// How far the sandbox clock may run ahead of real time: a thousand years.
 pub const MAX_OFFSET: Duration = Duration::from_secs(1000 * 365 * 24 * 3600);
 
-/// The largest time scale: a simulated hour in a real second.
+/// The largest time scale: a simulated hour in a real second (kiss's own limit,
+/// `kiss_client::MAX_TIME_SCALE`, is the same).
 pub const MAX_TIME_SCALE: u32 = 3600;
 
 /// Wall-clock time, sped up by a factor from the sandbox's start and shifted by an adjustable
