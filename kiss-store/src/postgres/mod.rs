@@ -10,9 +10,9 @@
 //! The driver is `postgres`, the blocking face of `tokio-postgres` (which the quota sharing
 //! uses directly): the [`Engine`] trait is synchronous, so the connection lives on a database
 //! thread of its own, as the SQLite engine's does, and the sync hands it rows without waiting.
-//! Rows become binary `COPY` data on the calling thread, are copied into temporary staging tables,
-//! and are merged into the mirror in SQL when the sync commits, in one transaction with the
-//! sync's DDL: a failed sync leaves no row and no half-added column behind.
+//! Rows become binary `COPY` data on the calling thread, are copied into temporary staging
+//! tables, and are merged into the mirror in SQL when the sync commits, in one transaction
+//! with the sync's DDL: a failed sync leaves no row and no half-added column behind.
 //!
 //! Each customer's endpoint has an advisory lock ([`Engine::try_lock`]), so that
 //! syncers on several machines never poll one endpoint at once.

@@ -1,8 +1,8 @@
 //! The PostgreSQL connection and everything done with it, on the engine's database thread.
 //!
-//! A sync's rows are copied (`COPY … FROM STDIN`, binary format) into temporary staging tables,
-//! one per table of the sync, and merged into the mirror's tables in SQL when it commits, in
-//! the same transaction as its DDL.
+//! A sync's rows are copied (`COPY … FROM STDIN`, binary format) into temporary staging
+//! tables, one per table of the sync, and merged into the mirror's tables in SQL when it
+//! commits, in the same transaction as its DDL.
 
 use std::io::Write;
 use std::time::Duration;
@@ -143,9 +143,9 @@ fn lock_key(customer: &str, endpoint: Endpoint, schema: &str) -> i64 {
 }
 
 impl Writer {
-    /// Connects to the mirror at `config` and creates the bookkeeping tables it lacks.
-    /// Connects; `create`: makes the bookkeeping tables where they are missing (a sync),
-    /// otherwise fails with [`StoreError::NoMirror`] when there is no mirror (a reader).
+    /// Connects to the mirror at `config`. `create`: makes the bookkeeping tables where they
+    /// are missing (a sync); otherwise fails with [`StoreError::NoMirror`] when there is no
+    /// mirror (a reader).
     pub(super) fn open(
         mut config: Config,
         described: String,
