@@ -965,6 +965,84 @@ async fn an_engine_whose_connection_was_lost_connects_again_for_the_next_run() {
     mirror.drop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_as_libpq_means_it_encrypted_by_default_and_checked_as_the_url_asks() {
+    let Some(mirror) = Mirror::new("tls").await else {
+        return;
+    };
+    if mirror.strings("SHOW ssl").await != ["on"] {
+        let _ = writeln!(
+            std::io::stderr(),
+            "not testing TLS: the PostgreSQL server has ssl off"
+        );
+        return mirror.drop().await;
+    }
+    let sandbox = sandbox(20).await;
+    // The default (sslmode=prefer, as libpq's) and require: encrypted sessions.
+    let state = tempdir("sync-pg-tls");
+    for url in [
+        mirror.url.clone(),
+        format!("{}&sslmode=require", mirror.url),
+    ] {
+        let child = slow_sync(&sandbox, &state, &url, Endpoint::Products, 20_000);
+        mirror.once_writing(&child, "*").await;
+        let plain = mirror
+            .count(&format!(
+                "SELECT count(*) FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)
+                 WHERE a.application_name LIKE '{}' AND NOT s.ssl",
+                sessions_of(&child)
+            ))
+            .await;
+        assert_eq!(plain, 0, "{url}: a session without TLS");
+        let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+            .await
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    // verify-full without roots to trust: the Mozilla roots sign no test server's certificate.
+    let strict = format!("{}&sslmode=verify-full", mirror.url);
+    let out = sync(&sandbox, &strict, &["--endpoint", "stock"]).await;
+    let said = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains("certificate did not pass"), "{said}");
+    assert!(said.contains("sslrootcert=PATH"), "{said}");
+    // With Debian's snakeoil certificate (its own root, issued to localhost): verify-ca
+    // passes for 127.0.0.1, verify-full only for localhost.
+    let cert = "/etc/ssl/certs/ssl-cert-snakeoil.pem";
+    if mirror.strings("SHOW ssl_cert_file").await == [cert] && Path::new(cert).exists() {
+        let with_root = |mode: &str, url: &str| format!("{url}&sslmode={mode}&sslrootcert={cert}");
+        let out = sync(
+            &sandbox,
+            &with_root("verify-ca", &mirror.url),
+            &["--endpoint", "stock"],
+        )
+        .await;
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let out = sync(
+            &sandbox,
+            &with_root("verify-full", &mirror.url),
+            &["--endpoint", "stock"],
+        )
+        .await;
+        assert_eq!(out.status.code(), Some(1));
+        assert!(
+            text(&out.stderr).contains("not valid for name"),
+            "{}",
+            text(&out.stderr)
+        );
+        let localhost = mirror.url.replacen("127.0.0.1", "localhost", 1);
+        let out = sync(
+            &sandbox,
+            &with_root("verify-full", &localhost),
+            &["--endpoint", "stock"],
+        )
+        .await;
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    let _ = std::fs::remove_dir_all(state);
+    mirror.drop().await;
+}
+
 /// `KISS_TEST_POSTGRES_RESTART`: the command that restarts the server (run by `sh -c`).
 fn restart_command() -> Option<String> {
     match std::env::var("KISS_TEST_POSTGRES_RESTART") {

@@ -110,19 +110,27 @@ impl StoreError {
     pub fn postgres_connect(database: &str, source: postgres::Error) -> StoreError {
         let said = match source.as_db_error() {
             Some(db) => db.message().to_owned(),
-            None => source.to_string(),
+            None => {
+                // The driver's words and their causes (a TLS failure says why only there).
+                let mut said = source.to_string();
+                let mut cause = std::error::Error::source(&source);
+                while let Some(e) = cause {
+                    said.push_str(": ");
+                    said.push_str(&e.to_string());
+                    cause = e.source();
+                }
+                said
+            }
         };
-        let tls = if said.contains("TLS") {
-            " (this kiss connects without TLS, so sslmode=require cannot be met: use \
-             sslmode=disable or prefer on a network you trust)"
+        let what_to_do = if said.contains("certificate") || said.contains("Certificate") {
+            "the server's certificate did not pass the URL's sslmode: name the roots that \
+             signed it with sslrootcert=PATH, or use sslmode=verify-ca when its name differs \
+             from the URL's host"
         } else {
-            ""
+            "is the server running and does the URL name it (user, host, port, database)?"
         };
         StoreError::Postgres {
-            message: format!(
-                "cannot connect to {database}: {said}{tls}; is the server running and does \
-                 the URL name it (user, host, port, database)?"
-            ),
+            message: format!("cannot connect to {database}: {said}; {what_to_do}"),
             source,
         }
     }

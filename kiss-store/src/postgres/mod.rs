@@ -5,7 +5,8 @@
 //! `TEXT`, unknown types and `_extra` `JSONB`; identifiers are the wire keys, quoted exactly. A
 //! value its column cannot hold exactly is kept in the row's `_kiss_unfit`.
 //! Tables live in the connection's current schema (set `search_path` in the URL's `options`
-//! to use another).
+//! to use another). Connections use TLS as libpq's `sslmode` says (`prefer` by default; see
+//! the `tls` module for `verify-ca`, `verify-full` and `sslrootcert`).
 //!
 //! The driver is `postgres`, the blocking face of `tokio-postgres` (which the quota sharing
 //! uses directly): the [`Engine`] trait is synchronous, so the connection lives on a database
@@ -19,6 +20,7 @@
 
 mod copy;
 mod quota;
+mod tls;
 mod writer;
 
 pub use quota::QuotaLog;
@@ -97,15 +99,12 @@ impl PostgresEngine {
     }
 
     fn start(url: &str, create: bool) -> Result<PostgresEngine, StoreError> {
-        let config: tokio_postgres::Config = url.parse().map_err(|e| StoreError::Url {
-            // The driver's message never repeats the URL (nor its password).
-            reason: format!("{e}"),
-        })?;
+        let (config, tls) = tls::parse(url)?;
         let described = describe_url(&config);
         let config = Config::from(config);
         let opened = described.clone();
         let thread = DatabaseThread::start("kiss-postgres", BATCHES_IN_FLIGHT, move || {
-            Writer::open(config, opened, create)
+            Writer::open(config, tls, opened, create)
         })?;
         Ok(PostgresEngine {
             described,

@@ -9,7 +9,8 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres::{Client, Config};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::describe_url;
 use crate::error::StoreError;
@@ -17,6 +18,7 @@ use crate::error::StoreError;
 /// The send log of a PostgreSQL mirror's customers.
 pub struct QuotaLog {
     config: Config,
+    tls: MakeRustlsConnect,
     described: String,
     client: tokio::sync::Mutex<Option<Client>>,
 }
@@ -35,9 +37,7 @@ const KEPT_MILLIS: i64 = 3_700_000;
 impl QuotaLog {
     /// The log in the mirror at `url`; connects when first used.
     pub fn new(url: &str) -> Result<QuotaLog, StoreError> {
-        let mut config: Config = url.parse().map_err(|e| StoreError::Url {
-            reason: format!("{e}"),
-        })?;
+        let (mut config, tls) = super::tls::parse(url)?;
         if config.get_application_name().is_none() {
             config.application_name(format!("kiss quota (pid {})", std::process::id()));
         }
@@ -47,6 +47,7 @@ impl QuotaLog {
         let described = describe_url(&config);
         Ok(QuotaLog {
             config,
+            tls,
             described,
             client: tokio::sync::Mutex::new(None),
         })
@@ -59,7 +60,7 @@ impl QuotaLog {
     async fn connect(&self) -> Result<Client, StoreError> {
         let (client, connection) = self
             .config
-            .connect(NoTls)
+            .connect(self.tls.clone())
             .await
             .map_err(|e| StoreError::postgres_connect(&self.described, e))?;
         tokio::spawn(connection);

@@ -8,7 +8,8 @@ use std::io::Write;
 use std::time::Duration;
 
 use kiss_schema::Endpoint;
-use postgres::{Client, Config, NoTls};
+use postgres::{Client, Config};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::copy;
 use crate::engine::{Change, ChangeKind, ChangeQuery, HeldRow, Load, LoadStatus, Schedule};
@@ -57,6 +58,8 @@ const BOOKKEEPING_LOCK: i64 = 0x6b69_7373_0000_0001;
 /// The connection and what one sync prepared on it; owned by the database thread.
 pub(super) struct Writer {
     config: Config,
+    /// How its TLS connections are made (`sslmode` and `sslrootcert`).
+    tls: MakeRustlsConnect,
     described: String,
     client: Client,
     in_transaction: bool,
@@ -148,6 +151,7 @@ impl Writer {
     /// mirror (a reader).
     pub(super) fn open(
         mut config: Config,
+        tls: MakeRustlsConnect,
         described: String,
         create: bool,
     ) -> Result<Writer, StoreError> {
@@ -161,9 +165,10 @@ impl Writer {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
-        let client = connect(&config, &described)?;
+        let client = connect(&config, &tls, &described)?;
         let mut writer = Writer {
             config,
+            tls,
             described,
             client,
             in_transaction: false,
@@ -249,7 +254,7 @@ impl Writer {
     }
 
     fn reconnect(&mut self) -> Result<(), StoreError> {
-        self.client = connect(&self.config, &self.described)?;
+        self.client = connect(&self.config, &self.tls, &self.described)?;
         self.in_transaction = false;
         self.start_session()
     }
@@ -587,9 +592,13 @@ const MAIN_META_DEFS: [&str; 7] = [
     "\"_kiss_load\" BIGINT NOT NULL",
 ];
 
-fn connect(config: &Config, described: &str) -> Result<Client, StoreError> {
+fn connect(
+    config: &Config,
+    tls: &MakeRustlsConnect,
+    described: &str,
+) -> Result<Client, StoreError> {
     config
-        .connect(NoTls)
+        .connect(tls.clone())
         .map_err(|e| StoreError::postgres_connect(described, e))
 }
 
