@@ -6,7 +6,9 @@ products to NDJSON, a first sync of products + stock + prices into a new SQLite 
 re-sync of the same file with nothing changed; with --postgres URL, also a first sync into a
 new, empty schema of that database and a re-sync of it. Reports medians (fastest), each as a
 ratio of the export's median taken in the same run, and peak RSS; and checks that the
-re-syncs wrote nothing but their load records. Needs `psql` for --postgres.
+re-syncs wrote nothing but their load records. Needs `psql` for --postgres. A URL without
+`sslmode` syncs with TLS when the server offers it (libpq's default, `prefer`); add
+`?sslmode=disable` to measure without.
 
 Run from the workspace root:
   cargo build --release -p kiss-cli -p kiss-sandbox
