@@ -21,7 +21,8 @@ use crate::{exit, Failure};
 #[derive(Args, Clone)]
 pub(crate) struct Database {
     /// The mirror: a SQLite file (created when missing) or `sqlite:PATH`, or a PostgreSQL
-    /// database, `postgres://user@host:port/database`.
+    /// database, `postgres://user@host:port/database` (TLS as libpq's `sslmode` says:
+    /// prefer by default, or disable, require, verify-ca, verify-full; `sslrootcert=PATH`).
     #[arg(
         long = "db",
         env = "KISS_DATABASE_URL",
