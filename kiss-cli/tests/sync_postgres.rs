@@ -263,6 +263,25 @@ async fn terminate(children: Vec<std::process::Child>) {
     }
 }
 
+/// A sandbox of 300 products mirrored once, its clock then moved on so that the next sync
+/// has changes to write.
+async fn synced_then_moved(mirror: &Mirror) -> Sandbox {
+    let sandbox = sandbox(300).await;
+    assert!(sync(&sandbox, &mirror.url, &[]).await.status.success());
+    sandbox
+        .control()
+        .advance_clock(Duration::from_secs(12 * EPOCH_SECS));
+    sandbox
+}
+
+/// A sync that lost its connection: exit 1, saying so and that nothing was committed.
+fn assert_lost_and_rolled_back(out: &Output) {
+    let said = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains("connection to PostgreSQL was lost"), "{said}");
+    assert!(said.contains("the mirror is as it was"), "{said}");
+}
+
 /// The `application_name` pattern of a kiss process's sessions.
 fn sessions_of(child: &std::process::Child) -> String {
     format!("kiss on % (pid {})", child.id())
@@ -626,11 +645,7 @@ async fn faults_leave_the_mirror_as_it_was_and_the_next_run_succeeds() {
     let Some(mirror) = Mirror::new("faults").await else {
         return;
     };
-    let sandbox = sandbox(300).await;
-    assert!(sync(&sandbox, &mirror.url, &[]).await.status.success());
-    sandbox
-        .control()
-        .advance_clock(Duration::from_secs(12 * EPOCH_SECS));
+    let sandbox = synced_then_moved(&mirror).await;
     let before = mirror.contents().await;
     // A body cut short, and a 5xx.
     for fault in [
@@ -660,10 +675,7 @@ async fn faults_leave_the_mirror_as_it_was_and_the_next_run_succeeds() {
     let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
         .await
         .unwrap();
-    let said = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{said}");
-    assert!(said.contains("connection to PostgreSQL was lost"), "{said}");
-    assert!(said.contains("the mirror is as it was"), "{said}");
+    assert_lost_and_rolled_back(&out);
     assert_eq!(mirror.contents().await, before);
     // Ctrl-C mid-stream.
     let child = slow_sync(&sandbox, &state, &mirror.url, Endpoint::Products, 100_000);
@@ -1068,11 +1080,7 @@ async fn a_server_restart_mid_sync_leaves_the_mirror_as_it_was_and_scheduled_run
     let Some(mut mirror) = Mirror::alone("restart").await else {
         return;
     };
-    let sandbox = sandbox(300).await;
-    assert!(sync(&sandbox, &mirror.url, &[]).await.status.success());
-    sandbox
-        .control()
-        .advance_clock(Duration::from_secs(12 * EPOCH_SECS));
+    let sandbox = synced_then_moved(&mirror).await;
     let products_tables = |contents: BTreeMap<String, Vec<String>>| {
         contents
             .into_iter()
@@ -1099,10 +1107,7 @@ async fn a_server_restart_mid_sync_leaves_the_mirror_as_it_was_and_scheduled_run
     let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
         .await
         .unwrap();
-    let said = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{said}");
-    assert!(said.contains("connection to PostgreSQL was lost"), "{said}");
-    assert!(said.contains("the mirror is as it was"), "{said}");
+    assert_lost_and_rolled_back(&out);
     mirror.reconnect().await;
     assert_eq!(products_tables(mirror.contents().await), before);
     // The scheduled process carries on by itself.
