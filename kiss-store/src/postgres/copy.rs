@@ -30,7 +30,7 @@ pub(super) const HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
 pub(super) const TRAILER: &[u8] = &[0xff, 0xff];
 
 /// One row's fields, in binary `COPY` form.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct CopyRow<'b> {
     out: Option<&'b mut Vec<u8>>,
     /// Where the row's field count goes, written when the row ends.
