@@ -94,6 +94,11 @@ pub(super) fn stage(index: usize) -> String {
     format!("pg_temp.\"_kiss_stage_{index}\"")
 }
 
+/// Whether rows copied to `target` are staged (to be merged), not copied into the mirror.
+pub(super) fn is_stage(target: &str) -> bool {
+    target.starts_with("pg_temp.")
+}
+
 /// Which kinds of rows were copied for the merge: it runs only the statements that have rows
 /// to merge (each would otherwise scan a staging table for nothing).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -715,7 +720,7 @@ impl Writer {
     ) -> Result<(), StoreError> {
         let staging = buffers
             .iter()
-            .any(|(table, rows)| !rows.is_empty() && table.starts_with("pg_temp."));
+            .any(|(table, rows)| !rows.is_empty() && is_stage(table));
         if let Some(kinds) = kinds.filter(|_| staging) {
             if self.staged.is_none() {
                 // Made on first use: a sync that writes nothing makes no staging tables.
