@@ -597,6 +597,22 @@ const MAIN_META_DEFS: [&str; 7] = [
     "\"_kiss_load\" BIGINT NOT NULL",
 ];
 
+/// A failed read of `COPY … TO STDOUT` data: the connection's error, as any statement's.
+fn read_failed(database: &str, e: std::io::Error) -> StoreError {
+    match e
+        .into_inner()
+        .map(|inner| inner.downcast::<postgres::Error>())
+    {
+        Some(Ok(e)) => StoreError::postgres(database, *e),
+        Some(Err(other)) => StoreError::CopyOut {
+            source: std::io::Error::other(other),
+        },
+        None => StoreError::CopyOut {
+            source: std::io::Error::other("the rows ended early"),
+        },
+    }
+}
+
 fn connect(
     config: &Config,
     tls: &MakeRustlsConnect,
@@ -879,7 +895,8 @@ impl Writer {
             return Ok(Vec::new());
         }
         let sql = format!(
-            "SELECT \"_kiss_key\", \"_kiss_hash\", \"_kiss_deleted\" IS NOT NULL FROM {}",
+            "COPY (SELECT \"_kiss_key\", \"_kiss_hash\", \"_kiss_deleted\" IS NOT NULL FROM {})
+             TO STDOUT (FORMAT binary)",
             quote(endpoint.name())
         );
         let described = self.described.clone();
@@ -891,26 +908,33 @@ impl Writer {
         self.client
             .batch_execute("SET LOCAL enable_seqscan = off")
             .map_err(fail)?;
-        let mut rows = self
-            .client
-            .query_raw(&sql, std::iter::empty::<i64>())
-            .map_err(fail)?;
+        let rows = self.client.copy_out(&sql).map_err(fail)?;
         let mut out = Vec::new();
-        while let Some(row) =
-            postgres::fallible_iterator::FallibleIterator::next(&mut rows).map_err(fail)?
-        {
-            let key: &[u8] = column(&row, 0)?;
-            let hash: &[u8] = column(&row, 1)?;
-            let hash: [u8; 16] = hash.try_into().map_err(|_| StoreError::Corrupt {
-                detail: format!("a _kiss_hash in {} is not 16 bytes", endpoint.name()),
-            })?;
-            out.push(HeldRow {
-                key: key.into(),
-                hash,
-                deleted: column(&row, 2)?,
-            });
-        }
-        drop(rows);
+        let unexpected = |what: &str| StoreError::Corrupt {
+            detail: format!("{what} in {}", endpoint.name()),
+        };
+        copy::read_rows(
+            rows,
+            3,
+            |e| read_failed(&described, e),
+            |row| {
+                let key = row.field(0).ok_or_else(|| unexpected("a NULL _kiss_key"))?;
+                let hash: [u8; 16] = row
+                    .field(1)
+                    .and_then(|h| h.try_into().ok())
+                    .ok_or_else(|| unexpected("a _kiss_hash that is not 16 bytes"))?;
+                let deleted = match row.field(2) {
+                    Some([flag]) => *flag != 0,
+                    _ => return Err(unexpected("a deleted mark that is not a boolean")),
+                };
+                out.push(HeldRow {
+                    key: key.into(),
+                    hash,
+                    deleted,
+                });
+                Ok(())
+            },
+        )?;
         self.client
             .batch_execute("SET LOCAL enable_seqscan TO DEFAULT")
             .map_err(fail)?;
