@@ -25,6 +25,9 @@ const LOCK_TIMEOUT: &str = "30s";
 /// How long connecting may take, unless the URL says (`connect_timeout`).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How much `COPY` data is handed to the driver at a time: below glibc's mmap threshold.
+const COPY_PIECE: usize = 64 << 10;
+
 /// PostgreSQL's longest identifier, in bytes (longer ones are silently cut short).
 const MAX_IDENTIFIER: usize = 63;
 
@@ -766,9 +769,15 @@ impl Writer {
                     "COPY {table} FROM STDIN WITH (FORMAT binary{freeze})"
                 ))
                 .map_err(|e| StoreError::postgres(&described, e))?;
+            // In pieces: the driver copies what it is given into a message of that size, and
+            // a megabyte message freed after each statement raises glibc's mmap threshold, so
+            // that the sync's later buffers come from heaps that keep what is freed (the peak
+            // RSS of a first sync varied between 53 and 64 MB).
             for part in [copy::HEADER, rows, copy::TRAILER] {
-                copy.write_all(part)
-                    .map_err(|source| StoreError::Copy { source })?;
+                for piece in part.chunks(COPY_PIECE) {
+                    copy.write_all(piece)
+                        .map_err(|source| StoreError::Copy { source })?;
+                }
             }
             copy.finish()
                 .map_err(|e| StoreError::postgres(&described, e))?;
