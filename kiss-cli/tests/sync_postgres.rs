@@ -712,6 +712,105 @@ async fn faults_leave_the_mirror_as_it_was_and_the_next_run_succeeds() {
     mirror.drop().await;
 }
 
+impl Mirror {
+    /// The schema's tables, by name.
+    async fn tables(&self) -> Vec<String> {
+        self.strings(&format!(
+            "SELECT tablename::text FROM pg_tables WHERE schemaname = '{}' ORDER BY 1",
+            self.schema
+        ))
+        .await
+    }
+
+    /// The tables a first sync fills on its loading connection, by the names they have until
+    /// its transaction renames them into place.
+    async fn loading_tables(&self) -> Vec<String> {
+        let mut tables = self.tables().await;
+        tables.retain(|t| t.starts_with("_kiss_loading_"));
+        tables
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_sync_fills_its_child_tables_aside_and_a_failed_one_leaves_none_behind() {
+    let Some(mirror) = Mirror::new("first_sync_aside").await else {
+        return;
+    };
+    let sandbox = sandbox(300).await;
+    // The mirror's bookkeeping is made, products not yet synced: the session ended below is
+    // the products sync's, not the one making the bookkeeping.
+    let out = sync(&sandbox, &mirror.url, &["--endpoint", "stock"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // What a first sync killed between its two commits would leave.
+    let stale = "_kiss_loading_products_999_1";
+    mirror
+        .client
+        .batch_execute(&format!("CREATE TABLE {stale} (x int)"))
+        .await
+        .unwrap();
+    // The server ends the sessions mid-sync: the loading connection's too, when it is open.
+    let state = tempdir("sync-pg-state");
+    let child = slow_sync(&sandbox, &state, &mirror.url, Endpoint::Products, 100_000);
+    let ended = mirror
+        .once_writing(&child, "pg_terminate_backend(pid)")
+        .await;
+    assert!(ended >= 1);
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert_lost_and_rolled_back(&out);
+    assert_eq!(mirror.loading_tables().await, [stale]);
+    assert!(!mirror.tables().await.contains(&"products".to_owned()));
+    // The loading connection has committed, then renaming its tables into place fails (an
+    // event trigger refuses it): the tables it committed are dropped.
+    mirror
+        .client
+        .batch_execute(&format!(
+            "CREATE FUNCTION {schema}.refuse_renames() RETURNS event_trigger LANGUAGE plpgsql AS $$
+             BEGIN
+                 IF current_schema() = '{schema}' THEN
+                     RAISE EXCEPTION 'no renames in this schema';
+                 END IF;
+             END $$;
+             CREATE EVENT TRIGGER {schema}_refuse_renames ON ddl_command_start
+                 WHEN TAG IN ('ALTER INDEX') EXECUTE FUNCTION {schema}.refuse_renames();",
+            schema = mirror.schema
+        ))
+        .await
+        .unwrap();
+    let out = sync(&sandbox, &mirror.url, &["--endpoint", "products"]).await;
+    mirror
+        .client
+        .batch_execute(&format!(
+            "DROP EVENT TRIGGER {schema}_refuse_renames; DROP FUNCTION {schema}.refuse_renames()",
+            schema = mirror.schema
+        ))
+        .await
+        .unwrap();
+    let said = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains("no renames in this schema"), "{said}");
+    assert!(said.contains("the mirror is as it was"), "{said}");
+    assert_eq!(mirror.loading_tables().await, [stale]);
+    assert!(!mirror.tables().await.contains(&"product_images".to_owned()));
+    // The next first sync drops what was left and puts every child table in place, indexed.
+    let out = sync(&sandbox, &mirror.url, &[]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(mirror.loading_tables().await.is_empty());
+    let images = mirror.count("SELECT count(*) FROM product_images").await;
+    assert!(images >= 300, "{images} images");
+    let index = mirror
+        .strings(&format!(
+            "SELECT indexname::text FROM pg_indexes WHERE schemaname = '{}'
+             AND tablename = 'product_images'",
+            mirror.schema
+        ))
+        .await;
+    assert_eq!(index, ["product_images_parent"]);
+    let _ = std::fs::remove_dir_all(state);
+    mirror.drop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_syncer_per_customer_endpoint_the_second_waits_or_says_who_holds_it() {
     let Some(mirror) = Mirror::new("lock").await else {

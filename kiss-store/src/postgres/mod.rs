@@ -13,7 +13,11 @@
 //! thread of its own, as the SQLite engine's does, and the sync hands it rows without waiting.
 //! Rows become binary `COPY` data on the calling thread, are copied into temporary staging
 //! tables, and are merged into the mirror in SQL when the sync commits, in one transaction
-//! with the sync's DDL: a failed sync leaves no row and no half-added column behind.
+//! with the sync's DDL: a failed sync leaves no row and no half-added column behind. An
+//! endpoint's first sync copies into its new tables directly, its child tables on a loading
+//! connection of their own: that connection makes them under names of its own and commits
+//! them just before the sync's transaction renames them into place and commits, so the
+//! mirror's tables still appear in one commit.
 //!
 //! Each customer's endpoint has an advisory lock ([`Engine::try_lock`]), so that
 //! syncers on several machines never poll one endpoint at once.
@@ -32,7 +36,7 @@ use postgres::Config;
 
 use crate::engine::{Change, ChangeQuery, Claim, Engine, HeldRow, Load, RowWrite, Schedule};
 use crate::error::StoreError;
-use crate::layout::{quote, Evolution, Layout, StoredColumn};
+use crate::layout::{quote, Evolution, Layout, StoredColumn, Table};
 use crate::row::StoredRow;
 use crate::thread::DatabaseThread;
 use copy::CopyRow;
@@ -58,10 +62,18 @@ const BATCHES_IN_FLIGHT: usize = 2;
 /// A mirror in a PostgreSQL database.
 pub struct PostgresEngine {
     described: String,
+    /// Where the connection goes, for a first sync's loading connection.
+    config: Config,
+    tls: tokio_postgres_rustls::MakeRustlsConnect,
     thread: DatabaseThread<Writer>,
+    /// The first sync of an endpoint fills its child tables on a connection of its own (see
+    /// [`Loading`]).
+    loading: Option<Loading>,
     /// Per table of the sync (the endpoint's first), where its rows are copied (its staging
     /// table, or the table itself when the sync made it) and the rows' text.
     buffers: Vec<(String, Vec<u8>)>,
+    /// Per table of the sync, whether its rows go to the loading connection.
+    loaded_aside: Vec<bool>,
     /// The rows marked deleted, for their staging table.
     deleted: Vec<u8>,
     /// What the buffers hold, for the merge.
@@ -71,6 +83,26 @@ pub struct PostgresEngine {
     /// Copied buffers, emptied, to fill again: no fresh memory (and page faults) per batch.
     spare: Receiver<Vec<u8>>,
     give_back: Sender<Vec<u8>>,
+}
+
+/// A first sync's second connection, on its own database thread, which fills the
+/// endpoint's child tables while the sync's own connection fills the endpoint's table.
+///
+/// One backend would do all of a first sync's server work for an endpoint, one statement
+/// after another, and the products endpoint's child rows are half of it. PostgreSQL runs a
+/// transaction on one connection only, so the loading connection makes the child tables
+/// under names of their own ([`writer::loading_table`]), fills and indexes them in its own
+/// transaction, and commits just before the sync's transaction renames them into place and
+/// commits. Should the sync fail after the loading connection committed, the tables are
+/// dropped; should the process die in that moment, the next first sync of the endpoint
+/// drops them.
+struct Loading {
+    thread: DatabaseThread<Writer>,
+    /// The loading tables' names, and the statements that rename them into place.
+    tables: Vec<String>,
+    adopting: Vec<String>,
+    /// Whether its transaction committed.
+    committed: bool,
 }
 
 impl std::fmt::Debug for PostgresEngine {
@@ -119,15 +151,19 @@ impl PostgresEngine {
         let (config, tls) = tls::parse(url)?;
         let described = describe_url(&config);
         let config = Config::from(config);
-        let opened = described.clone();
+        let (opened, for_thread, tls_for_thread) = (described.clone(), config.clone(), tls.clone());
         let thread = DatabaseThread::start("kiss-postgres", BATCHES_IN_FLIGHT, move || {
-            Writer::open(config, tls, opened, create)
+            Writer::open(for_thread, tls_for_thread, opened, create)
         })?;
         let (give_back, spare) = mpsc::channel();
         Ok(PostgresEngine {
             described,
+            config,
+            tls,
             thread,
+            loading: None,
             buffers: Vec::new(),
+            loaded_aside: Vec::new(),
             deleted: Vec::new(),
             kinds: Kinds::default(),
             main_is_new: false,
@@ -144,10 +180,27 @@ impl PostgresEngine {
         let take =
             |rows: &mut Vec<u8>| std::mem::replace(rows, spare.try_recv().unwrap_or_default());
         let mut batch: Vec<(String, Vec<u8>)> = Vec::new();
-        for (table, rows) in &mut self.buffers {
+        let mut aside: Vec<(String, Vec<u8>)> = Vec::new();
+        for ((table, rows), loaded_aside) in self.buffers.iter_mut().zip(&self.loaded_aside) {
             if due(rows) {
-                batch.push((table.clone(), take(rows)));
+                let to = if *loaded_aside {
+                    &mut aside
+                } else {
+                    &mut batch
+                };
+                to.push((table.clone(), take(rows)));
             }
+        }
+        if let (false, Some(loading)) = (aside.is_empty(), &self.loading) {
+            let give_back = self.give_back.clone();
+            loading.thread.post(move |w| {
+                let copied = w.copy(&aside, None);
+                for (_, mut rows) in aside {
+                    rows.clear();
+                    let _ = give_back.send(rows);
+                }
+                copied
+            })?;
         }
         if due(&self.deleted) {
             batch.push((writer::DELETED_STAGE.to_owned(), take(&mut self.deleted)));
@@ -172,6 +225,52 @@ impl PostgresEngine {
             }
             copied
         })
+    }
+
+    /// Opens the loading connection of an endpoint's first sync and makes on it, under their
+    /// loading names, the tables at `aside` (indexes into the sync's tables).
+    fn open_loading(
+        &mut self,
+        layout: &Layout,
+        evolution: &Evolution,
+        load: i64,
+        aside: &[usize],
+    ) -> Result<(), StoreError> {
+        let endpoint = layout.endpoint;
+        let (tables, adopting): (Vec<Table>, Vec<String>) = aside
+            .iter()
+            .filter_map(|&i| evolution.tables.get(i).map(|table| (i, table)))
+            .map(|(i, table)| {
+                let name = writer::loading_table(endpoint, load, i);
+                let adopting = writer::adopting(&name, &table.name);
+                (
+                    Table {
+                        name,
+                        ..table.clone()
+                    },
+                    adopting,
+                )
+            })
+            .unzip();
+        let (config, tls, described) = (
+            self.config.clone(),
+            self.tls.clone(),
+            self.described.clone(),
+        );
+        let thread = DatabaseThread::start("kiss-postgres-load", BATCHES_IN_FLIGHT, move || {
+            Writer::open(config, tls, described, false)
+        })?;
+        let loading = self.loading.insert(Loading {
+            thread,
+            tables: tables.iter().map(|t| t.name.clone()).collect(),
+            adopting,
+            committed: false,
+        });
+        let layout = layout.clone();
+        loading.thread.call(Writer::begin)?;
+        loading
+            .thread
+            .call(move |w| w.make_loading_tables(&layout, &tables))
     }
 
     fn call<R: Send + 'static>(
@@ -203,7 +302,21 @@ impl Engine for PostgresEngine {
     }
 
     fn commit(&mut self) -> Result<(), StoreError> {
-        self.call(Writer::commit)
+        self.flush(true)?;
+        let Some(loading) = &mut self.loading else {
+            return self.thread.call(Writer::commit);
+        };
+        // Both connections build their indexes at once; the loading connection commits only
+        // when the sync's is ready to, so that it leaves its tables behind only if the very
+        // last step fails.
+        loading.thread.post(Writer::prepare_commit)?;
+        self.thread.call(Writer::prepare_commit)?;
+        loading.thread.call(Writer::commit)?;
+        loading.committed = true;
+        let adopting = std::mem::take(&mut loading.adopting);
+        self.thread.call(move |w| w.commit_adopting(&adopting))?;
+        self.loading = None;
+        Ok(())
     }
 
     fn rollback(&mut self) -> Result<(), StoreError> {
@@ -212,7 +325,18 @@ impl Engine for PostgresEngine {
         }
         self.deleted.clear();
         self.kinds = Kinds::default();
-        self.thread.reset(Writer::rollback)
+        let rolled_back = self.thread.reset(Writer::rollback);
+        if let Some(loading) = self.loading.take() {
+            let tables = loading.tables;
+            // Tables it committed, the sync failed to adopt; a failure here leaves them to
+            // the next first sync of the endpoint, which drops them.
+            let _ = if loading.committed {
+                loading.thread.reset(move |w| w.drop_tables(&tables))
+            } else {
+                loading.thread.reset(Writer::rollback)
+            };
+        }
+        rolled_back
     }
 
     fn stored_columns(&mut self, endpoint: Endpoint) -> Result<Vec<StoredColumn>, StoreError> {
@@ -226,13 +350,26 @@ impl Engine for PostgresEngine {
         load: i64,
         at: &str,
     ) -> Result<(), StoreError> {
+        self.main_is_new = evolution.tables.first().is_some_and(|t| t.is_new);
+        let endpoint = layout.endpoint;
+        // An endpoint's first sync fills its child tables on a loading connection; later
+        // syncs (which read rows back while they write) fill them on the sync's.
+        let aside: Vec<usize> = if self.main_is_new {
+            (1..evolution.tables.len())
+                .filter(|&i| evolution.tables.get(i).is_some_and(|t| t.array.is_some()))
+                .collect()
+        } else {
+            Vec::new()
+        };
         // A table this sync makes has no rows to merge with: its rows are copied into it.
         self.buffers = evolution
             .tables
             .iter()
             .enumerate()
             .map(|(i, table)| {
-                let target = if table.is_new {
+                let target = if aside.contains(&i) {
+                    quote(&writer::loading_table(endpoint, load, i))
+                } else if table.is_new {
                     quote(&table.name)
                 } else {
                     writer::stage(i)
@@ -240,10 +377,21 @@ impl Engine for PostgresEngine {
                 (target, Vec::new())
             })
             .collect();
-        self.main_is_new = evolution.tables.first().is_some_and(|t| t.is_new);
+        self.loaded_aside = (0..evolution.tables.len())
+            .map(|i| aside.contains(&i))
+            .collect();
         self.kinds = Kinds::default();
-        let (layout, evolution, at) = (layout.clone(), evolution.clone(), at.to_owned());
-        self.call(move |w| w.apply(&layout, &evolution, load, &at))
+        {
+            let (layout, evolution, at) = (layout.clone(), evolution.clone(), at.to_owned());
+            let elsewhere = aside.clone();
+            // Posted, not waited for: the loading connection is opened meanwhile.
+            self.thread
+                .post(move |w| w.apply(&layout, &evolution, load, &at, &elsewhere))?;
+        }
+        if !aside.is_empty() {
+            self.open_loading(layout, evolution, load, &aside)?;
+        }
+        self.call(|_| Ok(()))
     }
 
     fn current(&mut self, endpoint: Endpoint) -> Result<Vec<HeldRow>, StoreError> {
@@ -268,6 +416,10 @@ impl Engine for PostgresEngine {
         load: i64,
         at: &str,
     ) -> Result<(), StoreError> {
+        if let Some(loading) = self.loading.as_ref().filter(|l| l.thread.failing()) {
+            // Rows handed to the loading connection failed: say why now.
+            loading.thread.call(|_| Ok(()))?;
+        }
         if self.thread.failing() {
             // Rows handed over earlier failed: say why now rather than at the end.
             return self.call(|_| Ok(()));

@@ -588,6 +588,29 @@ impl Writer {
     }
 }
 
+/// How the names of an endpoint's loading tables begin.
+fn loading_prefix(endpoint: Endpoint) -> String {
+    format!("_kiss_loading_{}_", endpoint.name())
+}
+
+/// The name under which table `index` of run `load` is filled by a connection of its own,
+/// before the sync's transaction renames it into place.
+pub(super) fn loading_table(endpoint: Endpoint, load: i64, index: usize) -> String {
+    format!("{}{load}_{index}", loading_prefix(endpoint))
+}
+
+/// The statements that rename the loading table `loading` (made by
+/// [`Writer::make_loading_tables`]) and its index into place as `table`.
+pub(super) fn adopting(loading: &str, table: &str) -> String {
+    format!(
+        "ALTER TABLE {} RENAME TO {}; ALTER INDEX {} RENAME TO {}",
+        quote(loading),
+        quote(table),
+        quote(&index_name(loading, "parent")),
+        quote(&index_name(table, "parent"))
+    )
+}
+
 /// The bookkeeping columns of an endpoint's table, after its data columns, `_extra` and
 /// `_kiss_unfit`.
 const MAIN_META_DEFS: [&str; 7] = [
@@ -704,6 +727,12 @@ impl Writer {
     }
 
     pub(super) fn commit(&mut self) -> Result<(), StoreError> {
+        self.commit_adopting(&[])
+    }
+
+    /// What committing does before `COMMIT`: the merge, and the indexes of the tables this
+    /// transaction made.
+    pub(super) fn prepare_commit(&mut self) -> Result<(), StoreError> {
         if self.staged.is_some() {
             self.merge()?;
             self.staged = None;
@@ -711,9 +740,62 @@ impl Writer {
         for index in std::mem::take(&mut self.pending_indexes) {
             self.execute(&index)?;
         }
+        Ok(())
+    }
+
+    /// Commits, after running `adopting`: the statements that rename into place the tables
+    /// another connection filled and committed for this sync.
+    pub(super) fn commit_adopting(&mut self, adopting: &[String]) -> Result<(), StoreError> {
+        self.prepare_commit()?;
+        for sql in adopting {
+            self.execute(sql)?;
+        }
         self.execute("COMMIT")?;
         self.in_transaction = false;
         Ok(())
+    }
+
+    /// Makes `tables` (named as loading tables, see [`loading_table`]) in this connection's
+    /// transaction, to be filled with `COPY` and committed here, then renamed into place by
+    /// the sync's own transaction.
+    pub(super) fn make_loading_tables(
+        &mut self,
+        layout: &Layout,
+        tables: &[Table],
+    ) -> Result<(), StoreError> {
+        for table in tables {
+            self.create_table(layout, table)?;
+        }
+        self.tables = tables.to_vec();
+        Ok(())
+    }
+
+    /// Drops the loading tables `names` left by a sync that did not commit (outside any
+    /// transaction: they were committed).
+    pub(super) fn drop_tables(&mut self, names: &[String]) -> Result<(), StoreError> {
+        for name in names {
+            self.execute(&format!("DROP TABLE IF EXISTS {}", quote(name)))?;
+        }
+        Ok(())
+    }
+
+    /// Drops the loading tables an earlier first sync of `endpoint` committed and then failed
+    /// to rename into place (it was killed between the two commits). Run under the
+    /// endpoint's advisory lock, so that no other sync of it is loading.
+    fn drop_stale_loading_tables(&mut self, endpoint: Endpoint) -> Result<(), StoreError> {
+        let rows = self
+            .client
+            .query(
+                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()
+                    AND starts_with(tablename, $1)",
+                &[&loading_prefix(endpoint)],
+            )
+            .map_err(|e| self.fail(e))?;
+        let mut names = Vec::new();
+        for row in rows {
+            names.push(column::<String>(&row, 0)?);
+        }
+        self.drop_tables(&names)
     }
 
     pub(super) fn rollback(&mut self) -> Result<(), StoreError> {
@@ -811,15 +893,21 @@ impl Writer {
         Ok(columns)
     }
 
+    /// Adapts the tables to the sync's `evolution`; the new tables at `elsewhere` (indexes
+    /// into its tables) are made by another connection and are only checked for here.
     pub(super) fn apply(
         &mut self,
         layout: &Layout,
         evolution: &Evolution,
         load: i64,
         at: &str,
+        elsewhere: &[usize],
     ) -> Result<(), StoreError> {
         let endpoint = layout.endpoint.name();
-        for table in &evolution.tables {
+        if evolution.tables.first().is_some_and(|t| t.is_new) {
+            self.drop_stale_loading_tables(layout.endpoint)?;
+        }
+        for (index, table) in evolution.tables.iter().enumerate() {
             if table.is_new {
                 if self.exists("table", &table.name)? || self.exists("view", &table.name)? {
                     return Err(StoreError::Schema {
@@ -831,7 +919,12 @@ impl Writer {
                         ),
                     });
                 }
-                self.create_table(layout, table)?;
+                if elsewhere.contains(&index) {
+                    // Its columns are checked where it is made; its name is its own.
+                    self.check_identifier(endpoint, &table.name)?;
+                } else {
+                    self.create_table(layout, table)?;
+                }
             } else {
                 for column in table.columns.iter().skip(table.stored) {
                     self.check_identifier(endpoint, &column.name)?;
