@@ -77,15 +77,6 @@ pub enum StoreError {
         /// What the connection said.
         source: std::io::Error,
     },
-    /// What the mirror holds could not be read from PostgreSQL (`COPY … TO STDOUT`).
-    #[error(
-        "cannot read the mirror's rows from PostgreSQL: {source}; nothing of the running sync \
-         was committed"
-    )]
-    CopyOut {
-        /// What the connection said.
-        source: std::io::Error,
-    },
     /// The engine's database thread could not be started.
     #[error("cannot start the database thread: {source}")]
     Thread {

@@ -19,9 +19,7 @@
 //! written from.
 
 use std::fmt::Display;
-use std::io::{BufReader, Read};
 
-use crate::error::StoreError;
 use crate::layout::ColumnType;
 use crate::row::Cell;
 
@@ -30,95 +28,6 @@ pub(super) const HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
 
 /// What ends one: a tuple of -1 fields.
 pub(super) const TRAILER: &[u8] = &[0xff, 0xff];
-
-/// The longest field [`read_rows`] accepts: it reads the mirror's keys and fingerprints,
-/// each far shorter.
-const MAX_FIELD_READ: usize = 1 << 20;
-
-/// One row of a binary `COPY … TO STDOUT`, as [`read_rows`] hands it over.
-pub(super) struct CopyTuple<'a> {
-    data: &'a [u8],
-    /// Where each field lies in `data` (`None`: NULL).
-    fields: &'a [Option<(usize, usize)>],
-}
-
-impl CopyTuple<'_> {
-    /// Field `index` (`None`: NULL).
-    pub(super) fn field(&self, index: usize) -> Option<&[u8]> {
-        let (start, len) = (*self.fields.get(index)?)?;
-        self.data.get(start..start.checked_add(len)?)
-    }
-}
-
-/// Reads the rows of a binary `COPY … TO STDOUT` whose rows have `columns` fields, handing
-/// each to `row`; `read_failed` turns a failed read into the sync's error.
-///
-/// Written by hand for the same reason as the writer: the `postgres` crate's binary reader
-/// decodes typed values, and a query's rows cost a round of its runtime each, which made
-/// reading 150,000 keys and fingerprints a third of a re-sync's CPU time.
-pub(super) fn read_rows(
-    from: impl Read,
-    columns: usize,
-    read_failed: impl Fn(std::io::Error) -> StoreError,
-    mut row: impl FnMut(&CopyTuple<'_>) -> Result<(), StoreError>,
-) -> Result<(), StoreError> {
-    let corrupt = |detail: &str| StoreError::Corrupt {
-        detail: format!("PostgreSQL's binary COPY data {detail}"),
-    };
-    let mut from = BufReader::with_capacity(64 << 10, from);
-    let mut read = |into: &mut [u8]| from.read_exact(into).map_err(&read_failed);
-    let mut header = [0u8; 19];
-    read(&mut header)?;
-    if header.get(..11) != HEADER.get(..11) {
-        return Err(corrupt("does not start with its signature"));
-    }
-    let extension = header
-        .get(15..19)
-        .and_then(|b| <[u8; 4]>::try_from(b).ok())
-        .map(u32::from_be_bytes)
-        .and_then(|n| usize::try_from(n).ok())
-        .filter(|&n| n <= MAX_FIELD_READ)
-        .ok_or_else(|| corrupt("has a header extension too long to skip"))?;
-    read(&mut vec![0; extension])?;
-    let mut data = Vec::new();
-    let mut fields = Vec::with_capacity(columns);
-    loop {
-        let mut count = [0u8; 2];
-        read(&mut count)?;
-        let count = i16::from_be_bytes(count);
-        if count == -1 {
-            return Ok(());
-        }
-        if usize::try_from(count).ok() != Some(columns) {
-            return Err(corrupt(&format!(
-                "has a row of {count} fields where {columns} were asked for"
-            )));
-        }
-        data.clear();
-        fields.clear();
-        for _ in 0..columns {
-            let mut len = [0u8; 4];
-            read(&mut len)?;
-            let Ok(len) = usize::try_from(i32::from_be_bytes(len)) else {
-                fields.push(None);
-                continue;
-            };
-            if len > MAX_FIELD_READ {
-                return Err(corrupt(&format!(
-                    "has a field of {len} bytes, more than {MAX_FIELD_READ}"
-                )));
-            }
-            let start = data.len();
-            data.resize(start.saturating_add(len), 0);
-            read(data.get_mut(start..).unwrap_or_default())?;
-            fields.push(Some((start, len)));
-        }
-        row(&CopyTuple {
-            data: &data,
-            fields: &fields,
-        })?;
-    }
-}
 
 /// One row's fields, in binary `COPY` form.
 #[derive(Debug)]
@@ -505,81 +414,6 @@ mod tests {
                 Some(unfit.as_bytes().to_vec())
             ]
         );
-    }
-
-    /// Reads binary `COPY` data of `columns` fields a row, as lists of fields.
-    fn read_back(data: &[u8], columns: usize) -> Result<Vec<Vec<Option<Vec<u8>>>>, StoreError> {
-        let mut rows = Vec::new();
-        read_rows(
-            data,
-            columns,
-            |source| StoreError::CopyOut { source },
-            |t| {
-                rows.push(
-                    (0..columns)
-                        .map(|i| t.field(i).map(<[u8]>::to_vec))
-                        .collect(),
-                );
-                Ok(())
-            },
-        )?;
-        Ok(rows)
-    }
-
-    #[test]
-    fn rows_written_in_binary_copy_form_read_back_field_by_field() {
-        let mut data = HEADER.to_vec();
-        for (key, deleted) in [(&b"KS000001"[..], false), (&b""[..], true)] {
-            let mut row = CopyRow::new(&mut data);
-            row.bytes(key);
-            row.null();
-            row.cell(
-                &Cell::Integer(i64::from(deleted)),
-                ColumnType::Boolean,
-                &"d",
-            );
-            row.end();
-        }
-        data.extend_from_slice(TRAILER);
-        assert_eq!(
-            read_back(&data, 3).unwrap(),
-            vec![
-                vec![Some(b"KS000001".to_vec()), None, Some(vec![0])],
-                vec![Some(Vec::new()), None, Some(vec![1])],
-            ]
-        );
-    }
-
-    #[test]
-    fn malformed_copy_data_is_an_error_not_a_panic() {
-        let mut good = HEADER.to_vec();
-        let mut row = CopyRow::new(&mut good);
-        row.bytes(b"key");
-        row.end();
-        good.extend_from_slice(TRAILER);
-        assert_eq!(read_back(&good, 1).unwrap().len(), 1);
-        // Cut anywhere: the read fails.
-        for cut in 0..good.len() - 1 {
-            assert!(read_back(&good[..cut], 1).is_err(), "cut at {cut}");
-        }
-        // Another signature, another field count, a field longer than allowed.
-        let mut signature = good.clone();
-        signature[0] = b'X';
-        assert!(matches!(
-            read_back(&signature, 1),
-            Err(StoreError::Corrupt { .. })
-        ));
-        assert!(matches!(
-            read_back(&good, 2),
-            Err(StoreError::Corrupt { .. })
-        ));
-        let mut long = HEADER.to_vec();
-        long.extend_from_slice(&[0, 1]);
-        long.extend_from_slice(&i32::MAX.to_be_bytes());
-        assert!(matches!(
-            read_back(&long, 1),
-            Err(StoreError::Corrupt { .. })
-        ));
     }
 
     #[test]

@@ -623,20 +623,31 @@ const MAIN_META_DEFS: [&str; 7] = [
     "\"_kiss_load\" BIGINT NOT NULL",
 ];
 
-/// A failed read of `COPY … TO STDOUT` data: the connection's error, as any statement's.
-fn read_failed(database: &str, e: std::io::Error) -> StoreError {
-    match e
-        .into_inner()
-        .map(|inner| inner.downcast::<postgres::Error>())
-    {
-        Some(Ok(e)) => StoreError::postgres(database, *e),
-        Some(Err(other)) => StoreError::CopyOut {
-            source: std::io::Error::other(other),
-        },
-        None => StoreError::CopyOut {
-            source: std::io::Error::other("the rows ended early"),
-        },
+/// How many rows' keys, fingerprints and deleted marks [`Writer::current`] reads at a time:
+/// bounds the one value the server packs them into (about 40 bytes a row). Debug builds (the
+/// tests) read 64 at a time, so that a test's small mirror is read in several pages.
+const HELD_PAGE: usize = if cfg!(debug_assertions) { 64 } else { 16_384 };
+
+/// Adds the rows packed by [`Writer::current`]'s queries to `out`; or says what is wrong.
+fn unpack_held(mut packed: &[u8], out: &mut Vec<HeldRow>) -> Result<(), &'static str> {
+    while !packed.is_empty() {
+        let (len, rest) = packed
+            .split_first_chunk::<4>()
+            .ok_or("a key's length cut short")?;
+        let len = usize::try_from(u32::from_be_bytes(*len)).map_err(|_| "a key too long")?;
+        let (key, rest) = rest.split_at_checked(len).ok_or("a key cut short")?;
+        let (hash, rest) = rest
+            .split_first_chunk::<16>()
+            .ok_or("a _kiss_hash cut short")?;
+        let (deleted, rest) = rest.split_first().ok_or("a deleted mark cut short")?;
+        out.push(HeldRow {
+            key: key.into(),
+            hash: *hash,
+            deleted: *deleted != 0,
+        });
+        packed = rest;
     }
+    Ok(())
 }
 
 fn connect(
@@ -996,47 +1007,62 @@ impl Writer {
         if !self.exists("table", endpoint.name())? {
             return Ok(Vec::new());
         }
-        let sql = format!(
-            "COPY (SELECT \"_kiss_key\", \"_kiss_hash\", \"_kiss_deleted\" IS NOT NULL FROM {})
-             TO STDOUT (FORMAT binary)",
-            quote(endpoint.name())
+        let table = quote(endpoint.name());
+        // Each row's key, fingerprint and deleted mark, packed into one value per page of
+        // keys: the driver takes a turn of its runtime for every message the server sends,
+        // and with a message per row (a query's, or a `COPY TO`'s) that was a third of a
+        // re-sync's CPU time. A row is `[key length: 4 bytes][key][fingerprint: 16][deleted: 1]`.
+        let packed = "string_agg(int4send(length(\"_kiss_key\")) || \"_kiss_key\" || \"_kiss_hash\"
+                || CASE WHEN \"_kiss_deleted\" IS NULL THEN '\\x00'::bytea ELSE '\\x01'::bytea END,
+            ''::bytea)";
+        let offset = HELD_PAGE.saturating_sub(1);
+        let first_page_end =
+            format!("SELECT \"_kiss_key\" FROM {table} ORDER BY 1 OFFSET {offset} LIMIT 1");
+        let page_end = format!(
+            "SELECT \"_kiss_key\" FROM {table} WHERE \"_kiss_key\" > $1 ORDER BY 1
+             OFFSET {offset} LIMIT 1"
         );
+        let whole = format!("SELECT {packed} FROM {table}");
+        let first_page = format!("{whole} WHERE \"_kiss_key\" <= $1");
+        let middle_page = format!("{whole} WHERE \"_kiss_key\" > $1 AND \"_kiss_key\" <= $2");
+        let last_page = format!("{whole} WHERE \"_kiss_key\" > $1");
         let described = self.described.clone();
         let fail = |e| StoreError::postgres(&described, e);
         // The key's index includes the fingerprint and the deleted mark, so every row's state
         // is read from it (a tenth of the table) and rows copied frozen need no visit to the
         // table; the planner, without statistics on a table just filled, would scan the
-        // table instead. Only for this statement of the transaction.
+        // table instead. Only for these statements of the transaction.
         self.client
             .batch_execute("SET LOCAL enable_seqscan = off")
             .map_err(fail)?;
-        let rows = self.client.copy_out(&sql).map_err(fail)?;
         let mut out = Vec::new();
-        let unexpected = |what: &str| StoreError::Corrupt {
-            detail: format!("{what} in {}", endpoint.name()),
-        };
-        copy::read_rows(
-            rows,
-            3,
-            |e| read_failed(&described, e),
-            |row| {
-                let key = row.field(0).ok_or_else(|| unexpected("a NULL _kiss_key"))?;
-                let hash: [u8; 16] = row
-                    .field(1)
-                    .and_then(|h| h.try_into().ok())
-                    .ok_or_else(|| unexpected("a _kiss_hash that is not 16 bytes"))?;
-                let deleted = match row.field(2) {
-                    Some([flag]) => *flag != 0,
-                    _ => return Err(unexpected("a deleted mark that is not a boolean")),
-                };
-                out.push(HeldRow {
-                    key: key.into(),
-                    hash,
-                    deleted,
-                });
-                Ok(())
-            },
-        )?;
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let end: Option<Vec<u8>> = match &after {
+                None => self.client.query_opt(&first_page_end, &[]),
+                Some(after) => self.client.query_opt(&page_end, &[after]),
+            }
+            .map_err(fail)?
+            .map(|row| column(&row, 0))
+            .transpose()?;
+            let row = match (&after, &end) {
+                (None, None) => self.client.query_one(&whole, &[]),
+                (None, Some(end)) => self.client.query_one(&first_page, &[end]),
+                (Some(after), Some(end)) => self.client.query_one(&middle_page, &[after, end]),
+                (Some(after), None) => self.client.query_one(&last_page, &[after]),
+            }
+            .map_err(fail)?;
+            let packed: Option<&[u8]> = column(&row, 0)?;
+            unpack_held(packed.unwrap_or_default(), &mut out).map_err(|what| {
+                StoreError::Corrupt {
+                    detail: format!("{what} in {}", endpoint.name()),
+                }
+            })?;
+            match end {
+                Some(end) => after = Some(end),
+                None => break,
+            }
+        }
         self.client
             .batch_execute("SET LOCAL enable_seqscan TO DEFAULT")
             .map_err(fail)?;
@@ -1444,4 +1470,51 @@ fn column<'a, T: postgres::types::FromSql<'a>>(
     row.try_get(index).map_err(|e| StoreError::Corrupt {
         detail: format!("column {index} of a row read back: {e}"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn packed(rows: &[(&[u8], [u8; 16], bool)]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (key, hash, deleted) in rows {
+            out.extend_from_slice(&u32::try_from(key.len()).unwrap().to_be_bytes());
+            out.extend_from_slice(key);
+            out.extend_from_slice(hash);
+            out.push(u8::from(*deleted));
+        }
+        out
+    }
+
+    #[test]
+    fn packed_keys_fingerprints_and_deleted_marks_unpack_row_by_row() {
+        let rows: [(&[u8], [u8; 16], bool); 3] = [
+            (b"\x07\0\0\0DRAC001", [1; 16], false),
+            (b"", [2; 16], true),
+            (b"KS000002", [3; 16], false),
+        ];
+        let mut out = Vec::new();
+        unpack_held(&packed(&rows), &mut out).unwrap();
+        let unpacked: Vec<(&[u8], [u8; 16], bool)> = out
+            .iter()
+            .map(|r| (&r.key[..], r.hash, r.deleted))
+            .collect();
+        assert_eq!(unpacked, rows);
+        unpack_held(&[], &mut out).unwrap();
+        assert_eq!(out.len(), 3, "an empty page holds no rows");
+    }
+
+    #[test]
+    fn a_packed_page_cut_short_anywhere_is_an_error_not_a_panic() {
+        let page = packed(&[(b"KS000001", [7; 16], false), (b"KS000002", [8; 16], true)]);
+        let one_row = 4 + 8 + 16 + 1;
+        for cut in 1..page.len() {
+            let mut out = Vec::new();
+            let result = unpack_held(&page[..cut], &mut out);
+            assert_eq!(result.is_ok(), cut == one_row, "cut at {cut}: {result:?}");
+        }
+        let mut out = Vec::new();
+        assert!(unpack_held(&[0xff, 0xff, 0xff, 0xff, 1], &mut out).is_err());
+    }
 }
