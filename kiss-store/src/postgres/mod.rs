@@ -14,10 +14,10 @@
 //! Rows become binary `COPY` data on the calling thread, are copied into temporary staging
 //! tables, and are merged into the mirror in SQL when the sync commits, in one transaction
 //! with the sync's DDL: a failed sync leaves no row and no half-added column behind. An
-//! endpoint's first sync copies into its new tables directly, its child tables on a loading
-//! connection of their own: that connection makes them under names of its own and commits
-//! them just before the sync's transaction renames them into place and commits, so the
-//! mirror's tables still appear in one commit.
+//! endpoint's first sync copies into its new tables directly, its child tables on loading
+//! connections of their own: these make them under names of their own and commit them just
+//! before the sync's transaction renames them into place and commits, so the mirror's
+//! tables still appear in one commit.
 //!
 //! Each customer's endpoint has an advisory lock ([`Engine::try_lock`]), so that
 //! syncers on several machines never poll one endpoint at once.
@@ -58,22 +58,26 @@ const BATCH_BYTES: usize = if cfg!(debug_assertions) {
 };
 /// …and at most this many batches wait to be copied: bounds the memory rows wait in.
 const BATCHES_IN_FLIGHT: usize = 2;
+/// How many loading connections an endpoint's first sync fills its child tables on (each
+/// table on one): two, so that at the end their indexes are built side by side with the
+/// endpoint table's, on a machine of two cores or more.
+const LOADING_CONNECTIONS: usize = 2;
 
 /// A mirror in a PostgreSQL database.
 pub struct PostgresEngine {
     described: String,
-    /// Where the connection goes, for a first sync's loading connection.
+    /// Where the connection goes, for a first sync's loading connections.
     config: Config,
     tls: tokio_postgres_rustls::MakeRustlsConnect,
     thread: DatabaseThread<Writer>,
-    /// The first sync of an endpoint fills its child tables on a connection of its own (see
+    /// The first sync of an endpoint fills its child tables on connections of their own (see
     /// [`Loading`]).
-    loading: Option<Loading>,
+    loading: Vec<Loading>,
     /// Per table of the sync (the endpoint's first), where its rows are copied (its staging
     /// table, or the table itself when the sync made it) and the rows' text.
     buffers: Vec<(String, Vec<u8>)>,
-    /// Per table of the sync, whether its rows go to the loading connection.
-    loaded_aside: Vec<bool>,
+    /// Per table of the sync, the loading connection its rows go to, if any.
+    loaded_aside: Vec<Option<usize>>,
     /// The rows marked deleted, for their staging table.
     deleted: Vec<u8>,
     /// What the buffers hold, for the merge.
@@ -85,15 +89,15 @@ pub struct PostgresEngine {
     give_back: Sender<Vec<u8>>,
 }
 
-/// A first sync's second connection, on its own database thread, which fills the
+/// One of a first sync's further connections, on its own database thread, which fill the
 /// endpoint's child tables while the sync's own connection fills the endpoint's table.
 ///
 /// One backend would do all of a first sync's server work for an endpoint, one statement
 /// after another, and the products endpoint's child rows are half of it. PostgreSQL runs a
-/// transaction on one connection only, so the loading connection makes the child tables
+/// transaction on one connection only, so a loading connection makes its child tables
 /// under names of their own ([`writer::loading_table`]), fills and indexes them in its own
 /// transaction, and commits just before the sync's transaction renames them into place and
-/// commits. Should the sync fail after the loading connection committed, the tables are
+/// commits. Should the sync fail after a loading connection committed, its tables are
 /// dropped; should the process die in that moment, the next first sync of the endpoint
 /// drops them.
 struct Loading {
@@ -161,7 +165,7 @@ impl PostgresEngine {
             config,
             tls,
             thread,
-            loading: None,
+            loading: Vec::new(),
             buffers: Vec::new(),
             loaded_aside: Vec::new(),
             deleted: Vec::new(),
@@ -180,18 +184,21 @@ impl PostgresEngine {
         let take =
             |rows: &mut Vec<u8>| std::mem::replace(rows, spare.try_recv().unwrap_or_default());
         let mut batch: Vec<(String, Vec<u8>)> = Vec::new();
-        let mut aside: Vec<(String, Vec<u8>)> = Vec::new();
+        let mut aside: Vec<Vec<(String, Vec<u8>)>> =
+            self.loading.iter().map(|_| Vec::new()).collect();
         for ((table, rows), loaded_aside) in self.buffers.iter_mut().zip(&self.loaded_aside) {
             if due(rows) {
-                let to = if *loaded_aside {
-                    &mut aside
-                } else {
-                    &mut batch
+                let to = match loaded_aside.and_then(|i| aside.get_mut(i)) {
+                    Some(aside) => aside,
+                    None => &mut batch,
                 };
                 to.push((table.clone(), take(rows)));
             }
         }
-        if let (false, Some(loading)) = (aside.is_empty(), &self.loading) {
+        for (loading, aside) in self.loading.iter().zip(aside) {
+            if aside.is_empty() {
+                continue;
+            }
             let give_back = self.give_back.clone();
             loading.thread.post(move |w| {
                 let copied = w.copy(&aside, None);
@@ -227,8 +234,10 @@ impl PostgresEngine {
         })
     }
 
-    /// Opens the loading connection of an endpoint's first sync and makes on it, under their
-    /// loading names, the tables at `aside` (indexes into the sync's tables).
+    /// Opens the loading connections of an endpoint's first sync and makes on them, under
+    /// their loading names, the tables at `aside` (indexes into the sync's tables): the
+    /// `n`th on connection `n % LOADING_CONNECTIONS`. Says which connection each table's rows
+    /// go to.
     fn open_loading(
         &mut self,
         layout: &Layout,
@@ -237,40 +246,54 @@ impl PostgresEngine {
         aside: &[usize],
     ) -> Result<(), StoreError> {
         let endpoint = layout.endpoint;
-        let (tables, adopting): (Vec<Table>, Vec<String>) = aside
-            .iter()
-            .filter_map(|&i| evolution.tables.get(i).map(|table| (i, table)))
-            .map(|(i, table)| {
-                let name = writer::loading_table(endpoint, load, i);
-                let adopting = writer::adopting(&name, &table.name);
-                (
-                    Table {
-                        name,
-                        ..table.clone()
-                    },
-                    adopting,
-                )
-            })
-            .unzip();
-        let (config, tls, described) = (
-            self.config.clone(),
-            self.tls.clone(),
-            self.described.clone(),
-        );
-        let thread = DatabaseThread::start("kiss-postgres-load", BATCHES_IN_FLIGHT, move || {
-            Writer::open(config, tls, described, false)
-        })?;
-        let loading = self.loading.insert(Loading {
-            thread,
-            tables: tables.iter().map(|t| t.name.clone()).collect(),
-            adopting,
-            committed: false,
-        });
-        let layout = layout.clone();
-        loading.thread.call(Writer::begin)?;
-        loading
-            .thread
-            .call(move |w| w.make_loading_tables(&layout, &tables))
+        let connections = aside.len().clamp(1, LOADING_CONNECTIONS);
+        // Per connection, each table under its loading name, and what renames it into place.
+        let mut shares: Vec<Vec<(Table, String)>> = (0..connections).map(|_| Vec::new()).collect();
+        for (n, &i) in aside.iter().enumerate() {
+            let (Some(table), Some(share)) =
+                (evolution.tables.get(i), shares.get_mut(n % connections))
+            else {
+                continue;
+            };
+            let name = writer::loading_table(endpoint, load, i);
+            let adopting = writer::adopting(&name, &table.name);
+            share.push((
+                Table {
+                    name,
+                    ..table.clone()
+                },
+                adopting,
+            ));
+            if let Some(slot) = self.loaded_aside.get_mut(i) {
+                *slot = Some(n % connections);
+            }
+        }
+        for share in shares {
+            let (tables, adopting): (Vec<Table>, Vec<String>) = share.into_iter().unzip();
+            let (config, tls, described) = (
+                self.config.clone(),
+                self.tls.clone(),
+                self.described.clone(),
+            );
+            let thread =
+                DatabaseThread::start("kiss-postgres-load", BATCHES_IN_FLIGHT, move || {
+                    Writer::open(config, tls, described, false)
+                })?;
+            self.loading.push(Loading {
+                thread,
+                tables: tables.iter().map(|t| t.name.clone()).collect(),
+                adopting,
+                committed: false,
+            });
+            let layout = layout.clone();
+            if let Some(loading) = self.loading.last() {
+                loading.thread.call(Writer::begin)?;
+                loading
+                    .thread
+                    .call(move |w| w.make_loading_tables(&layout, &tables))?;
+            }
+        }
+        Ok(())
     }
 
     fn call<R: Send + 'static>(
@@ -303,19 +326,24 @@ impl Engine for PostgresEngine {
 
     fn commit(&mut self) -> Result<(), StoreError> {
         self.flush(true)?;
-        let Some(loading) = &mut self.loading else {
+        if self.loading.is_empty() {
             return self.thread.call(Writer::commit);
-        };
-        // Both connections build their indexes at once; the loading connection commits only
-        // when the sync's is ready to, so that it leaves its tables behind only if the very
-        // last step fails.
-        loading.thread.post(Writer::prepare_commit)?;
+        }
+        // Every connection builds its indexes at once; the loading connections commit only
+        // when the sync's is ready to, so that they leave tables behind only if the very last
+        // steps fail.
+        for loading in &self.loading {
+            loading.thread.post(Writer::prepare_commit)?;
+        }
         self.thread.call(Writer::prepare_commit)?;
-        loading.thread.call(Writer::commit)?;
-        loading.committed = true;
-        let adopting = std::mem::take(&mut loading.adopting);
+        let mut adopting = Vec::new();
+        for loading in &mut self.loading {
+            loading.thread.call(Writer::commit)?;
+            loading.committed = true;
+            adopting.append(&mut loading.adopting);
+        }
         self.thread.call(move |w| w.commit_adopting(&adopting))?;
-        self.loading = None;
+        self.loading.clear();
         Ok(())
     }
 
@@ -326,7 +354,7 @@ impl Engine for PostgresEngine {
         self.deleted.clear();
         self.kinds = Kinds::default();
         let rolled_back = self.thread.reset(Writer::rollback);
-        if let Some(loading) = self.loading.take() {
+        for loading in std::mem::take(&mut self.loading) {
             let tables = loading.tables;
             // Tables it committed, the sync failed to adopt; a failure here leaves them to
             // the next first sync of the endpoint, which drops them.
@@ -352,7 +380,7 @@ impl Engine for PostgresEngine {
     ) -> Result<(), StoreError> {
         self.main_is_new = evolution.tables.first().is_some_and(|t| t.is_new);
         let endpoint = layout.endpoint;
-        // An endpoint's first sync fills its child tables on a loading connection; later
+        // An endpoint's first sync fills its child tables on loading connections; later
         // syncs (which read rows back while they write) fill them on the sync's.
         let aside: Vec<usize> = if self.main_is_new {
             (1..evolution.tables.len())
@@ -377,14 +405,12 @@ impl Engine for PostgresEngine {
                 (target, Vec::new())
             })
             .collect();
-        self.loaded_aside = (0..evolution.tables.len())
-            .map(|i| aside.contains(&i))
-            .collect();
+        self.loaded_aside = vec![None; evolution.tables.len()];
         self.kinds = Kinds::default();
         {
             let (layout, evolution, at) = (layout.clone(), evolution.clone(), at.to_owned());
             let elsewhere = aside.clone();
-            // Posted, not waited for: the loading connection is opened meanwhile.
+            // Posted, not waited for: the loading connections are opened meanwhile.
             self.thread
                 .post(move |w| w.apply(&layout, &evolution, load, &at, &elsewhere))?;
         }
@@ -416,8 +442,8 @@ impl Engine for PostgresEngine {
         load: i64,
         at: &str,
     ) -> Result<(), StoreError> {
-        if let Some(loading) = self.loading.as_ref().filter(|l| l.thread.failing()) {
-            // Rows handed to the loading connection failed: say why now.
+        for loading in self.loading.iter().filter(|l| l.thread.failing()) {
+            // Rows handed to a loading connection failed: say why now.
             loading.thread.call(|_| Ok(()))?;
         }
         if self.thread.failing() {
