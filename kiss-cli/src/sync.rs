@@ -593,17 +593,18 @@ pub(crate) async fn run(client: &Client, args: SyncArgs, quiet: bool) -> Result<
         // already on their way (the server fills the connections' buffers), so a sync of
         // three endpoints waits for the network about as long as one.
         let started = crate::time::now();
-        let fetches = tokio::select! {
-            fetches = futures_util::future::join_all(endpoints.iter().map(|e| client.raw_records(*e))) => fetches,
-            (name, code) = interrupt.wait() => return Err(Failure::new(
-                code,
-                format!("interrupted by {name} before any data arrived; the mirror is as it was"),
-            )),
-        };
         if let Mirror::Postgres(url) = args.database.mirror()? {
-            let work = endpoints.iter().copied().zip(fetches).collect();
-            let outcomes =
-                merge_side_by_side(&url, work, started, on_change, quiet, &mut interrupt).await?;
+            let fetching = endpoints.iter().map(|e| client.raw_records(*e)).collect();
+            let outcomes = merge_side_by_side(
+                &url,
+                endpoints.clone(),
+                fetching,
+                started,
+                on_change,
+                quiet,
+                &mut interrupt,
+            )
+            .await?;
             let mut failed = None;
             for (endpoint, outcome) in outcomes {
                 match outcome {
@@ -630,6 +631,13 @@ pub(crate) async fn run(client: &Client, args: SyncArgs, quiet: bool) -> Result<
             }
             return failed.map_or(Ok(()), Err);
         }
+        let fetches = tokio::select! {
+            fetches = futures_util::future::join_all(endpoints.iter().map(|e| client.raw_records(*e))) => fetches,
+            (name, code) = interrupt.wait() => return Err(Failure::new(
+                code,
+                format!("interrupted by {name} before any data arrived; the mirror is as it was"),
+            )),
+        };
         for (endpoint, fetched) in endpoints.into_iter().zip(fetches) {
             let clock = std::time::Instant::now();
             let outcome = tokio::select! {
@@ -672,11 +680,14 @@ type Merged = Result<(Summary, Issues, f64), Failure>;
 /// Merges each endpoint's response into a PostgreSQL mirror on a connection (and thread) of
 /// its own, all at once: each is its own transaction anyway, and while one endpoint's rows
 /// are indexed and committed by the server the others' are being read and copied (SQLite has
-/// one writer at a time, so its endpoints are merged one after another). Ctrl-C or SIGTERM
-/// rolls every one of them back.
+/// one writer at a time, so its endpoints are merged one after another). The connections are
+/// opened while `fetching` (each endpoint's request, in `endpoints`' order) waits for the
+/// server, and each merge begins as soon as its response does. Ctrl-C or SIGTERM rolls
+/// every one of them back.
 async fn merge_side_by_side(
     url: &str,
-    work: Vec<(Endpoint, Fetched)>,
+    endpoints: Vec<Endpoint>,
+    fetching: Vec<impl std::future::Future<Output = Fetched>>,
     started: DateTime<Utc>,
     on_change: OnSchemaChange,
     quiet: bool,
@@ -684,8 +695,9 @@ async fn merge_side_by_side(
 ) -> Result<Vec<(Endpoint, Merged)>, Failure> {
     let (cancel, cancelled) = tokio::sync::watch::channel(false);
     let mut running = Vec::new();
+    let mut responses = Vec::new();
     let mut previous: Option<tokio::sync::oneshot::Receiver<()>> = None;
-    for (endpoint, fetched) in work {
+    for endpoint in endpoints {
         let url = url.to_owned();
         let mut cancelled = cancelled.clone();
         let (then, next) = tokio::sync::oneshot::channel();
@@ -693,6 +705,8 @@ async fn merge_side_by_side(
             after: previous.replace(next),
             then: Some(then),
         };
+        let (respond, response) = tokio::sync::oneshot::channel::<Fetched>();
+        responses.push(Some(respond));
         // The response's body is still read by this runtime's connections; the merge polls
         // it from its own thread.
         let merged = tokio::task::spawn_blocking(move || -> Merged {
@@ -703,16 +717,51 @@ async fn merge_side_by_side(
             runtime.block_on(async move {
                 let clock = std::time::Instant::now();
                 let mut engine = PostgresEngine::open(&url).map_err(store_failure)?;
+                let stopped = || Failure::new(exit::FAILURE, "cancelled");
+                let fetched = tokio::select! {
+                    fetched = response => fetched.map_err(|_| stopped())?,
+                    _ = cancelled.changed() => return Err(stopped()),
+                };
                 tokio::select! {
                     outcome = merge(&mut engine, endpoint, fetched, started, on_change, quiet, turn) => {
                         let (summary, issues) = outcome?;
                         Ok((summary, issues, clock.elapsed().as_secs_f64()))
                     }
-                    _ = cancelled.changed() => Err(Failure::new(exit::FAILURE, "cancelled")),
+                    _ = cancelled.changed() => Err(stopped()),
                 }
             })
         });
         running.push((endpoint, merged));
+    }
+    // Each response goes to its merge as it comes.
+    let mut arriving: futures_util::stream::FuturesUnordered<_> = fetching
+        .into_iter()
+        .enumerate()
+        .map(|(i, fetch)| async move { (i, fetch.await) })
+        .collect();
+    loop {
+        tokio::select! {
+            arrived = futures_util::StreamExt::next(&mut arriving) => match arrived {
+                Some((i, fetched)) => {
+                    if let Some(respond) = responses.get_mut(i).and_then(Option::take) {
+                        let _ = respond.send(fetched);
+                    }
+                }
+                None => break,
+            },
+            (name, code) = interrupt.wait() => {
+                let _ = cancel.send(true);
+                drop(responses);
+                let _ = futures_util::future::join_all(running.into_iter().map(|(_, m)| m)).await;
+                return Err(Failure::new(
+                    code,
+                    format!(
+                        "interrupted by {name} while the data was asked for: the syncs begun \
+                         were rolled back; the mirror is as it was"
+                    ),
+                ));
+            }
+        }
     }
     let (endpoints, merges): (Vec<Endpoint>, Vec<_>) = running.into_iter().unzip();
     let all = futures_util::future::join_all(merges);
