@@ -56,6 +56,14 @@ const BATCH_BYTES: usize = if cfg!(debug_assertions) {
 } else {
     1 << 20
 };
+/// A table's first batch is copied at this size, and each next one at twice the last's, up
+/// to [`BATCH_BYTES`]: the server starts on a table's rows as soon as there are some, not once
+/// a megabyte of them has been read (at first it has nothing else to do).
+const FIRST_BATCH_BYTES: usize = if BATCH_BYTES < 64 << 10 {
+    BATCH_BYTES
+} else {
+    64 << 10
+};
 /// …and at most this many batches wait to be copied: bounds the memory rows wait in.
 const BATCHES_IN_FLIGHT: usize = 2;
 /// How many loading connections an endpoint's first sync fills its child tables on (each
@@ -78,6 +86,8 @@ pub struct PostgresEngine {
     buffers: Vec<(String, Vec<u8>)>,
     /// Per table of the sync, the loading connection its rows go to, if any.
     loaded_aside: Vec<Option<usize>>,
+    /// Per table of the sync, the size at which its next batch is copied.
+    due_at: Vec<usize>,
     /// The rows marked deleted, for their staging table.
     deleted: Vec<u8>,
     /// What the buffers hold, for the merge.
@@ -168,6 +178,7 @@ impl PostgresEngine {
             loading: Vec::new(),
             buffers: Vec::new(),
             loaded_aside: Vec::new(),
+            due_at: Vec::new(),
             deleted: Vec::new(),
             kinds: Kinds::default(),
             main_is_new: false,
@@ -177,7 +188,7 @@ impl PostgresEngine {
     }
 
     /// Hands the rows gathered so far to the database thread, to be copied: every table's
-    /// (`all`), or only those of the tables whose rows reached [`BATCH_BYTES`].
+    /// (`all`), or only those of the tables whose rows reached their next batch's size.
     fn flush(&mut self, all: bool) -> Result<(), StoreError> {
         let due = |rows: &Vec<u8>| !rows.is_empty() && (all || rows.len() >= BATCH_BYTES);
         let spare = &self.spare;
@@ -186,8 +197,14 @@ impl PostgresEngine {
         let mut batch: Vec<(String, Vec<u8>)> = Vec::new();
         let mut aside: Vec<Vec<(String, Vec<u8>)>> =
             self.loading.iter().map(|_| Vec::new()).collect();
-        for ((table, rows), loaded_aside) in self.buffers.iter_mut().zip(&self.loaded_aside) {
-            if due(rows) {
+        for (((table, rows), loaded_aside), due_at) in self
+            .buffers
+            .iter_mut()
+            .zip(&self.loaded_aside)
+            .zip(&mut self.due_at)
+        {
+            if !rows.is_empty() && (all || rows.len() >= *due_at) {
+                *due_at = due_at.saturating_mul(2).min(BATCH_BYTES);
                 let to = match loaded_aside.and_then(|i| aside.get_mut(i)) {
                     Some(aside) => aside,
                     None => &mut batch,
@@ -406,6 +423,7 @@ impl Engine for PostgresEngine {
             })
             .collect();
         self.loaded_aside = vec![None; evolution.tables.len()];
+        self.due_at = vec![FIRST_BATCH_BYTES; evolution.tables.len()];
         self.kinds = Kinds::default();
         {
             let (layout, evolution, at) = (layout.clone(), evolution.clone(), at.to_owned());
