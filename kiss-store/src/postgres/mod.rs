@@ -194,6 +194,17 @@ impl PostgresEngine {
         let spare = &self.spare;
         let take =
             |rows: &mut Vec<u8>| std::mem::replace(rows, spare.try_recv().unwrap_or_default());
+        // Called after every row: most calls find nothing due, and allocate nothing.
+        let nothing_due = !all
+            && !due(&self.deleted)
+            && self
+                .buffers
+                .iter()
+                .zip(&self.due_at)
+                .all(|((_, rows), due_at)| rows.len() < *due_at);
+        if nothing_due {
+            return Ok(());
+        }
         let mut batch: Vec<(String, Vec<u8>)> = Vec::new();
         let mut aside: Vec<Vec<(String, Vec<u8>)>> =
             self.loading.iter().map(|_| Vec::new()).collect();
