@@ -400,6 +400,49 @@ async fn a_first_sync_mirrors_exactly_in_typed_columns_and_a_resync_writes_only_
     assert_eq!(types["_extra"], "jsonb");
     assert_eq!(types["PackagedLength_in_cm"], "numeric");
     assert_eq!(types["NextAvailableETA"], "date");
+    // The run's bookkeeping columns, added once the first sync's rows were in: last, with
+    // their constraints, no default left behind, and the run's values in every row.
+    for table in ["products", "stock", "prices"] {
+        let columns: Vec<(String, String, Option<String>)> = mirror
+            .client
+            .query(
+                "SELECT column_name::text, is_nullable::text, column_default::text
+                 FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2
+                 ORDER BY ordinal_position DESC LIMIT 5",
+                &[&mirror.schema, &table],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect();
+        let expected = [
+            ("_kiss_load", "NO"),
+            ("_kiss_deleted", "YES"),
+            ("_kiss_change", "NO"),
+            ("_kiss_changed", "NO"),
+            ("_kiss_first_seen", "NO"),
+        ];
+        let found: Vec<(&str, &str, Option<&str>)> = columns
+            .iter()
+            .map(|(n, null, d)| (n.as_str(), null.as_str(), d.as_deref()))
+            .collect();
+        let wanted: Vec<(&str, &str, Option<&str>)> =
+            expected.iter().map(|(n, null)| (*n, *null, None)).collect();
+        assert_eq!(found, wanted, "{table}");
+        let off_run = mirror
+            .count(&format!(
+                "SELECT count(*) FROM {table} t WHERE t.\"_kiss_change\" <> 'inserted'
+                    OR t.\"_kiss_changed\" <> t.\"_kiss_first_seen\"
+                    OR t.\"_kiss_deleted\" IS NOT NULL
+                    OR t.\"_kiss_load\" <> (SELECT \"id\" FROM \"_kiss_loads\"
+                        WHERE \"endpoint\" = '{table}')
+                    OR t.\"_kiss_first_seen\" <> (SELECT \"started\" FROM \"_kiss_loads\"
+                        WHERE \"endpoint\" = '{table}')"
+            ))
+            .await;
+        assert_eq!(off_run, 0, "{table}: rows without their first run's values");
+    }
     let images = mirror
         .count("SELECT count(*) FROM product_images WHERE \"_parent_SKU\" = 'DRAC001'")
         .await;

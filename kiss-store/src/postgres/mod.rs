@@ -22,6 +22,7 @@
 //! Each customer's endpoint has an advisory lock ([`Engine::try_lock`]), so that
 //! syncers on several machines never poll one endpoint at once.
 
+mod connection;
 mod copy;
 mod quota;
 mod tls;
@@ -38,19 +39,20 @@ use crate::engine::{Change, ChangeQuery, Claim, Engine, HeldRow, Load, RowWrite,
 use crate::error::StoreError;
 use crate::layout::{quote, Evolution, Layout, StoredColumn, Table};
 use crate::row::StoredRow;
-use crate::thread::DatabaseThread;
+use connection::Connection;
 use copy::CopyRow;
 use writer::{Kinds, Writer};
 
-/// A table's rows are copied once its `COPY` data holds this many bytes…
+/// A table's rows are handed to its connection once its `COPY` data holds this many bytes…
 ///
-/// Per table, not per sync: every `COPY` statement costs the server a fixed setup, and
-/// PostgreSQL 15 pays for its up to 1,000 buffered tuple slots by probing one resource-owner
-/// hash chain per slot, so copying each of a products sync's six tables whenever all of them
-/// together held 2 MiB (174 statements) cost its backend an eighth of its CPU time. Tables
-/// flushed one by one at this size take 52 statements, and no more memory. Debug builds
-/// (the tests) flush at 16 KiB, so that even a test's small sync spans many batches and
-/// flushes tables one at a time.
+/// Per table, not per sync, and each table's batches go on in the one `COPY` its connection
+/// keeps open for it (see [`Connection::copy`]) for as long as nothing else is done there: every
+/// `COPY` statement costs the server a fixed setup, and PostgreSQL 15 pays for its up to 1,000
+/// buffered tuple slots by probing one resource-owner hash chain per slot, so copying each of a
+/// products sync's six tables whenever all of them together held 2 MiB (174 statements) cost
+/// its backend an eighth of its CPU time. A later sync, which stages every table on its one
+/// connection, takes a statement per batch. Debug builds (the tests) hand over 16 KiB at a
+/// time, so that even a test's small sync spans many batches.
 const BATCH_BYTES: usize = if cfg!(debug_assertions) {
     16 << 10
 } else {
@@ -66,10 +68,11 @@ const FIRST_BATCH_BYTES: usize = if BATCH_BYTES < 64 << 10 {
 };
 /// …and at most this many batches wait to be copied: bounds the memory rows wait in.
 const BATCHES_IN_FLIGHT: usize = 2;
-/// How many loading connections an endpoint's first sync fills its child tables on (each
-/// table on one): two, so that at the end their indexes are built side by side with the
-/// endpoint table's, on a machine of two cores or more.
-const LOADING_CONNECTIONS: usize = 2;
+/// How many loading connections an endpoint's first sync fills its child tables on, at most:
+/// one per child table, so that each table's rows go in one `COPY` (see
+/// [`Writer::copy_stream`]) and at the end all the tables' indexes are built side by side.
+/// Tables beyond this many share connections, a `COPY` per batch.
+const LOADING_CONNECTIONS: usize = 8;
 
 /// A mirror in a PostgreSQL database.
 pub struct PostgresEngine {
@@ -77,7 +80,7 @@ pub struct PostgresEngine {
     /// Where the connection goes, for a first sync's loading connections.
     config: Config,
     tls: tokio_postgres_rustls::MakeRustlsConnect,
-    thread: DatabaseThread<Writer>,
+    thread: Connection,
     /// The first sync of an endpoint fills its child tables on connections of their own (see
     /// [`Loading`]).
     loading: Vec<Loading>,
@@ -111,7 +114,7 @@ pub struct PostgresEngine {
 /// dropped; should the process die in that moment, the next first sync of the endpoint
 /// drops them.
 struct Loading {
-    thread: DatabaseThread<Writer>,
+    thread: Connection,
     /// The loading tables' names, and the statements that rename them into place.
     tables: Vec<String>,
     adopting: Vec<String>,
@@ -165,10 +168,14 @@ impl PostgresEngine {
         let (config, tls) = tls::parse(url)?;
         let described = describe_url(&config);
         let config = Config::from(config);
-        let (opened, for_thread, tls_for_thread) = (described.clone(), config.clone(), tls.clone());
-        let thread = DatabaseThread::start("kiss-postgres", BATCHES_IN_FLIGHT, move || {
-            Writer::open(for_thread, tls_for_thread, opened, create)
-        })?;
+        let thread = Connection::start(
+            "kiss-postgres",
+            BATCHES_IN_FLIGHT,
+            config.clone(),
+            tls.clone(),
+            described.clone(),
+            create,
+        )?;
         let (give_back, spare) = mpsc::channel();
         Ok(PostgresEngine {
             described,
@@ -187,79 +194,35 @@ impl PostgresEngine {
         })
     }
 
-    /// Hands the rows gathered so far to the database thread, to be copied: every table's
+    /// Hands the rows gathered so far to the database threads, to be copied: every table's
     /// (`all`), or only those of the tables whose rows reached their next batch's size.
     fn flush(&mut self, all: bool) -> Result<(), StoreError> {
-        let due = |rows: &Vec<u8>| !rows.is_empty() && (all || rows.len() >= BATCH_BYTES);
         let spare = &self.spare;
         let take =
             |rows: &mut Vec<u8>| std::mem::replace(rows, spare.try_recv().unwrap_or_default());
-        // Called after every row: most calls find nothing due, and allocate nothing.
-        let nothing_due = !all
-            && !due(&self.deleted)
-            && self
-                .buffers
-                .iter()
-                .zip(&self.due_at)
-                .all(|((_, rows), due_at)| rows.len() < *due_at);
-        if nothing_due {
-            return Ok(());
-        }
-        let mut batch: Vec<(String, Vec<u8>)> = Vec::new();
-        let mut aside: Vec<Vec<(String, Vec<u8>)>> =
-            self.loading.iter().map(|_| Vec::new()).collect();
         for (((table, rows), loaded_aside), due_at) in self
             .buffers
             .iter_mut()
             .zip(&self.loaded_aside)
             .zip(&mut self.due_at)
         {
-            if !rows.is_empty() && (all || rows.len() >= *due_at) {
-                *due_at = due_at.saturating_mul(2).min(BATCH_BYTES);
-                let to = match loaded_aside.and_then(|i| aside.get_mut(i)) {
-                    Some(aside) => aside,
-                    None => &mut batch,
-                };
-                to.push((table.clone(), take(rows)));
-            }
-        }
-        for (loading, aside) in self.loading.iter().zip(aside) {
-            if aside.is_empty() {
+            // Called after every row: most calls find nothing due, and allocate nothing.
+            if rows.is_empty() || !(all || rows.len() >= *due_at) {
                 continue;
             }
-            let give_back = self.give_back.clone();
-            loading.thread.post(move |w| {
-                let copied = w.copy(&aside, None);
-                for (_, mut rows) in aside {
-                    rows.clear();
-                    let _ = give_back.send(rows);
-                }
-                copied
-            })?;
+            *due_at = due_at.saturating_mul(2).min(BATCH_BYTES);
+            let connection = match loaded_aside.and_then(|i| self.loading.get_mut(i)) {
+                Some(loading) => &mut loading.thread,
+                None => &mut self.thread,
+            };
+            connection.copy(table, take(rows), &self.give_back)?;
         }
-        if due(&self.deleted) {
-            batch.push((writer::DELETED_STAGE.to_owned(), take(&mut self.deleted)));
+        if !self.deleted.is_empty() && (all || self.deleted.len() >= BATCH_BYTES) {
+            let rows = take(&mut self.deleted);
+            self.thread
+                .copy(writer::DELETED_STAGE, rows, &self.give_back)?;
         }
-        if batch.is_empty() {
-            return Ok(());
-        }
-        // What the staged rows are goes with the first batch that stages any; rows copied
-        // straight into a table this sync made need no merge.
-        let staging = batch.iter().any(|(table, _)| writer::is_stage(table));
-        let kinds = if staging {
-            std::mem::take(&mut self.kinds)
-        } else {
-            Kinds::default()
-        };
-        let give_back = self.give_back.clone();
-        self.thread.post(move |w| {
-            let copied = w.copy(&batch, Some(kinds));
-            for (_, mut rows) in batch {
-                rows.clear();
-                let _ = give_back.send(rows);
-            }
-            copied
-        })
+        Ok(())
     }
 
     /// Opens the loading connections of an endpoint's first sync and makes on them, under
@@ -303,10 +266,14 @@ impl PostgresEngine {
                 self.tls.clone(),
                 self.described.clone(),
             );
-            let thread =
-                DatabaseThread::start("kiss-postgres-load", BATCHES_IN_FLIGHT, move || {
-                    Writer::open(config, tls, described, false)
-                })?;
+            let thread = Connection::start(
+                "kiss-postgres-load",
+                BATCHES_IN_FLIGHT,
+                config,
+                tls,
+                described,
+                false,
+            )?;
             self.loading.push(Loading {
                 thread,
                 tables: tables.iter().map(|t| t.name.clone()).collect(),
@@ -314,7 +281,7 @@ impl PostgresEngine {
                 committed: false,
             });
             let layout = layout.clone();
-            if let Some(loading) = self.loading.last() {
+            if let Some(loading) = self.loading.last_mut() {
                 loading.thread.call(Writer::begin)?;
                 loading
                     .thread
@@ -354,13 +321,18 @@ impl Engine for PostgresEngine {
 
     fn commit(&mut self) -> Result<(), StoreError> {
         self.flush(true)?;
+        let kinds = std::mem::take(&mut self.kinds);
+        self.thread.post(move |w| {
+            w.note_staged(kinds);
+            Ok(())
+        })?;
         if self.loading.is_empty() {
             return self.thread.call(Writer::commit);
         }
         // Every connection builds its indexes at once; the loading connections commit only
         // when the sync's is ready to, so that they leave tables behind only if the very last
         // steps fail.
-        for loading in &self.loading {
+        for loading in &mut self.loading {
             loading.thread.post(Writer::prepare_commit)?;
         }
         self.thread.call(Writer::prepare_commit)?;
@@ -382,7 +354,7 @@ impl Engine for PostgresEngine {
         self.deleted.clear();
         self.kinds = Kinds::default();
         let rolled_back = self.thread.reset(Writer::rollback);
-        for loading in std::mem::take(&mut self.loading) {
+        for mut loading in std::mem::take(&mut self.loading) {
             let tables = loading.tables;
             // Tables it committed, the sync failed to adopt; a failure here leaves them to
             // the next first sync of the endpoint, which drops them.
@@ -468,10 +440,10 @@ impl Engine for PostgresEngine {
         layout: &Layout,
         evolution: &Evolution,
         row: &RowWrite<'_>,
-        load: i64,
-        at: &str,
+        _load: i64,
+        _at: &str,
     ) -> Result<(), StoreError> {
-        for loading in self.loading.iter().filter(|l| l.thread.failing()) {
+        for loading in self.loading.iter_mut().filter(|l| l.thread.failing()) {
             // Rows handed to a loading connection failed: say why now.
             loading.thread.call(|_| Ok(()))?;
         }
@@ -498,14 +470,9 @@ impl Engine for PostgresEngine {
         copy.unfit();
         copy.bytes(row.key);
         copy.bytes(&row.hash);
-        if self.main_is_new {
-            // The table's own bookkeeping columns: first seen, changed, change, deleted, run.
-            copy.text(Some(at));
-            copy.text(Some(at));
-            copy.text(Some("inserted"));
-            copy.null();
-            copy.int(load);
-        } else {
+        // A table's first sync adds the bookkeeping columns that are the same in every row
+        // (first seen, changed, change, deleted, run) once its rows are in.
+        if !self.main_is_new {
             let (change, write) = match (row.changed, row.existed) {
                 (false, _) => {
                     self.kinds.refills = true;
@@ -600,7 +567,7 @@ impl Engine for PostgresEngine {
             copy.end();
         }
         let table = "\"_kiss_changes\" (\"load\", \"at\", \"endpoint\", \"key\", \"change\", \"col\", \"old\", \"new\")".to_owned();
-        self.call(move |w| w.copy(&[(table, rows)], None))
+        self.call(move |w| w.copy(&table, &rows))
     }
 
     fn start_load(&mut self, load: &Load) -> Result<i64, StoreError> {
