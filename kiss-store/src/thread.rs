@@ -40,6 +40,16 @@ impl<S: 'static> DatabaseThread<S> {
         in_flight: usize,
         open: impl FnOnce() -> Result<S, StoreError> + Send + 'static,
     ) -> Result<DatabaseThread<S>, StoreError> {
+        DatabaseThread::spawn(name, in_flight, open)?.opened()
+    }
+
+    /// [`DatabaseThread::start`] without waiting for the connection to open: connections
+    /// opened side by side each take their round trips (and TLS handshake) at once.
+    pub(crate) fn spawn(
+        name: &str,
+        in_flight: usize,
+        open: impl FnOnce() -> Result<S, StoreError> + Send + 'static,
+    ) -> Result<Opening<S>, StoreError> {
         let (jobs, queue) = mpsc::sync_channel::<Job<S>>(in_flight);
         let (opened, open_result) = mpsc::channel::<Result<(), StoreError>>();
         let failing = Arc::new(AtomicBool::new(false));
@@ -65,11 +75,13 @@ impl<S: 'static> DatabaseThread<S> {
                 })
                 .map_err(|source| StoreError::Thread { source })?
         };
-        open_result.recv().map_err(|_| StoreError::Stopped)??;
-        Ok(DatabaseThread {
-            jobs: Some(jobs),
-            thread: Some(thread),
-            failing,
+        Ok(Opening {
+            thread: DatabaseThread {
+                jobs: Some(jobs),
+                thread: Some(thread),
+                failing,
+            },
+            open_result,
         })
     }
 
@@ -146,6 +158,20 @@ fn serve<S>(mut served: Served<S>, queue: Receiver<Job<S>>) {
     }
 }
 
+/// A [`DatabaseThread`] whose connection is being opened.
+pub(crate) struct Opening<S> {
+    thread: DatabaseThread<S>,
+    open_result: Receiver<Result<(), StoreError>>,
+}
+
+impl<S> Opening<S> {
+    /// Waits for the connection: the thread, or why it could not connect.
+    pub(crate) fn opened(self) -> Result<DatabaseThread<S>, StoreError> {
+        self.open_result.recv().map_err(|_| StoreError::Stopped)??;
+        Ok(self.thread)
+    }
+}
+
 impl<S> Drop for DatabaseThread<S> {
     fn drop(&mut self) {
         // Closing the queue ends the thread, which closes the connection (a transaction still
@@ -206,5 +232,29 @@ mod tests {
         assert!(opened
             .err()
             .is_some_and(|e| e.to_string().contains("no such file")));
+    }
+
+    #[test]
+    fn connections_spawned_together_open_at_once_and_each_says_how_it_went() {
+        // Both opens wait at one barrier: were the second started only once the first had
+        // opened, the first would wait forever.
+        let both = Arc::new(std::sync::Barrier::new(2));
+        let (first, second) = (both.clone(), both);
+        let ok = DatabaseThread::spawn("kiss-test", 1, move || {
+            first.wait();
+            Ok(7u32)
+        })
+        .unwrap();
+        let failed = DatabaseThread::<u32>::spawn("kiss-test", 1, move || {
+            second.wait();
+            Err(failure("refused"))
+        })
+        .unwrap();
+        let ok = ok.opened().unwrap();
+        assert_eq!(ok.call(|n| Ok(*n)).unwrap(), 7);
+        assert!(failed
+            .opened()
+            .err()
+            .is_some_and(|e| e.to_string().contains("refused")));
     }
 }

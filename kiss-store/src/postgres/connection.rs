@@ -8,7 +8,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::writer::Writer;
 use crate::error::StoreError;
-use crate::thread::DatabaseThread;
+use crate::thread::{DatabaseThread, Opening};
 
 /// A [`Writer`] on a thread of its own. Rows handed to [`Connection::copy`] for the table
 /// last copied into go on in the same `COPY` statement; anything else done on the
@@ -21,8 +21,26 @@ pub(super) struct Connection {
     open: Option<(String, SyncSender<Vec<u8>>)>,
 }
 
+/// A [`Connection`] being opened.
+pub(super) struct Connecting {
+    opening: Opening<Writer>,
+    in_flight: usize,
+}
+
+impl Connecting {
+    /// Waits for the connection to open.
+    pub(super) fn connected(self) -> Result<Connection, StoreError> {
+        Ok(Connection {
+            thread: self.opening.opened()?,
+            in_flight: self.in_flight,
+            open: None,
+        })
+    }
+}
+
 impl Connection {
-    /// Connects on thread `name`; `create`: makes the bookkeeping tables when missing.
+    /// Starts connecting on thread `name`; `create`: makes the bookkeeping tables when
+    /// missing. [`Connecting::connected`] waits for it.
     pub(super) fn start(
         name: &str,
         in_flight: usize,
@@ -30,15 +48,11 @@ impl Connection {
         tls: MakeRustlsConnect,
         described: String,
         create: bool,
-    ) -> Result<Connection, StoreError> {
-        let thread = DatabaseThread::start(name, in_flight, move || {
+    ) -> Result<Connecting, StoreError> {
+        let opening = DatabaseThread::spawn(name, in_flight, move || {
             Writer::open(config, tls, described, create)
         })?;
-        Ok(Connection {
-            thread,
-            in_flight,
-            open: None,
-        })
+        Ok(Connecting { opening, in_flight })
     }
 
     /// Copies `rows` (binary `COPY` rows, no header) into `target` without waiting; the

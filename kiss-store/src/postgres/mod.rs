@@ -175,7 +175,8 @@ impl PostgresEngine {
             tls.clone(),
             described.clone(),
             create,
-        )?;
+        )?
+        .connected()?;
         let (give_back, spare) = mpsc::channel();
         Ok(PostgresEngine {
             described,
@@ -259,34 +260,33 @@ impl PostgresEngine {
                 *slot = Some(n % connections);
             }
         }
+        // Connected side by side, and their tables made without waiting: the sync's rows
+        // wait for nothing but the connections.
+        let mut connecting = Vec::new();
         for share in shares {
-            let (tables, adopting): (Vec<Table>, Vec<String>) = share.into_iter().unzip();
-            let (config, tls, described) = (
-                self.config.clone(),
-                self.tls.clone(),
-                self.described.clone(),
-            );
             let thread = Connection::start(
                 "kiss-postgres-load",
                 BATCHES_IN_FLIGHT,
-                config,
-                tls,
-                described,
+                self.config.clone(),
+                self.tls.clone(),
+                self.described.clone(),
                 false,
             )?;
+            connecting.push((thread, share));
+        }
+        for (thread, share) in connecting {
+            let (tables, adopting): (Vec<Table>, Vec<String>) = share.into_iter().unzip();
+            let mut thread = thread.connected()?;
+            let names = tables.iter().map(|t| t.name.clone()).collect();
+            let layout = layout.clone();
+            thread.post(Writer::begin)?;
+            thread.post(move |w| w.make_loading_tables(&layout, &tables))?;
             self.loading.push(Loading {
                 thread,
-                tables: tables.iter().map(|t| t.name.clone()).collect(),
+                tables: names,
                 adopting,
                 committed: false,
             });
-            let layout = layout.clone();
-            if let Some(loading) = self.loading.last_mut() {
-                loading.thread.call(Writer::begin)?;
-                loading
-                    .thread
-                    .call(move |w| w.make_loading_tables(&layout, &tables))?;
-            }
         }
         Ok(())
     }
