@@ -1,0 +1,113 @@
+#!/usr/bin/env python3
+"""Two (or more) `kiss` binaries' PostgreSQL syncs side by side, with where the CPU time went.
+
+Starts `kiss-sandbox --products N` (release build), then alternates, per run: for each
+variant a first sync of products + stock + prices into a new, empty schema and a re-sync of
+it with nothing changed, then one `kiss export products --format ndjson`. Reports medians
+(fastest) of wall time, each as a ratio of the export's median, and the CPU time of kiss, of
+the PostgreSQL server (the backends that exited meanwhile, read off the postmaster's
+children's times: run it with no other clients) and of the sandbox. On a machine of two
+cores a first sync keeps both busy, so its CPU total says more than its wall time, which
+swings by a fifth between identical runs.
+
+A variant is LABEL=PATH or LABEL=PATH:URL-SUFFIX, the suffix appended to the database URL
+after its `options` (`%20-c%20name%3Dvalue` for a setting, `&sslmode=disable`). Build the
+binary to compare against first, for example with `git stash`, copying it aside.
+
+Run from the workspace root:
+  cargo build --release -p kiss-cli -p kiss-sandbox
+  python3 benches/postgres_sync_ab.py --runs 5 before=/tmp/kiss-before after=target/release/kiss
+"""
+import argparse
+import collections
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from export_vs_curl import CUSTOMER, KEY, RELEASE, start_sandbox  # noqa: E402
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid, children):
+    """A process's own CPU time, or that of its children that have exited."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    user, system, child_user, child_system = map(int, fields[11:15])
+    return ((child_user + child_system) if children else (user + system)) / TICK
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("variants", nargs="+", metavar="LABEL=PATH[:SUFFIX]")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--size", type=int, default=50000)
+    parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--postmaster-pid", default="/var/run/postgresql/15-main.pid",
+                        help="the server's pid file (Debian's for cluster 15/main)")
+    args = parser.parse_args()
+    with open(args.postmaster_pid) as pid_file:
+        postmaster = int(pid_file.read().split()[0])
+    variants = []
+    for spec in args.variants:
+        label, _, rest = spec.partition("=")
+        path, _, suffix = rest.partition(":")
+        variants.append((label, path, suffix))
+    sandbox, base = start_sandbox(args.size)
+    env = dict(os.environ, KISS_BASE_URL=base, KISS_CUSTOMER_CODE=CUSTOMER, KISS_API_KEY=KEY,
+               KISS_SANDBOX="0")
+
+    def psql(sql):
+        subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", args.postgres, "-c", sql],
+                       check=True, env=dict(env, PGOPTIONS="-c client_min_messages=warning"))
+
+    def measured(argv):
+        server, served = cpu_seconds(postmaster, True), cpu_seconds(sandbox.pid, False)
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        start = time.perf_counter()
+        subprocess.run(argv, check=True, env=env, stdout=subprocess.DEVNULL)
+        wall = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        time.sleep(0.05)  # the backends' exit, accounted to the postmaster
+        kiss = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+        return (wall, kiss, cpu_seconds(postmaster, True) - server,
+                cpu_seconds(sandbox.pid, False) - served)
+
+    results = collections.defaultdict(list)
+    export = [os.path.join(RELEASE, "kiss"), "export", "products", "--format", "ndjson", "-q",
+              "--no-shared-quota", "--out",
+              os.path.join(tempfile.mkdtemp(prefix="kiss-ab-"), "products.ndjson")]
+    try:
+        for _ in range(args.runs):
+            for label, path, suffix in variants:
+                schema = f"kiss_ab_{label}"
+                psql(f"DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}")
+                separator = "&" if "?" in args.postgres else "?"
+                url = f"{args.postgres}{separator}options=-c%20search_path%3D{schema}{suffix}"
+                sync = [path, "sync", "--db", url, "-q", "--no-shared-quota"]
+                results[(label, "first sync")].append(measured(sync))
+                results[(label, "re-sync")].append(measured(sync))
+                psql(f"DROP SCHEMA {schema} CASCADE")
+            results[("", "export products (ndjson)")].append(measured(export))
+    finally:
+        sandbox.terminate()
+        sandbox.wait()
+    export_wall = statistics.median(r[0] for r in results[("", "export products (ndjson)")])
+    print(f"\n{args.size} products, {args.runs} alternating runs, medians (fastest wall):")
+    print("| variant | run | wall | wall / export | CPU: kiss | CPU: PostgreSQL | CPU: sandbox "
+          "| CPU: all |")
+    print("|---|---|---|---|---|---|---|---|")
+    for (label, run), rows in results.items():
+        median = [statistics.median(r[i] for r in rows) for i in range(4)]
+        print(f"| {label} | {run} | {median[0]:.3f} s ({min(r[0] for r in rows):.3f}) | "
+              f"{median[0] / export_wall:.2f}× | {median[1]:.2f} s | {median[2]:.2f} s | "
+              f"{median[3]:.2f} s | {sum(median[1:]):.2f} s |")
+
+
+if __name__ == "__main__":
+    main()
