@@ -46,13 +46,15 @@ use writer::{Kinds, Writer};
 /// A table's rows are handed to its connection once its `COPY` data holds this many bytes…
 ///
 /// Per table, not per sync, and each table's batches go on in the one `COPY` its connection
-/// keeps open for it (see [`Connection::copy`]) for as long as nothing else is done there: every
-/// `COPY` statement costs the server a fixed setup, and PostgreSQL 15 pays for its up to 1,000
-/// buffered tuple slots by probing one resource-owner hash chain per slot, so copying each of a
-/// products sync's six tables whenever all of them together held 2 MiB (174 statements) cost
-/// its backend an eighth of its CPU time. A later sync, which stages every table on its one
-/// connection, takes a statement per batch. Debug builds (the tests) hand over 16 KiB at a
-/// time, so that even a test's small sync spans many batches.
+/// keeps open for it (see [`Connection::copy`]) for as long as nothing else is done there:
+/// every `COPY` statement costs the server a fixed setup, and PostgreSQL 15 pays for its up
+/// to 1,000 buffered tuple slots by probing one resource-owner hash chain per slot, so
+/// copying each of a products sync's six tables whenever all of them together held 2 MiB
+/// (174 statements) cost its backend an eighth of its CPU time (one statement per table
+/// rather than a hundred saved no more). A later sync, which stages every table on its one
+/// connection, takes a statement each time it turns from one table's batches to another's.
+/// Debug builds (the tests) hand over 16 KiB at a time, so that even a test's small sync
+/// spans many batches.
 const BATCH_BYTES: usize = if cfg!(debug_assertions) {
     16 << 10
 } else {

@@ -883,10 +883,9 @@ impl Writer {
     /// that comes from `batches` until its sender is dropped, in one `COPY`, and gives each
     /// batch back emptied once it is sent, to be filled again.
     ///
-    /// One statement for all of a table's rows, not one per batch: PostgreSQL 15 pays for
-    /// each `COPY`'s buffered tuple slots (up to 1,000) by probing one resource-owner hash
-    /// chain per slot as each is made and as each is dropped, so that a table of narrow rows
-    /// copied in 36 statements took its backend twice as long as in one.
+    /// One statement for all of a table's rows, not one per batch: each `COPY` has a setup
+    /// of its own on the server, and a batch handed to a statement already running waits for
+    /// nothing (a first sync's peak RSS fell from 50–55 to 41–45 MB; its CPU time stayed).
     pub(super) fn copy_stream(
         &mut self,
         target: &str,
