@@ -123,3 +123,10 @@ impl Connection {
         self.thread.reset(call)
     }
 }
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        // Before the thread is joined: a `COPY` left open would wait for batches forever.
+        self.end_copy();
+    }
+}
