@@ -193,8 +193,8 @@ enum Command {
     /// Example:
     ///   kiss export products --format csv --out products.csv
     Export(export::ExportArgs),
-    /// Mirror the endpoints into a SQLite file: tables from the live schema, merged by natural
-    /// key, history and changes kept.
+    /// Mirror the endpoints into a SQLite file or a PostgreSQL database: tables from the live
+    /// schema, merged by natural key, history and changes kept.
     ///
     /// One table per endpoint and per nested array, columns named exactly as the wire keys
     /// (decimals exact: text in SQLite, NUMERIC in PostgreSQL), unknown fields in `_extra`;
