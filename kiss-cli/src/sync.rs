@@ -673,6 +673,12 @@ pub(crate) async fn run(client: &Client, args: SyncArgs, quiet: bool) -> Result<
     .await
 }
 
+/// How much of a response's body [`merge_side_by_side`] hands to its merge's thread at a
+/// time, and how many such pieces wait for it at most (about three-quarters of a MiB an
+/// endpoint).
+const READ_AHEAD_PIECE: usize = 256 << 10;
+const READ_AHEAD_PIECES: usize = 2;
+
 /// One endpoint's merge, as [`merge_side_by_side`] reports it: its summary, the records'
 /// issues and how long it took.
 type Merged = Result<(Summary, Issues, f64), Failure>;
@@ -707,8 +713,8 @@ async fn merge_side_by_side(
         };
         let (respond, response) = tokio::sync::oneshot::channel::<Fetched>();
         responses.push(Some(respond));
-        // The response's body is still read by this runtime's connections; the merge polls
-        // it from its own thread.
+        // The response's body is still read by this runtime's connections, ahead of the
+        // merge, which takes it in pieces on its own thread.
         let merged = tokio::task::spawn_blocking(move || -> Merged {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -744,6 +750,9 @@ async fn merge_side_by_side(
             arrived = futures_util::StreamExt::next(&mut arriving) => match arrived {
                 Some((i, fetched)) => {
                     if let Some(respond) = responses.get_mut(i).and_then(Option::take) {
+                        let fetched = fetched.map(|(schema, records)| {
+                            (schema, records.read_ahead(READ_AHEAD_PIECE, READ_AHEAD_PIECES))
+                        });
                         let _ = respond.send(fetched);
                     }
                 }

@@ -497,3 +497,58 @@ fn a_time_scale_is_refused_for_any_api_but_one_on_loopback() {
     let tomorrow = std::time::SystemTime::now() + std::time::Duration::from_secs(86_400);
     assert!(kiss_client::ScaledClock::new(60, tomorrow).is_none());
 }
+
+/// Every record of `records`, compact, read on a thread (and runtime) of its own.
+fn read_elsewhere(mut records: kiss_client::RawRecords) -> Result<Vec<String>, Error> {
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let mut seen = Vec::new();
+            while records
+                .next_chunk(|record| {
+                    let mut compact = Vec::new();
+                    record.write_compact(&mut compact);
+                    seen.push(String::from_utf8(compact).unwrap());
+                    Ok::<(), Error>(())
+                })
+                .await?
+            {}
+            Ok(seen)
+        })
+    })
+    .join()
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_read_ahead_elsewhere_gives_the_same_records_and_the_same_errors() {
+    let sandbox = sandbox_with(300, RELAXED).await;
+    let (client, _) = client(&sandbox, UNPACED);
+    let (_, direct) = client.raw_records(Endpoint::Products).await.unwrap();
+    let direct = read_elsewhere(direct).unwrap();
+    assert_eq!(direct.len(), 300);
+    // Pieces far smaller than the body, one waiting at a time: many hand-overs.
+    let (_, ahead) = client.raw_records(Endpoint::Products).await.unwrap();
+    let ahead = read_elsewhere(ahead.read_ahead(4 << 10, 1)).unwrap();
+    assert_eq!(ahead, direct);
+    sandbox
+        .control()
+        .queue_fault(
+            "/products",
+            Fault::TruncatedBody {
+                after_bytes: Some(20_000),
+            },
+            2,
+        )
+        .unwrap();
+    let (_, cut) = client.raw_records(Endpoint::Products).await.unwrap();
+    let direct = read_elsewhere(cut).unwrap_err();
+    let (_, cut) = client.raw_records(Endpoint::Products).await.unwrap();
+    let ahead = read_elsewhere(cut.read_ahead(4 << 10, 1)).unwrap_err();
+    assert!(matches!(ahead, Error::BodyCutShort { .. }), "{ahead:?}");
+    // The network's own error, not only the unclosed array it leaves.
+    assert_eq!(ahead.to_string(), direct.to_string());
+}
