@@ -10,6 +10,10 @@ children's times: run it with no other clients) and of the sandbox. On a machine
 cores a first sync keeps both busy, so its CPU total says more than its wall time, which
 swings by a fifth between identical runs.
 
+With --floor, each run also times the server alone loading the first variant's mirror
+afresh (see `sync_vs_export.py`): the CPU time PostgreSQL needs for this layout and data
+with no kiss in the way, under which no first sync's server CPU can go.
+
 A variant is LABEL=PATH or LABEL=PATH:URL-SUFFIX, the suffix appended to the database URL
 after its `options` (`%20-c%20name%3Dvalue` for a setting, `&sslmode=disable`). Build the
 binary to compare against first, for example with `git stash`, copying it aside.
@@ -30,6 +34,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from export_vs_curl import CUSTOMER, KEY, RELEASE, start_sandbox  # noqa: E402
+from sync_vs_export import floor_script  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -50,6 +55,8 @@ def main():
     parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432/test")
     parser.add_argument("--postmaster-pid", default="/var/run/postgresql/15-main.pid",
                         help="the server's pid file (Debian's for cluster 15/main)")
+    parser.add_argument("--floor", action="store_true",
+                        help="also time the server alone loading the first variant's mirror")
     args = parser.parse_args()
     with open(args.postmaster_pid) as pid_file:
         postmaster = int(pid_file.read().split()[0])
@@ -79,6 +86,7 @@ def main():
                 cpu_seconds(sandbox.pid, False) - served)
 
     results = collections.defaultdict(list)
+    files = tempfile.mkdtemp(prefix="kiss-ab-floor-")
     export = [os.path.join(RELEASE, "kiss"), "export", "products", "--format", "ndjson", "-q",
               "--no-shared-quota", "--out",
               os.path.join(tempfile.mkdtemp(prefix="kiss-ab-"), "products.ndjson")]
@@ -92,6 +100,15 @@ def main():
                 sync = [path, "sync", "--db", url, "-q", "--no-shared-quota"]
                 results[(label, "first sync")].append(measured(sync))
                 results[(label, "re-sync")].append(measured(sync))
+                if args.floor and label == variants[0][0]:
+                    floor = "kiss_ab_floor"
+                    psql(f"DROP SCHEMA IF EXISTS {floor} CASCADE; CREATE SCHEMA {floor}")
+                    script = os.path.join(files, "floor.sql")
+                    with open(script, "w") as f:
+                        f.write(floor_script(args.postgres, schema, floor, files))
+                    results[("", "the server alone (psql as kiss)")].append(
+                        measured(["psql", "-X", "-q", "-f", script, args.postgres]))
+                    psql(f"DROP SCHEMA {floor} CASCADE")
                 psql(f"DROP SCHEMA {schema} CASCADE")
             results[("", "export products (ndjson)")].append(measured(export))
     finally:
