@@ -252,10 +252,8 @@ async fn each_5xx_and_a_reset_connection_are_retried_with_backoff() {
     );
 }
 
-#[tokio::test]
-async fn cut_and_malformed_bodies_are_errors_never_shorter_lists() {
-    let sandbox = sandbox_with(300, RELAXED).await;
-    let (client, _) = client(&sandbox, UNPACED);
+/// The sandbox's next `times` answers to `/products` cut short after 20,000 bytes.
+fn cut_products_short(sandbox: &Sandbox, times: usize) {
     sandbox
         .control()
         .queue_fault(
@@ -263,9 +261,16 @@ async fn cut_and_malformed_bodies_are_errors_never_shorter_lists() {
             Fault::TruncatedBody {
                 after_bytes: Some(20_000),
             },
-            1,
+            times,
         )
         .unwrap();
+}
+
+#[tokio::test]
+async fn cut_and_malformed_bodies_are_errors_never_shorter_lists() {
+    let sandbox = sandbox_with(300, RELAXED).await;
+    let (client, _) = client(&sandbox, UNPACED);
+    cut_products_short(&sandbox, 1);
     let err = client.products().await.unwrap_err();
     assert!(matches!(err, Error::BodyCutShort { .. }), "{err:?}");
     sandbox
@@ -534,16 +539,7 @@ async fn a_body_read_ahead_elsewhere_gives_the_same_records_and_the_same_errors(
     let (_, ahead) = client.raw_records(Endpoint::Products).await.unwrap();
     let ahead = read_elsewhere(ahead.read_ahead(4 << 10, 1)).unwrap();
     assert_eq!(ahead, direct);
-    sandbox
-        .control()
-        .queue_fault(
-            "/products",
-            Fault::TruncatedBody {
-                after_bytes: Some(20_000),
-            },
-            2,
-        )
-        .unwrap();
+    cut_products_short(&sandbox, 2);
     let (_, cut) = client.raw_records(Endpoint::Products).await.unwrap();
     let direct = read_elsewhere(cut).unwrap_err();
     let (_, cut) = client.raw_records(Endpoint::Products).await.unwrap();
