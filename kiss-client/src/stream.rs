@@ -157,7 +157,12 @@ impl RawRecords {
     /// CPU time). Errors, a body cut short and the read timeout come through as they would
     /// have; dropping the records stops the task at its next piece.
     ///
-    /// Must be called from within a tokio runtime, which must outlive the reading.
+    /// The runtime must outlive the reading: should it stop first, the records end in an
+    /// error (a body cut short), never early.
+    ///
+    /// # Panics
+    ///
+    /// Called outside a tokio runtime, as `tokio::spawn` is.
     pub fn read_ahead(mut self, piece_bytes: usize, pieces: usize) -> RawRecords {
         let (hand_on, handed) =
             tokio::sync::mpsc::channel::<Vec<reqwest::Result<Bytes>>>(pieces.max(1));
