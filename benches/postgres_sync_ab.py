@@ -26,6 +26,7 @@ import argparse
 import collections
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -86,10 +87,10 @@ def main():
                 cpu_seconds(sandbox.pid, False) - served)
 
     results = collections.defaultdict(list)
-    files = tempfile.mkdtemp(prefix="kiss-ab-floor-")
+    # The export's file and the floor's copies of the mirror (some 80 MB), gone at the end.
+    files = tempfile.mkdtemp(prefix="kiss-ab-")
     export = [os.path.join(RELEASE, "kiss"), "export", "products", "--format", "ndjson", "-q",
-              "--no-shared-quota", "--out",
-              os.path.join(tempfile.mkdtemp(prefix="kiss-ab-"), "products.ndjson")]
+              "--no-shared-quota", "--out", os.path.join(files, "products.ndjson")]
     try:
         for _ in range(args.runs):
             for label, path, suffix in variants:
@@ -103,17 +104,20 @@ def main():
                 if args.floor and label == variants[0][0]:
                     floor = "kiss_ab_floor"
                     psql(f"DROP SCHEMA IF EXISTS {floor} CASCADE; CREATE SCHEMA {floor}")
-                    script = os.path.join(files, "floor.sql")
+                    copies = tempfile.mkdtemp(prefix="floor-", dir=files)
+                    script = os.path.join(copies, "floor.sql")
                     with open(script, "w") as f:
-                        f.write(floor_script(args.postgres, schema, floor, files))
+                        f.write(floor_script(args.postgres, schema, floor, copies))
                     results[("", "the server alone (psql as kiss)")].append(
                         measured(["psql", "-X", "-q", "-f", script, args.postgres]))
+                    shutil.rmtree(copies)
                     psql(f"DROP SCHEMA {floor} CASCADE")
                 psql(f"DROP SCHEMA {schema} CASCADE")
             results[("", "export products (ndjson)")].append(measured(export))
     finally:
         sandbox.terminate()
         sandbox.wait()
+        shutil.rmtree(files, ignore_errors=True)
     export_wall = statistics.median(r[0] for r in results[("", "export products (ndjson)")])
     print(f"\n{args.size} products, {args.runs} alternating runs, medians (fastest wall):")
     print("| variant | run | wall | wall / export | CPU: kiss | CPU: PostgreSQL | CPU: sandbox "

@@ -21,6 +21,7 @@ Run from the workspace root:
 """
 import argparse
 import os
+import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -116,6 +117,7 @@ def main():
     args = parser.parse_args()
     kiss = os.path.join(RELEASE, "kiss")
     sandbox, base = start_sandbox(args.size)
+    out = None
     try:
         env = dict(os.environ, KISS_BASE_URL=base, KISS_CUSTOMER_CODE=CUSTOMER, KISS_API_KEY=KEY,
                    KISS_SANDBOX="0")
@@ -148,11 +150,14 @@ def main():
                 written.append(before != pg_rows(args.postgres, schema))
                 floor = f"kiss_bench_floor_{n}"
                 fresh_schema(args.postgres, floor)
-                script = os.path.join(out, f"floor-{n}.sql")
+                # The mirror's rows as files, some 80 MB a run: gone once loaded.
+                files = tempfile.mkdtemp(prefix="floor-", dir=out)
+                script = os.path.join(files, "floor.sql")
                 with open(script, "w") as f:
-                    f.write(floor_script(args.postgres, schema, floor, out))
+                    f.write(floor_script(args.postgres, schema, floor, files))
                 runs["PostgreSQL: the server alone, loading the same rows"].append(measured(
                     ["psql", "-X", "-q", "-f", script, args.postgres], env))
+                shutil.rmtree(files)
                 psql(args.postgres, f"DROP SCHEMA {schema} CASCADE; DROP SCHEMA {floor} CASCADE")
         base_wall = statistics.median(r[0] for r in runs["export products (ndjson)"])
         print(f"\n{args.size} products, {args.runs} alternating runs, medians (fastest):")
@@ -187,6 +192,8 @@ def main():
     finally:
         sandbox.terminate()
         sandbox.wait()
+        if out:
+            shutil.rmtree(out, ignore_errors=True)
 
 
 if __name__ == "__main__":
