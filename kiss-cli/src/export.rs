@@ -13,7 +13,8 @@ use crate::{exit, Failure};
 #[derive(Args)]
 pub(crate) struct ExportArgs {
     /// The endpoint to export.
-    endpoint: ExportEndpoint,
+    #[arg(value_parser = crate::endpoint_arg())]
+    endpoint: Endpoint,
     /// The output format.
     #[arg(long, value_enum, default_value_t = Format::Json)]
     format: Format,
@@ -29,23 +30,6 @@ pub(crate) struct ExportArgs {
     /// Last, so that the export's own options come first in its help.
     #[command(flatten)]
     pub(crate) connection: crate::Connection,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum ExportEndpoint {
-    Products,
-    Stock,
-    Prices,
-}
-
-impl ExportEndpoint {
-    fn endpoint(self) -> Endpoint {
-        match self {
-            ExportEndpoint::Products => Endpoint::Products,
-            ExportEndpoint::Stock => Endpoint::Stock,
-            ExportEndpoint::Prices => Endpoint::Prices,
-        }
-    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -119,7 +103,7 @@ pub(crate) async fn run(client: &Client, args: ExportArgs, quiet: bool) -> Resul
         ProgressStyle::with_template("{spinner} {human_pos} records  {msg}  {per_sec}")
             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
-    let endpoint = args.endpoint.endpoint();
+    let endpoint = args.endpoint;
     let outcome = match &target {
         Some(target) => {
             let file = target.reopen()?;

@@ -9,7 +9,7 @@ mod time;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 use kiss_client::{Client, Endpoint, Error};
 #[cfg(feature = "sandbox")]
 use kiss_sandbox::{Sandbox, SandboxArgs, SandboxConfig, DEFAULT_API_KEY, DEFAULT_CUSTOMER_CODE};
@@ -273,8 +273,10 @@ enum SchemaCommand {
     /// Example:
     ///   kiss schema show products
     Show {
-        /// The endpoint.
-        endpoint: SchemaEndpoint,
+        /// The endpoint (the API serves no schema for /prices: this shows the one kiss uses
+        /// for it).
+        #[arg(value_parser = endpoint_arg())]
+        endpoint: Endpoint,
         #[command(flatten)]
         connection: Connection,
     },
@@ -285,22 +287,12 @@ enum SchemaCommand {
     Diff(Connected),
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum SchemaEndpoint {
-    Products,
-    Stock,
-    /// The API serves no schema for /prices: this shows the one kiss uses for it.
-    Prices,
-}
-
-impl SchemaEndpoint {
-    fn endpoint(self) -> Endpoint {
-        match self {
-            SchemaEndpoint::Products => Endpoint::Products,
-            SchemaEndpoint::Stock => Endpoint::Stock,
-            SchemaEndpoint::Prices => Endpoint::Prices,
-        }
-    }
+/// An endpoint on the command line: `products`, `stock` or `prices`, parsed into the one
+/// [`Endpoint`] type every crate shares (clap lists the names in `--help` and completions).
+pub(crate) fn endpoint_arg() -> impl clap::builder::TypedValueParser<Value = Endpoint> {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+    PossibleValuesParser::new(Endpoint::ALL.map(|e| PossibleValue::new(e.name())))
+        .try_map(|name| name.parse::<Endpoint>())
 }
 
 /// A failure, with the exit code that says what kind.
@@ -623,14 +615,14 @@ async fn run(mut cli: Cli) -> Result<u8, Failure> {
             Ok(if healthy { 0 } else { exit::FAILURE })
         }
         Command::Schema(SchemaCommand::Show { endpoint, .. }) => {
-            let schema = client.schema(endpoint.endpoint()).await?;
+            let schema = client.schema(endpoint).await?;
             if cli.json {
                 // The API's own document format, as `/…/schema` serves it.
                 print!("{}", schema.to_pretty_json());
             } else {
                 print!("{}", schema_table(&schema));
             }
-            if endpoint.endpoint().schema_path().is_none() {
+            if endpoint.schema_path().is_none() {
                 eprintln!(
                     "kiss: the API serves no schema for {}; this is the one kiss reads it by",
                     schema.endpoint

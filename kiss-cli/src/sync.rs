@@ -100,23 +100,6 @@ impl Database {
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum SyncEndpoint {
-    Products,
-    Stock,
-    Prices,
-}
-
-impl SyncEndpoint {
-    fn endpoint(self) -> Endpoint {
-        match self {
-            SyncEndpoint::Products => Endpoint::Products,
-            SyncEndpoint::Stock => Endpoint::Stock,
-            SyncEndpoint::Prices => Endpoint::Prices,
-        }
-    }
-}
-
 #[derive(Clone, Copy, Default, ValueEnum)]
 enum SchemaChangeContract {
     /// A field whose type changed gets a new column for the new type (`<key>__<type>`).
@@ -131,8 +114,8 @@ pub(crate) struct SyncArgs {
     #[command(flatten)]
     database: Database,
     /// Sync only this endpoint (repeatable); all three by default.
-    #[arg(long = "endpoint", value_enum, value_name = "ENDPOINT")]
-    endpoints: Vec<SyncEndpoint>,
+    #[arg(long = "endpoint", value_parser = crate::endpoint_arg(), value_name = "ENDPOINT")]
+    endpoints: Vec<Endpoint>,
     /// What a changed field type does.
     #[arg(long, value_enum, default_value_t)]
     on_schema_change: SchemaChangeContract,
@@ -167,8 +150,8 @@ pub(crate) struct ChangesArgs {
     #[command(flatten)]
     database: Database,
     /// Only this endpoint's changes.
-    #[arg(long, value_enum)]
-    endpoint: Option<SyncEndpoint>,
+    #[arg(long, value_parser = crate::endpoint_arg())]
+    endpoint: Option<Endpoint>,
     /// Only changes since TIME: a date (2026-11-25), a time (2026-11-25T08:00:00Z), or a
     /// span back from now (90m, 6h, 2d).
     #[arg(long, value_name = "TIME")]
@@ -445,12 +428,12 @@ fn report(summary: &Summary, issues: &Issues, seconds: f64, quiet: bool) {
     }
 }
 
-fn endpoints_of(chosen: &[SyncEndpoint]) -> Vec<Endpoint> {
+fn endpoints_of(chosen: &[Endpoint]) -> Vec<Endpoint> {
     if chosen.is_empty() {
         Endpoint::ALL.to_vec()
     } else {
         let mut out: Vec<Endpoint> = Vec::new();
-        for e in chosen.iter().map(|e| e.endpoint()) {
+        for &e in chosen {
             if !out.contains(&e) {
                 out.push(e);
             }
@@ -982,7 +965,7 @@ pub(crate) fn changes(args: ChangesArgs) -> Result<(), Failure> {
     let mut engine = args.database.open_existing()?;
     let engine = engine.as_mut();
     let query = ChangeQuery {
-        endpoint: args.endpoint.map(SyncEndpoint::endpoint),
+        endpoint: args.endpoint,
         since: args.since.as_deref().map(since).transpose()?,
         limit: args.limit,
     };
