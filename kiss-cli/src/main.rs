@@ -4,6 +4,7 @@
 mod export;
 mod output;
 mod sync;
+mod terminal;
 mod time;
 
 use std::path::PathBuf;
@@ -349,6 +350,21 @@ fn in_cli_terms(error: &Error) -> String {
     }
 }
 
+/// A deployment as a mirror records it: its base URL without credentials (`user:password@`)
+/// or a trailing `/`.
+fn deployment_of(base_url: &str) -> String {
+    let (scheme, rest) = base_url.split_once("://").unwrap_or(("", base_url));
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    let url = if scheme.is_empty() {
+        format!("{host}{path}")
+    } else {
+        format!("{scheme}://{host}{path}")
+    };
+    url.trim_end_matches('/').to_owned()
+}
+
 /// The client, and the embedded sandbox it talks to when no deployment was given.
 struct Session {
     client: Client,
@@ -585,11 +601,19 @@ async fn run(mut cli: Cli) -> Result<u8, Failure> {
         Command::Schema(SchemaCommand::Show { connection, .. }) => std::mem::take(connection),
         _ => Connection::default(),
     };
+    let deployment = connection.base_url.as_deref().map(deployment_of);
     let session = connect(connection, shared).await?;
     let client = &session.client;
     match cli.command {
         Command::Export(args) => export::run(client, args, cli.quiet).await.map(|()| 0),
-        Command::Sync(args) => sync::run(client, args, cli.quiet).await.map(|()| 0),
+        Command::Sync(args) => {
+            // The embedded sandbox's address changes from run to run: its mirror is known by
+            // name.
+            let deployment = deployment.unwrap_or_else(|| "the embedded sandbox".to_owned());
+            sync::run(client, &deployment, args, cli.quiet)
+                .await
+                .map(|()| 0)
+        }
         Command::Version(_) => {
             let profile = client.api_version().await?;
             if cli.json {

@@ -1,20 +1,19 @@
 //! `kiss sync`, `kiss changes`, `kiss status`: a live mirror of the API in a database, kept by
 //! kiss-store.
 
-use std::fs::File;
-use std::io::{Read, Seek, Write};
-use std::path::{Path, PathBuf};
+use std::io::Write;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use clap::{Args, ValueEnum};
 use kiss_client::{Client, Endpoint};
 use kiss_store::{
-    ChangeQuery, Claim, Engine, LoadStatus, OnSchemaChange, PostgresEngine, Schedule, SqliteEngine,
+    ChangeQuery, Engine, Identity, LoadStatus, Location, Locked, Mirror, OnSchemaChange, Schedule,
     StoreError, Summary, Sync,
 };
 
 use crate::export::{Interrupt, Issues};
+use crate::terminal::escaped;
 use crate::{exit, Failure};
 
 /// Where the mirror is: a SQLite file, or a PostgreSQL database.
@@ -34,69 +33,45 @@ pub(crate) struct Database {
     db: String,
 }
 
-/// A mirror's kind and place.
-enum Mirror {
-    Sqlite(PathBuf),
-    Postgres(String),
-}
-
 impl Database {
-    fn mirror(&self) -> Result<Mirror, Failure> {
-        if self.db.starts_with("postgres://") || self.db.starts_with("postgresql://") {
-            return Ok(Mirror::Postgres(self.db.clone()));
-        }
-        let text = self.db.strip_prefix("sqlite:").unwrap_or(&self.db);
-        if text.is_empty() {
-            return Err(Failure::new(
-                exit::USAGE,
-                "--db needs a file path or a postgres:// URL",
-            ));
-        }
-        Ok(Mirror::Sqlite(PathBuf::from(text)))
+    fn location(&self) -> Result<Location, Failure> {
+        Location::parse(&self.db).map_err(|e| Failure::new(exit::USAGE, e.to_string()))
     }
 
-    fn open(&self) -> Result<Box<dyn Engine>, Failure> {
-        match self.mirror()? {
-            Mirror::Sqlite(path) => match SqliteEngine::open(&path) {
-                Ok(engine) => Ok(Box::new(engine)),
-                Err(e) => Err(Failure::new(
-                    exit::FAILURE,
-                    format!("cannot open the mirror {}: {e}", path.display()),
-                )),
-            },
-            Mirror::Postgres(url) => match PostgresEngine::open(&url) {
-                Ok(engine) => Ok(Box::new(engine)),
-                Err(e) => Err(Failure::new(
-                    exit::FAILURE,
-                    format!("cannot open the mirror: {e}"),
-                )),
-            },
-        }
+    /// Opens the mirror for syncing, making it where there is none.
+    fn open(&self) -> Result<Mirror, Failure> {
+        Mirror::open(&self.location()?).map_err(|e| {
+            Failure::new(
+                exit::FAILURE,
+                format!("cannot open the mirror {}: {e}", self.described()),
+            )
+        })
     }
 
     /// Opens an existing mirror for reading, creating nothing; a clear error when there is
     /// none.
-    fn open_existing(&self) -> Result<Box<dyn Engine>, Failure> {
-        let path = match self.mirror()? {
-            Mirror::Postgres(url) => {
-                return match PostgresEngine::open_existing(&url) {
-                    Ok(engine) => Ok(Box::new(engine)),
-                    Err(e) => Err(Failure::new(exit::FAILURE, e.to_string())),
-                }
-            }
-            Mirror::Sqlite(path) => path,
-        };
-        if !path.exists() {
-            return Err(Failure::new(
+    fn open_existing(&self) -> Result<Mirror, Failure> {
+        let location = self.location()?;
+        Mirror::open_existing(&location).map_err(|e| match (e, &location) {
+            (StoreError::NoMirror { .. }, Location::Sqlite(path)) => Failure::new(
                 exit::FAILURE,
                 format!(
                     "there is no mirror at {} yet: run `kiss sync --db {}` first",
                     path.display(),
                     path.display()
                 ),
-            ));
+            ),
+            (e, _) => Failure::new(exit::FAILURE, e.to_string()),
+        })
+    }
+
+    /// The mirror for messages: a SQLite path as given; a URL never (it may hold a
+    /// password), the engine says it without one.
+    fn described(&self) -> String {
+        match Location::parse(&self.db) {
+            Ok(Location::Sqlite(path)) => path.display().to_string(),
+            _ => "in PostgreSQL".to_owned(),
         }
-        self.open()
     }
 }
 
@@ -190,8 +165,9 @@ fn parse_every(text: &str) -> Result<Every, String> {
             Endpoint::Stock => 10,
             Endpoint::Products | Endpoint::Prices => 60,
         };
-        let minutes = every.as_secs() / 60;
-        if every.as_secs() < minimum * 60 || minutes > 1440 {
+        // On the exact duration: 86,401 s is past the longest interval, though it rounds to
+        // 1,440 minutes.
+        if every < Duration::from_secs(minimum * 60) || every > LONGEST_INTERVAL {
             return Err(format!(
                 "{name} every {span} is out of bounds: {name} may sync every {minimum} to 1,440 \
                  minutes (the Datafeed App's bounds)"
@@ -236,80 +212,6 @@ fn store_failure(e: StoreError) -> Failure {
     Failure::new(code, e.to_string())
 }
 
-/// The one process syncing a mirror: an exclusive lock on `<db>.kiss-lock`, released when the
-/// process ends however it ends. The file holds the holder's process id, for the message.
-struct SyncLock {
-    _file: File,
-}
-
-impl SyncLock {
-    /// Takes the lock: `Ok(None)` when another process holds it and `no_wait` is set.
-    async fn take(db: &Path, no_wait: bool, quiet: bool) -> Result<Option<SyncLock>, Failure> {
-        let mut name = db.as_os_str().to_owned();
-        name.push(".kiss-lock");
-        let path = PathBuf::from(name);
-        let mut file = File::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| {
-                Failure::new(
-                    exit::FAILURE,
-                    format!("cannot open the lock file {}: {e}", path.display()),
-                )
-            })?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                let mut holder = String::new();
-                let _ = file.read_to_string(&mut holder);
-                let holder = holder.trim();
-                let who = if holder.is_empty() {
-                    "another process".to_owned()
-                } else {
-                    format!("another kiss (pid {holder})")
-                };
-                if no_wait {
-                    eprintln!(
-                        "kiss: {who} is syncing {}; not waiting (--no-wait)",
-                        db.display()
-                    );
-                    return Ok(None);
-                }
-                if !quiet {
-                    eprintln!(
-                        "kiss: {who} is syncing {}; waiting for it to finish (--no-wait to exit \
-                         instead)",
-                        db.display()
-                    );
-                }
-                file = tokio::task::spawn_blocking(move || file.lock().map(|()| file))
-                    .await
-                    .map_err(|e| Failure::new(exit::FAILURE, format!("cannot wait: {e}")))?
-                    .map_err(|e| {
-                        Failure::new(
-                            exit::FAILURE,
-                            format!("cannot lock {}: {e}", path.display()),
-                        )
-                    })?;
-            }
-            Err(std::fs::TryLockError::Error(e)) => {
-                return Err(Failure::new(
-                    exit::FAILURE,
-                    format!("cannot lock {}: {e}", path.display()),
-                ))
-            }
-        }
-        let _ = file.set_len(0);
-        let _ = file.rewind();
-        let _ = write!(file, "{}", std::process::id());
-        let _ = file.flush();
-        Ok(Some(SyncLock { _file: file }))
-    }
-}
-
 /// One endpoint's live schema and response, asked for (the body still arriving).
 type Fetched = Result<(kiss_schema::SchemaDocument, kiss_client::RawRecords), kiss_client::Error>;
 
@@ -345,6 +247,8 @@ struct Turn {
 }
 
 /// Merges one endpoint's response, as it arrives, in one transaction, beginning in `turn`.
+/// Every failure is recorded in the mirror's runs: one before the sync could begin (the
+/// response never came) as a failed run started at `started`; one after it, by the sync.
 async fn merge(
     engine: &mut dyn Engine,
     endpoint: Endpoint,
@@ -358,13 +262,22 @@ async fn merge(
         // A merge before it that failed to begin lets it go too.
         let _ = after.await;
     }
-    let begun = fetched
-        .map_err(Failure::from)
-        .and_then(|(schema, records)| {
-            Sync::begin(engine, endpoint, &schema, on_schema_change, started)
-                .map(|sync| (sync, records))
-                .map_err(store_failure)
-        });
+    let begun = match fetched {
+        Ok((schema, records)) => Sync::begin(
+            engine,
+            endpoint,
+            &schema,
+            on_schema_change,
+            crate::time::now,
+        )
+        .map(|sync| (sync, records))
+        .map_err(store_failure),
+        Err(e) => {
+            let failure = Failure::from(e);
+            record_failure(engine, endpoint, started, &failure.message);
+            Err(failure)
+        }
+    };
     if let Some(then) = turn.then {
         let _ = then.send(());
     }
@@ -378,20 +291,35 @@ async fn merge(
                 }
                 sync.add(&record).map_err(store_failure)
             })
-            .await?;
-        if !more {
-            break;
+            .await;
+        match more {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(failure) => {
+                sync.fail(&failure.message);
+                return Err(failure);
+            }
         }
         // Ctrl-C, raced against this future, is noticed between pieces of the body.
         tokio::task::yield_now().await;
     }
-    let summary = sync.finish(crate::time::now()).map_err(store_failure)?;
+    let summary = sync.finish().map_err(store_failure)?;
     if !quiet {
         for change in &summary.schema_changes {
             eprintln!("kiss: {}: {change}", endpoint.name());
         }
     }
     Ok((summary, issues))
+}
+
+/// Records a run that failed before its sync began; a mirror that cannot record it is said
+/// so, and the failure itself still reaches the caller.
+fn record_failure(engine: &mut dyn Engine, endpoint: Endpoint, started: DateTime<Utc>, error: &str) {
+    if let Err(e) =
+        kiss_store::record_failure(engine, endpoint, "", started, crate::time::now(), error)
+    {
+        eprintln!("kiss: {}: cannot record the failure in the mirror: {e}", endpoint.name());
+    }
 }
 
 fn report(summary: &Summary, issues: &Issues, seconds: f64, quiet: bool) {
@@ -482,7 +410,7 @@ impl kiss_client::SharedQuota for MirrorQuota {
 pub(crate) fn shared_quota(
     args: &SyncArgs,
 ) -> Result<Option<std::sync::Arc<dyn kiss_client::SharedQuota>>, Failure> {
-    let Mirror::Postgres(url) = args.database.mirror()? else {
+    let Location::Postgres(url) = args.database.location()? else {
         return Ok(None);
     };
     let Some(customer) = args.connection.customer_code.clone() else {
@@ -494,294 +422,405 @@ pub(crate) fn shared_quota(
     Ok(Some(std::sync::Arc::new(MirrorQuota { log, customer })))
 }
 
-/// How often a process waiting for another's lock on an endpoint asks again (polling keeps
-/// the wait interruptible by Ctrl-C and SIGTERM).
-const LOCK_POLL: Duration = Duration::from_millis(500);
-
-/// Takes the mirror's lock on `customer`'s `endpoint` (PostgreSQL's advisory lock; a SQLite
-/// mirror is locked whole by [`SyncLock`]), waiting for the process that holds it unless
-/// `no_wait`: `Ok(false)` when it is held and `no_wait` is set, `Err` when interrupted.
+/// Takes the mirror's lock on `customer`'s `endpoint`, waiting for the process that holds it
+/// unless `no_wait`: `Ok(false)` when it is held and `no_wait` is set, `Err` when Ctrl-C or
+/// SIGTERM ends the wait.
 async fn claim(
-    engine: &mut dyn Engine,
+    mirror: &mut Mirror,
     customer: &str,
     endpoint: Endpoint,
     no_wait: bool,
     quiet: bool,
     interrupt: &mut Interrupt,
 ) -> Result<bool, Failure> {
-    let mut told = false;
-    loop {
-        let holder = match engine.try_lock(customer, endpoint).map_err(store_failure)? {
-            Claim::Taken => return Ok(true),
-            Claim::HeldBy(holder) => holder,
-        };
-        let what = format!(
-            "{holder} is syncing {} of customer {customer} into {}",
+    let described = mirror.describe();
+    let what = |holder: &str| {
+        format!(
+            "{} is syncing {} of customer {customer} into {described}",
+            crate::terminal::escaped(holder),
             endpoint.name(),
-            engine.describe()
-        );
-        if no_wait {
-            eprintln!("kiss: {what}; not waiting (--no-wait)");
-            return Ok(false);
+        )
+    };
+    let locked = mirror
+        .lock(customer, endpoint, !no_wait, interrupt.wait(), |holder| {
+            if !quiet {
+                eprintln!(
+                    "kiss: {}; waiting for it to finish (--no-wait to exit instead)",
+                    what(holder)
+                );
+            }
+        })
+        .await
+        .map_err(store_failure)?;
+    match locked {
+        Locked::Taken => Ok(true),
+        Locked::Busy(holder) => {
+            eprintln!("kiss: {}; not waiting (--no-wait)", what(&holder));
+            Ok(false)
         }
-        if !told && !quiet {
-            eprintln!("kiss: {what}; waiting for it to finish (--no-wait to exit instead)");
-            told = true;
-        }
-        tokio::select! {
-            () = tokio::time::sleep(LOCK_POLL) => {}
-            (name, code) = interrupt.wait() => return Err(Failure::new(
-                code,
-                format!("interrupted by {name} while waiting for {holder}; nothing was synced"),
-            )),
-        }
+        Locked::Stopped((name, code)) => Err(Failure::new(
+            code,
+            format!(
+                "interrupted by {name} while waiting for the lock on {}; nothing was synced",
+                endpoint.name()
+            ),
+        )),
     }
 }
 
-/// `kiss sync`: once, or on a schedule with `--every`.
-pub(crate) async fn run(client: &Client, args: SyncArgs, quiet: bool) -> Result<(), Failure> {
-    let mut interrupt = Interrupt::listen()?;
-    let _file_lock = match args.database.mirror()? {
-        Mirror::Sqlite(path) => match SyncLock::take(&path, args.no_wait, quiet).await? {
-            Some(lock) => Some(lock),
-            None => return Ok(()),
-        },
-        Mirror::Postgres(_) => None,
+/// Records in the mirror whose data it holds, or refuses (exit 2) when it holds another's.
+fn claim_identity(mirror: &mut Mirror, deployment: &str, customer: &str) -> Result<(), Failure> {
+    let identity = Identity {
+        deployment: deployment.to_owned(),
+        customer: customer.to_owned(),
     };
-    let mut engine = args.database.open()?;
-    let engine = engine.as_mut();
+    mirror
+        .claim(&identity, &kiss_store::timestamp(crate::time::now()))
+        .map_err(|e| match e {
+            e @ StoreError::OtherCustomer { .. } => Failure::new(exit::USAGE, e.to_string()),
+            e => store_failure(e),
+        })
+}
+
+/// `kiss sync`: once, or on a schedule with `--every`.
+pub(crate) async fn run(
+    client: &Client,
+    deployment: &str,
+    args: SyncArgs,
+    quiet: bool,
+) -> Result<(), Failure> {
+    let mut interrupt = Interrupt::listen()?;
+    let mut mirror = args.database.open()?;
+    let customer = client.customer_code().to_owned();
+    claim_identity(&mut mirror, deployment, &customer)?;
     let on_change = match args.on_schema_change {
         SchemaChangeContract::Evolve => OnSchemaChange::Evolve,
         SchemaChangeContract::Freeze => OnSchemaChange::Freeze,
     };
-    let customer = client.customer_code().to_owned();
-    let Some(every) = args.every else {
-        // Only the endpoints whose locks this process holds are asked for.
-        let mut endpoints = Vec::new();
-        for endpoint in endpoints_of(&args.endpoints) {
-            if claim(
-                engine,
-                &customer,
-                endpoint,
-                args.no_wait,
-                quiet,
-                &mut interrupt,
-            )
-            .await?
-            {
-                endpoints.push(endpoint);
-            }
-        }
-        // Every endpoint is asked for at once: while one is merged, the others' bodies are
-        // already on their way (the server fills the connections' buffers), so a sync of
-        // three endpoints waits for the network about as long as one.
-        let started = crate::time::now();
-        if let Mirror::Postgres(url) = args.database.mirror()? {
-            let fetching = endpoints.iter().map(|e| client.raw_records(*e)).collect();
-            let outcomes = merge_side_by_side(
-                &url,
-                endpoints.clone(),
-                fetching,
-                started,
-                on_change,
-                quiet,
-                &mut interrupt,
-            )
-            .await?;
-            let mut failed = None;
-            for (endpoint, outcome) in outcomes {
-                match outcome {
-                    Ok((summary, issues, seconds)) => report(&summary, &issues, seconds, quiet),
-                    Err(f) => {
-                        let failure = Failure::new(
-                            f.code,
-                            format!(
-                                "{}: {} (the mirror is as it was)",
-                                endpoint.name(),
-                                f.message
-                            ),
-                        );
-                        if failed.is_some() {
-                            eprintln!("kiss: {}", failure.message);
-                        } else {
-                            failed = Some(failure);
-                        }
-                    }
-                }
-                if let Err(e) = engine.unlock(&customer, endpoint) {
-                    eprintln!("kiss: cannot release the lock on {}: {e}", endpoint.name());
-                }
-            }
-            return failed.map_or(Ok(()), Err);
-        }
-        let fetches = tokio::select! {
-            fetches = futures_util::future::join_all(endpoints.iter().map(|e| client.raw_records(*e))) => fetches,
-            (name, code) = interrupt.wait() => return Err(Failure::new(
-                code,
-                format!("interrupted by {name} before any data arrived; the mirror is as it was"),
-            )),
+    if let Some(every) = args.every {
+        return scheduled(
+            client,
+            &mut mirror,
+            &customer,
+            every,
+            on_change,
+            interrupt,
+            quiet,
+        )
+        .await;
+    }
+    let endpoints = endpoints_of(&args.endpoints);
+    let started = crate::time::now();
+    let outcomes = if let Location::Postgres(url) = mirror.location().clone() {
+        // Each endpoint's lock is taken by the session that merges it.
+        let merging = SideBySide {
+            url,
+            customer: customer.clone(),
+            no_wait: args.no_wait,
+            on_change,
+            quiet,
+            started,
         };
-        for (endpoint, fetched) in endpoints.into_iter().zip(fetches) {
-            let clock = std::time::Instant::now();
-            let outcome = tokio::select! {
-                outcome = merge(engine, endpoint, fetched, started, on_change, quiet, Turn::default()) => outcome,
-                (name, code) = interrupt.wait() => Err(Failure::new(
-                    code,
-                    format!(
-                        "interrupted by {name}: the {} sync was rolled back; the mirror is as it was",
-                        endpoint.name()
-                    ),
-                )),
-            };
-            let (summary, issues) = outcome.map_err(|f| {
-                Failure::new(
+        merging.run(client, endpoints, &mut interrupt).await?
+    } else {
+        one_after_another(
+            client,
+            &mut mirror,
+            &customer,
+            endpoints,
+            (args.no_wait, on_change, quiet, started),
+            &mut interrupt,
+        )
+        .await?
+    };
+    // Every endpoint that arrived was merged; each failure is said by endpoint, and the
+    // first one's code is the exit code.
+    let mut failed: Option<Failure> = None;
+    for (endpoint, outcome) in outcomes {
+        match outcome {
+            Ok((summary, issues, seconds)) => report(&summary, &issues, seconds, quiet),
+            Err(f) => {
+                let failure = Failure::new(
                     f.code,
                     format!(
-                        "{}: {} (the mirror is as it was)",
+                        "{}: {} ({} is as it was)",
                         endpoint.name(),
-                        f.message
+                        f.message,
+                        endpoint.name()
                     ),
-                )
-            })?;
-            report(&summary, &issues, clock.elapsed().as_secs_f64(), quiet);
-            if let Err(e) = engine.unlock(&customer, endpoint) {
-                eprintln!("kiss: cannot release the lock on {}: {e}", endpoint.name());
+                );
+                if failed.is_some() {
+                    eprintln!("kiss: {}", failure.message);
+                } else {
+                    failed = Some(failure);
+                }
             }
         }
-        return Ok(());
-    };
-    scheduled(
-        client, engine, &customer, every, on_change, interrupt, quiet,
-    )
-    .await
+    }
+    failed.map_or(Ok(()), Err)
 }
 
-/// How much of a response's body [`merge_side_by_side`] hands to its merge's thread at a
-/// time, and how many such pieces wait for it at most (about three-quarters of a MiB an
-/// endpoint).
-const READ_AHEAD_PIECE: usize = 256 << 10;
-const READ_AHEAD_PIECES: usize = 2;
-
-/// One endpoint's merge, as [`merge_side_by_side`] reports it: its summary, the records'
-/// issues and how long it took.
-type Merged = Result<(Summary, Issues, f64), Failure>;
-
-/// Merges each endpoint's response into a PostgreSQL mirror on a connection (and thread) of
-/// its own, all at once: each is its own transaction anyway, and while one endpoint's rows
-/// are indexed and committed by the server the others' are being read and copied (SQLite has
-/// one writer at a time, so its endpoints are merged one after another). The connections are
-/// opened while `fetching` (each endpoint's request, in `endpoints`' order) waits for the
-/// server, and each merge begins as soon as its response does. Ctrl-C or SIGTERM rolls
-/// every one of them back.
-async fn merge_side_by_side(
-    url: &str,
+/// A one-off sync into SQLite: every endpoint is asked for at once (while one is merged, the
+/// others' bodies are already on their way), then merged one after another under the
+/// mirror's lock, which is released at the end.
+async fn one_after_another(
+    client: &Client,
+    mirror: &mut Mirror,
+    customer: &str,
     endpoints: Vec<Endpoint>,
-    fetching: Vec<impl std::future::Future<Output = Fetched>>,
-    started: DateTime<Utc>,
-    on_change: OnSchemaChange,
-    quiet: bool,
+    (no_wait, on_change, quiet, started): (bool, OnSchemaChange, bool, DateTime<Utc>),
     interrupt: &mut Interrupt,
 ) -> Result<Vec<(Endpoint, Merged)>, Failure> {
-    let (cancel, cancelled) = tokio::sync::watch::channel(false);
-    let mut running = Vec::new();
-    let mut responses = Vec::new();
-    let mut previous: Option<tokio::sync::oneshot::Receiver<()>> = None;
+    let mut locked = Vec::new();
     for endpoint in endpoints {
-        let url = url.to_owned();
-        let mut cancelled = cancelled.clone();
-        let (then, next) = tokio::sync::oneshot::channel();
-        let turn = Turn {
-            after: previous.replace(next),
-            then: Some(then),
-        };
-        let (respond, response) = tokio::sync::oneshot::channel::<Fetched>();
-        responses.push(Some(respond));
-        // The response's body is still read by this runtime's connections, ahead of the
-        // merge, which takes it in pieces on its own thread.
-        let merged = tokio::task::spawn_blocking(move || -> Merged {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| Failure::new(exit::FAILURE, format!("cannot start a merge: {e}")))?;
-            runtime.block_on(async move {
-                let clock = std::time::Instant::now();
-                let mut engine = PostgresEngine::open(&url).map_err(store_failure)?;
-                let stopped = || Failure::new(exit::FAILURE, "cancelled");
-                let fetched = tokio::select! {
-                    fetched = response => fetched.map_err(|_| stopped())?,
-                    _ = cancelled.changed() => return Err(stopped()),
-                };
-                tokio::select! {
-                    outcome = merge(&mut engine, endpoint, fetched, started, on_change, quiet, turn) => {
-                        let (summary, issues) = outcome?;
-                        Ok((summary, issues, clock.elapsed().as_secs_f64()))
-                    }
-                    _ = cancelled.changed() => Err(stopped()),
-                }
-            })
-        });
-        running.push((endpoint, merged));
+        if claim(mirror, customer, endpoint, no_wait, quiet, interrupt).await? {
+            locked.push(endpoint);
+        }
     }
-    // Each response goes to its merge as it comes.
-    let mut arriving: futures_util::stream::FuturesUnordered<_> = fetching
-        .into_iter()
-        .enumerate()
-        .map(|(i, fetch)| async move { (i, fetch.await) })
-        .collect();
-    loop {
-        tokio::select! {
-            arrived = futures_util::StreamExt::next(&mut arriving) => match arrived {
-                Some((i, fetched)) => {
-                    if let Some(respond) = responses.get_mut(i).and_then(Option::take) {
-                        let fetched = fetched.map(|(schema, records)| {
-                            (schema, records.read_ahead(READ_AHEAD_PIECE, READ_AHEAD_PIECES))
-                        });
-                        let _ = respond.send(fetched);
-                    }
-                }
-                None => break,
-            },
+    let fetches = tokio::select! {
+        fetches = futures_util::future::join_all(locked.iter().map(|e| client.raw_records(*e))) => fetches,
+        (name, code) = interrupt.wait() => return Err(Failure::new(
+            code,
+            format!("interrupted by {name} before any data arrived; the mirror is as it was"),
+        )),
+    };
+    let mut outcomes = Vec::new();
+    for (endpoint, fetched) in locked.iter().copied().zip(fetches) {
+        let clock = std::time::Instant::now();
+        let outcome = tokio::select! {
+            outcome = merge(mirror.engine(), endpoint, fetched, started, on_change, quiet, Turn::default()) => outcome,
             (name, code) = interrupt.wait() => {
-                let _ = cancel.send(true);
-                drop(responses);
-                let _ = futures_util::future::join_all(running.into_iter().map(|(_, m)| m)).await;
+                let merged: Vec<&str> = outcomes.iter().filter(|(_, o): &&(Endpoint, Merged)| o.is_ok()).map(|(e, _)| e.name()).collect();
+                let kept = if merged.is_empty() {
+                    "the mirror is as it was".to_owned()
+                } else {
+                    format!("{} was merged before it", merged.join(" and "))
+                };
                 return Err(Failure::new(
                     code,
                     format!(
-                        "interrupted by {name} while the data was asked for: the syncs begun \
-                         were rolled back; the mirror is as it was"
+                        "interrupted by {name}: the {} sync was rolled back; {kept}",
+                        endpoint.name()
                     ),
                 ));
             }
+        };
+        outcomes.push((
+            endpoint,
+            outcome.map(|(summary, issues)| (summary, issues, clock.elapsed().as_secs_f64())),
+        ));
+    }
+    for endpoint in locked {
+        if let Err(e) = mirror.unlock(customer, endpoint) {
+            eprintln!("kiss: cannot release the lock on {}: {e}", endpoint.name());
         }
     }
-    let (endpoints, merges): (Vec<Endpoint>, Vec<_>) = running.into_iter().unzip();
-    let all = futures_util::future::join_all(merges);
-    tokio::pin!(all);
-    let joined = tokio::select! {
-        joined = &mut all => joined,
-        (name, code) = interrupt.wait() => {
-            let _ = cancel.send(true);
-            let _ = all.await;
-            return Err(Failure::new(
-                code,
-                format!("interrupted by {name}: the syncs in progress were rolled back; the mirror is as it was"),
-            ));
+    Ok(outcomes)
+}
+
+/// How much of a response's body [`SideBySide`] hands to its merge's thread at a time, and
+/// how many such pieces wait for it at most (about three-quarters of a MiB an endpoint).
+const READ_AHEAD_PIECE: usize = 256 << 10;
+const READ_AHEAD_PIECES: usize = 2;
+
+/// One endpoint's merge, as it is reported: its summary, the records' issues and how long
+/// it took.
+type Merged = Result<(Summary, Issues, f64), Failure>;
+
+/// A one-off sync into PostgreSQL, each endpoint merged on a connection (and thread) of its
+/// own, all at once: each is its own transaction anyway, and while one endpoint's rows are
+/// indexed and committed by the server the others' are being read and copied (SQLite has
+/// one writer at a time, so its endpoints are merged one after another).
+///
+/// Each merge's connection takes its endpoint's lock, so that the lock and the transaction
+/// live and die together (a lost connection fails the run; see `StoreError::LockLost`); an
+/// endpoint is asked for as soon as its lock is taken, and merged as soon as its response
+/// begins. Ctrl-C or SIGTERM rolls every one of them back.
+struct SideBySide {
+    url: String,
+    customer: String,
+    no_wait: bool,
+    on_change: OnSchemaChange,
+    quiet: bool,
+    started: DateTime<Utc>,
+}
+
+impl SideBySide {
+    async fn run(
+        self,
+        client: &Client,
+        endpoints: Vec<Endpoint>,
+        interrupt: &mut Interrupt,
+    ) -> Result<Vec<(Endpoint, Merged)>, Failure> {
+        let (cancel, cancelled) = tokio::sync::watch::channel(false);
+        let mut running = Vec::new();
+        let mut asking = Vec::new();
+        let mut responses = Vec::new();
+        let mut previous: Option<tokio::sync::oneshot::Receiver<()>> = None;
+        for endpoint in endpoints.iter().copied() {
+            let (then, next) = tokio::sync::oneshot::channel();
+            let turn = Turn {
+                after: previous.replace(next),
+                then: Some(then),
+            };
+            let (respond, response) = tokio::sync::oneshot::channel::<Fetched>();
+            let (locked, lock_taken) = tokio::sync::oneshot::channel::<bool>();
+            responses.push(Some(respond));
+            asking.push(lock_taken);
+            running.push(self.spawn(endpoint, cancelled.clone(), locked, response, turn));
         }
-    };
-    Ok(endpoints
-        .into_iter()
-        .zip(joined)
-        .map(|(endpoint, joined)| {
-            let merged = joined.unwrap_or_else(|e| {
-                Err(Failure::new(
-                    exit::FAILURE,
-                    format!("the merge stopped: {e}"),
-                ))
-            });
-            (endpoint, merged)
+        // Each endpoint is asked for once its lock is taken, and its response goes to its
+        // merge as it comes.
+        let mut arriving: futures_util::stream::FuturesUnordered<_> = asking
+            .into_iter()
+            .zip(endpoints.iter().copied())
+            .enumerate()
+            .map(|(i, (lock_taken, endpoint))| async move {
+                match lock_taken.await {
+                    Ok(true) => (i, Some(client.raw_records(endpoint).await)),
+                    _ => (i, None),
+                }
+            })
+            .collect();
+        loop {
+            tokio::select! {
+                arrived = futures_util::StreamExt::next(&mut arriving) => match arrived {
+                    Some((i, Some(fetched))) => {
+                        if let Some(respond) = responses.get_mut(i).and_then(Option::take) {
+                            let fetched = fetched.map(|(schema, records)| {
+                                (schema, records.read_ahead(READ_AHEAD_PIECE, READ_AHEAD_PIECES))
+                            });
+                            let _ = respond.send(fetched);
+                        }
+                    }
+                    Some((_, None)) => {}
+                    None => break,
+                },
+                (name, code) = interrupt.wait() => {
+                    let _ = cancel.send(true);
+                    drop(responses);
+                    let _ = futures_util::future::join_all(running).await;
+                    return Err(Failure::new(
+                        code,
+                        format!(
+                            "interrupted by {name} while the data was asked for: the syncs \
+                             begun were rolled back; the mirror is as it was"
+                        ),
+                    ));
+                }
+            }
+        }
+        let all = futures_util::future::join_all(running);
+        tokio::pin!(all);
+        let joined = tokio::select! {
+            joined = &mut all => joined,
+            (name, code) = interrupt.wait() => {
+                let _ = cancel.send(true);
+                let _ = all.await;
+                return Err(Failure::new(
+                    code,
+                    format!("interrupted by {name}: the syncs in progress were rolled back; the mirror is as it was"),
+                ));
+            }
+        };
+        let mut out = Vec::new();
+        for (endpoint, joined) in endpoints.into_iter().zip(joined) {
+            match joined {
+                Ok(Some(merged)) => out.push((endpoint, merged)),
+                // Another process holds it, and --no-wait said not to wait (said already).
+                Ok(None) => {}
+                Err(e) => out.push((
+                    endpoint,
+                    Err(Failure::new(exit::FAILURE, format!("the merge stopped: {e}"))),
+                )),
+            }
+        }
+        Ok(out)
+    }
+
+    /// One endpoint's merge, on a thread and runtime of its own: opens its connection, takes
+    /// the endpoint's lock there (saying so through `locked`), and merges the response once
+    /// it comes. `None`: the lock was held and not waited for.
+    fn spawn(
+        &self,
+        endpoint: Endpoint,
+        mut cancelled: tokio::sync::watch::Receiver<bool>,
+        locked: tokio::sync::oneshot::Sender<bool>,
+        response: tokio::sync::oneshot::Receiver<Fetched>,
+        turn: Turn,
+    ) -> tokio::task::JoinHandle<Option<Merged>> {
+        let url = self.url.clone();
+        let customer = self.customer.clone();
+        let (no_wait, on_change, quiet, started) =
+            (self.no_wait, self.on_change, self.quiet, self.started);
+        tokio::task::spawn_blocking(move || -> Option<Merged> {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    return Some(Err(Failure::new(
+                        exit::FAILURE,
+                        format!("cannot start a merge: {e}"),
+                    )))
+                }
+            };
+            runtime.block_on(async move {
+                let clock = std::time::Instant::now();
+                let stopped = || Failure::new(exit::FAILURE, "cancelled");
+                let mut mirror = match Mirror::open(&Location::Postgres(url)) {
+                    Ok(mirror) => mirror,
+                    Err(e) => return Some(Err(store_failure(e))),
+                };
+                let described = mirror.describe();
+                let what = |holder: &str| {
+                    format!(
+                        "{} is syncing {} of customer {customer} into {described}",
+                        crate::terminal::escaped(holder),
+                        endpoint.name(),
+                    )
+                };
+                let lock = mirror
+                    .lock(&customer, endpoint, !no_wait, cancelled.changed(), |holder| {
+                        if !quiet {
+                            eprintln!(
+                                "kiss: {}; waiting for it to finish (--no-wait to exit instead)",
+                                what(holder)
+                            );
+                        }
+                    })
+                    .await;
+                match lock {
+                    Ok(Locked::Taken) => {}
+                    Ok(Locked::Busy(holder)) => {
+                        eprintln!("kiss: {}; not waiting (--no-wait)", what(&holder));
+                        return None;
+                    }
+                    Ok(Locked::Stopped(_)) => return Some(Err(stopped())),
+                    Err(e) => return Some(Err(store_failure(e))),
+                }
+                let _ = locked.send(true);
+                let fetched = tokio::select! {
+                    fetched = response => fetched.map_err(|_| stopped()),
+                    _ = cancelled.changed() => Err(stopped()),
+                };
+                let merged = match fetched {
+                    Err(e) => Err(e),
+                    Ok(fetched) => tokio::select! {
+                        outcome = merge(mirror.engine(), endpoint, fetched, started, on_change, quiet, turn) => {
+                            outcome.map(|(summary, issues)| (summary, issues, clock.elapsed().as_secs_f64()))
+                        }
+                        _ = cancelled.changed() => Err(stopped()),
+                    },
+                };
+                if let Err(e) = mirror.unlock(&customer, endpoint) {
+                    eprintln!("kiss: cannot release the lock on {}: {e}", endpoint.name());
+                }
+                Some(merged)
+            })
         })
-        .collect())
+    }
 }
 
 /// A random fraction in [0, 1) from the standard library's per-process random keys.
@@ -808,6 +847,18 @@ fn recorded_next(
     Some(next.with_timezone(&Utc)).filter(|next| *next > crate::time::now())
 }
 
+/// The Datafeed App's longest interval: no run is put off past it, jitter included.
+const LONGEST_INTERVAL: Duration = Duration::from_secs(1440 * 60);
+
+/// When a run begun at `started` on `interval` is next due: the interval plus up to 5 % of
+/// it (`fraction` of that), so that many mirrors started together drift apart, but never
+/// more than the longest interval the Datafeed App allows.
+fn next_due(started: DateTime<Utc>, interval: Duration, fraction: f64) -> DateTime<Utc> {
+    let jitter = interval.mul_f64(0.05 * fraction.clamp(0.0, 1.0));
+    let wait = (interval + jitter).min(LONGEST_INTERVAL.max(interval));
+    started + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX)
+}
+
 /// `kiss sync --every`: each endpoint on its own interval (plus up to 5% of it at random, so
 /// that many mirrors started together drift apart), until SIGTERM or Ctrl-C, which end the
 /// current sync by rolling it back and exit 0. A failed run is recorded in `_kiss_loads` and
@@ -816,10 +867,11 @@ fn recorded_next(
 /// The schedule lives in the mirror (`_kiss_schedule`): a run is done under the endpoint's
 /// lock only if the mirror does not already say a later time, so several processes syncing
 /// one customer into one mirror do every scheduled run once between them, and a restarted
-/// process carries on where the schedule stands.
+/// process carries on where the schedule stands. The lock is held only while a run is in
+/// progress: between runs, a one-off `kiss sync` of the same mirror goes ahead.
 async fn scheduled(
     client: &Client,
-    engine: &mut dyn Engine,
+    mirror: &mut Mirror,
     customer: &str,
     every: Every,
     on_change: OnSchemaChange,
@@ -830,7 +882,7 @@ async fn scheduled(
     let mut next: Vec<(Endpoint, Duration, DateTime<Utc>)> = every
         .0
         .iter()
-        .map(|(e, d)| (*e, *d, recorded_next(engine, *e, *d).unwrap_or(now)))
+        .map(|(e, d)| (*e, *d, recorded_next(mirror.engine(), *e, *d).unwrap_or(now)))
         .collect();
     loop {
         let Some(index) = (0..next.len()).min_by_key(|&i| next[i].2) else {
@@ -849,7 +901,7 @@ async fn scheduled(
                 return Ok(());
             }
         }
-        match claim(engine, customer, endpoint, false, quiet, &mut interrupt).await {
+        match claim(mirror, customer, endpoint, false, quiet, &mut interrupt).await {
             Ok(_) => {}
             Err(failure) if is_interruption(&failure) => {
                 if !quiet {
@@ -863,15 +915,14 @@ async fn scheduled(
                     endpoint.name(),
                     failure.message
                 );
-                next[index].2 = crate::time::now()
-                    + chrono::Duration::from_std(interval).unwrap_or(chrono::Duration::MAX);
+                next[index].2 = next_due(crate::time::now(), interval, 0.0);
                 continue;
             }
         }
-        if let Some(later) = recorded_next(engine, endpoint, interval) {
+        if let Some(later) = recorded_next(mirror.engine(), endpoint, interval) {
             // Another process did this run while this one waited.
             next[index].2 = later;
-            if let Err(e) = engine.unlock(customer, endpoint) {
+            if let Err(e) = mirror.unlock(customer, endpoint) {
                 eprintln!("kiss: cannot release the lock on {}: {e}", endpoint.name());
             }
             continue;
@@ -879,7 +930,7 @@ async fn scheduled(
         let started = crate::time::now();
         let clock = std::time::Instant::now();
         let outcome = tokio::select! {
-            outcome = sync_endpoint(client, engine, endpoint, on_change, quiet) => Some(outcome),
+            outcome = sync_endpoint(client, mirror.engine(), endpoint, on_change, quiet) => Some(outcome),
             (name, _) = interrupt.wait() => {
                 if !quiet {
                     eprintln!(
@@ -897,28 +948,21 @@ async fn scheduled(
             Ok((summary, issues)) => {
                 report(&summary, &issues, clock.elapsed().as_secs_f64(), quiet)
             }
-            Err(failure) => {
-                eprintln!(
-                    "kiss: {}: {} (the mirror is as it was; retrying at the next run)",
-                    endpoint.name(),
-                    failure.message
-                );
-                if let Err(e) =
-                    kiss_store::record_failure(engine, endpoint, "", started, &failure.message)
-                {
-                    eprintln!("kiss: cannot record the failure: {e}");
-                }
-            }
+            // Recorded in the mirror's runs by the merge.
+            Err(failure) => eprintln!(
+                "kiss: {}: {} (the mirror is as it was; retrying at the next run)",
+                endpoint.name(),
+                failure.message
+            ),
         }
-        let jitter = interval.mul_f64(0.05 * random_fraction());
-        let due = started
-            + chrono::Duration::from_std(interval + jitter).unwrap_or(chrono::Duration::MAX);
+        let due = next_due(started, interval, random_fraction());
         next[index].2 = due;
         let schedule = Schedule {
             endpoint: endpoint.name().to_owned(),
             every_secs: interval.as_secs(),
             next: kiss_store::timestamp(due),
         };
+        let engine = mirror.engine();
         let recorded = engine
             .begin()
             .and_then(|()| engine.set_schedule(&schedule))
@@ -927,7 +971,7 @@ async fn scheduled(
             let _ = engine.rollback();
             eprintln!("kiss: cannot record the schedule: {e}");
         }
-        if let Err(e) = engine.unlock(customer, endpoint) {
+        if let Err(e) = mirror.unlock(customer, endpoint) {
             eprintln!("kiss: cannot release the lock on {}: {e}", endpoint.name());
         }
     }
@@ -962,8 +1006,8 @@ fn since(text: &str) -> Result<String, Failure> {
 
 /// `kiss changes`.
 pub(crate) fn changes(args: ChangesArgs) -> Result<(), Failure> {
-    let mut engine = args.database.open_existing()?;
-    let engine = engine.as_mut();
+    let mut mirror = args.database.open_existing()?;
+    let engine = mirror.engine();
     let query = ChangeQuery {
         endpoint: args.endpoint,
         since: args.since.as_deref().map(since).transpose()?,
@@ -973,11 +1017,14 @@ pub(crate) fn changes(args: ChangesArgs) -> Result<(), Failure> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let written = match args.format {
         ChangesFormat::Table => changes.iter().try_for_each(|c| {
+            // Keys, names and values are the server's: escaped, so that none can move the
+            // cursor or forge a line.
             let moved = match (&c.column, c.change) {
                 (Some(column), _) => format!(
-                    "  {column} {} → {}",
-                    c.old.as_deref().unwrap_or("∅"),
-                    c.new.as_deref().unwrap_or("∅")
+                    "  {} {} → {}",
+                    escaped(column),
+                    escaped(c.old.as_deref().unwrap_or("∅")),
+                    escaped(c.new.as_deref().unwrap_or("∅"))
                 ),
                 (None, _) => String::new(),
             };
@@ -987,7 +1034,7 @@ pub(crate) fn changes(args: ChangesArgs) -> Result<(), Failure> {
                 c.at,
                 c.endpoint,
                 c.change.name(),
-                c.key
+                escaped(&c.key)
             )
         }),
         ChangesFormat::Json => serde_json::to_writer_pretty(&mut out, &changes)
@@ -1036,26 +1083,40 @@ pub(crate) fn changes(args: ChangesArgs) -> Result<(), Failure> {
 
 /// `kiss status`.
 pub(crate) fn status(args: StatusArgs, json: bool) -> Result<(), Failure> {
-    let mut engine = args.database.open_existing()?;
-    let engine = engine.as_mut();
-    let schedules = engine.schedules().map_err(store_failure)?;
+    let mut mirror = args.database.open_existing()?;
+    let schedules = mirror.engine().schedules().map_err(store_failure)?;
+    let customer = mirror
+        .identity()
+        .map_err(store_failure)?
+        .map(|identity| identity.customer)
+        .unwrap_or_default();
     let mut report = Vec::new();
     for endpoint in Endpoint::ALL {
-        let last = engine
+        let last = mirror
+            .engine()
             .loads(Some(endpoint), 1)
             .map_err(store_failure)?
             .into_iter()
             .next();
+        // A run recorded as running whose lock nobody holds died before it could say so.
+        let stale = match &last {
+            Some(load) if load.status == LoadStatus::Running => mirror
+                .syncing(&customer, endpoint)
+                .map_err(store_failure)?
+                .is_none(),
+            _ => false,
+        };
         let schedule = schedules.iter().find(|s| s.endpoint == endpoint.name());
-        report.push((endpoint, last, schedule.cloned()));
+        report.push((endpoint, last, stale, schedule.cloned()));
     }
     if json {
         let value: Vec<serde_json::Value> = report
             .iter()
-            .map(|(endpoint, last, schedule)| {
+            .map(|(endpoint, last, stale, schedule)| {
                 serde_json::json!({
                     "endpoint": endpoint.name(),
                     "last": last,
+                    "stale": stale,
                     "schedule": schedule,
                 })
             })
@@ -1063,19 +1124,29 @@ pub(crate) fn status(args: StatusArgs, json: bool) -> Result<(), Failure> {
         crate::print_json(&serde_json::Value::Array(value));
         return Ok(());
     }
-    for (endpoint, last, schedule) in report {
+    for (endpoint, last, stale, schedule) in report {
         let last = match last {
             None => "never synced".to_owned(),
             Some(load) => {
+                let by = load
+                    .holder
+                    .as_deref()
+                    .map(|h| format!(" on {}", escaped(h)))
+                    .unwrap_or_default();
                 let outcome = match load.status {
                     LoadStatus::Ok => format!(
                         "ok: {} records, {} inserted, {} updated, {} deleted",
                         load.records, load.inserted, load.updated, load.deleted
                     ),
-                    LoadStatus::Running => "running".to_owned(),
-                    LoadStatus::Failed => {
-                        format!("failed: {}", load.error.as_deref().unwrap_or("(no reason)"))
-                    }
+                    LoadStatus::Running if stale => format!(
+                        "stale: recorded as running{by}, but that process is gone; it ended \
+                         without committing anything"
+                    ),
+                    LoadStatus::Running => format!("running{by}"),
+                    LoadStatus::Failed => format!(
+                        "failed: {}",
+                        escaped(load.error.as_deref().unwrap_or("(no reason)"))
+                    ),
                 };
                 format!("last {} ({outcome})", load.started)
             }
@@ -1117,5 +1188,20 @@ mod tests {
         assert!(parse_every("stock=15m,stock=20m").is_err());
         assert!(parse_every("orders=1h").is_err());
         assert!(parse_every("stock=15x").is_err());
+        assert!(parse_every("stock=86400s").is_ok());
+        assert!(parse_every("stock=86401s").is_err());
+        assert!(parse_every("stock=599s").is_err());
+    }
+
+    #[test]
+    fn jitter_never_puts_a_run_past_the_longest_interval() {
+        let start = DateTime::from_timestamp(0, 0).unwrap();
+        let hours = |h: i64| start + chrono::Duration::hours(h);
+        assert_eq!(next_due(start, Duration::from_secs(86_400), 1.0), hours(24));
+        assert_eq!(next_due(start, Duration::from_secs(3_600), 0.0), hours(1));
+        let most = next_due(start, Duration::from_secs(20 * 3_600), 1.0);
+        assert_eq!(most, hours(21));
+        let capped = next_due(start, Duration::from_secs(23 * 3_600), 1.0);
+        assert_eq!(capped, hours(24));
     }
 }

@@ -14,14 +14,20 @@ use kiss_tests::{relaxed_sandbox as sandbox, served, tempdir, wait_for};
 use rusqlite::Connection;
 
 fn against(sandbox: &Sandbox, db: &Path) -> Command {
+    let mut command = speaking_to(sandbox, db);
+    command.arg("--quiet");
+    command
+}
+
+/// `kiss` against the sandbox, saying what it does on stderr.
+fn speaking_to(sandbox: &Sandbox, db: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_kiss"));
     command
         .env("KISS_BASE_URL", sandbox.base_url())
         .env("KISS_CUSTOMER_CODE", "ACME01")
         .env("KISS_API_KEY", DEFAULT_API_KEY)
         .env("XDG_STATE_HOME", db.parent().unwrap())
-        .env_remove("KISS_DATABASE_URL")
-        .arg("--quiet");
+        .env_remove("KISS_DATABASE_URL");
     command
 }
 
@@ -353,12 +359,28 @@ async fn after_a_clock_advance_vanished_rows_are_deleted_and_changes_match_the_s
     std::fs::remove_dir_all(dir).unwrap();
 }
 
-fn file_bytes(db: &Path) -> Vec<u8> {
-    std::fs::read(db).unwrap()
+/// Every table but the runs', whose rows are compared apart: what a failed or stopped run
+/// must leave as it was.
+fn data(db: &Path) -> BTreeMap<String, Vec<String>> {
+    let mut all = contents(db);
+    all.remove("_kiss_loads");
+    all
+}
+
+/// The latest run of `endpoint`: its status and error.
+fn last_run(db: &Path, endpoint: &str) -> (String, Option<String>) {
+    Connection::open(db)
+        .unwrap()
+        .query_row(
+            "SELECT status, error FROM _kiss_loads WHERE endpoint = ?1 ORDER BY id DESC LIMIT 1",
+            [endpoint],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_truncated_body_or_a_5xx_leaves_the_database_byte_for_byte() {
+async fn a_truncated_body_or_a_5xx_leaves_the_data_as_it_was_and_records_the_failed_run() {
     let sandbox = sandbox(300).await;
     let dir = tempdir("sync-test");
     let db = dir.join("kiss.db");
@@ -367,12 +389,15 @@ async fn a_truncated_body_or_a_5xx_leaves_the_database_byte_for_byte() {
     sandbox
         .control()
         .advance_clock(Duration::from_secs(12 * EPOCH_SECS));
-    let before = file_bytes(&db);
-    for fault in [
-        Fault::TruncatedBody {
-            after_bytes: Some(150_000),
-        },
-        Fault::Status { status: 503 },
+    let before = data(&db);
+    for (fault, reason) in [
+        (
+            Fault::TruncatedBody {
+                after_bytes: Some(150_000),
+            },
+            "the body was cut short",
+        ),
+        (Fault::Status { status: 503 }, "503"),
     ] {
         sandbox
             .control()
@@ -381,18 +406,25 @@ async fn a_truncated_body_or_a_5xx_leaves_the_database_byte_for_byte() {
         let out = sync(&sandbox, &db, &["--endpoint", "products"]).await;
         assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
         assert!(
-            text(&out.stderr).contains("the mirror is as it was"),
+            text(&out.stderr).contains("products is as it was"),
             "{}",
             text(&out.stderr)
         );
-        assert_eq!(file_bytes(&db), before, "the file changed");
+        assert!(data(&db) == before, "the data changed");
+        let (status, error) = last_run(&db, "products");
+        assert_eq!(status, "failed");
+        assert!(
+            error.as_deref().is_some_and(|e| e.contains(reason)),
+            "{error:?}"
+        );
         sandbox.control().clear_faults();
     }
     assert!(sync(&sandbox, &db, &["--endpoint", "products"])
         .await
         .status
         .success());
-    assert_ne!(file_bytes(&db), before, "and the next run succeeds");
+    assert!(data(&db) != before, "and the next run succeeds");
+    assert_eq!(last_run(&db, "products").0, "ok");
     std::fs::remove_dir_all(dir).unwrap();
 }
 
@@ -405,7 +437,7 @@ async fn ctrl_c_mid_stream_rolls_back_and_a_second_sync_waits_or_leaves() {
     sandbox
         .control()
         .advance_clock(Duration::from_secs(12 * EPOCH_SECS));
-    let before = file_bytes(&db);
+    let before = data(&db);
     sandbox
         .control()
         .queue_fault(
@@ -431,8 +463,9 @@ async fn ctrl_c_mid_stream_rolls_back_and_a_second_sync_waits_or_leaves() {
     // The lock file names the syncing process once it holds the mirror.
     let lock = dir.join("kiss.db.kiss-lock");
     let pid = child.id().to_string();
+    let holder = format!("(pid {pid})");
     assert!(wait_for(
-        || std::fs::read_to_string(&lock).is_ok_and(|t| t == pid)
+        || std::fs::read_to_string(&lock).is_ok_and(|t| t.ends_with(&holder))
     ));
     // The body is slow: wait until the sync is writing it (SQLite's rollback journal exists
     // once the transaction has changed a page), not merely asked for it.
@@ -443,9 +476,41 @@ async fn ctrl_c_mid_stream_rolls_back_and_a_second_sync_waits_or_leaves() {
     let out = sync(&sandbox, &db, &["--endpoint", "stock", "--no-wait"]).await;
     assert_eq!(out.status.code(), Some(0));
     assert!(
-        text(&out.stderr).contains(&format!("another kiss (pid {pid}) is syncing")),
+        text(&out.stderr).contains(&format!("{holder} is syncing stock")),
         "{}",
         text(&out.stderr)
+    );
+    // While it runs, another process sees the run as running, by whom.
+    let status = text(&kiss_reading(&db, &["status"]).stdout);
+    assert!(
+        status.contains("running on ") && status.contains(&holder),
+        "{status}"
+    );
+    // Without --no-wait, a second sync says it waits, and goes on waiting.
+    let mut waiting = speaking_to(&sandbox, &db);
+    waiting
+        .args(["sync", "--db", db.to_str().unwrap(), "--endpoint", "stock"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut waiting = waiting.spawn().unwrap();
+    let said = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let said = said.clone();
+        let stderr = waiting.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr).lines() {
+                let line = line.unwrap();
+                let mut said = said.lock().unwrap();
+                said.push_str(&line);
+                said.push('\n');
+            }
+        })
+    };
+    assert!(
+        wait_for(|| said.lock().unwrap().contains("waiting for it to finish")),
+        "the second sync never said it waits: {}",
+        said.lock().unwrap()
     );
     assert!(Command::new("kill")
         .args(["-INT", &pid])
@@ -461,7 +526,32 @@ async fn ctrl_c_mid_stream_rolls_back_and_a_second_sync_waits_or_leaves() {
         "{}",
         text(&out.stderr)
     );
-    assert_eq!(file_bytes(&db), before, "the file changed");
+    // The waiting sync goes ahead once the first has gone, and said that it waited.
+    let waited = tokio::task::spawn_blocking(move || waiting.wait().unwrap())
+        .await
+        .unwrap();
+    reader.join().unwrap();
+    let said = said.lock().unwrap().clone();
+    assert_eq!(waited.code(), Some(0), "{said}");
+    assert!(
+        said.contains(&format!("{holder} is syncing stock"))
+            && said.contains("kiss: stock: ") && said.contains(" updated, "),
+        "{said}"
+    );
+    let mut after = data(&db);
+    let mut expected = before;
+    // Only stock moved (the clock advanced), by the sync that waited.
+    for table in ["stock", "stock_history", "_kiss_changes"] {
+        after.remove(table);
+        expected.remove(table);
+    }
+    assert!(after == expected, "the stopped products sync left something");
+    let (status, error) = last_run(&db, "products");
+    assert_eq!(status, "failed");
+    assert!(
+        error.as_deref().is_some_and(|e| e.contains("stopped before it finished")),
+        "{error:?}"
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }
 
@@ -489,7 +579,7 @@ async fn a_changed_type_fails_under_freeze_and_gets_its_own_column_under_evolve(
         .control()
         .set_schema(Endpoint::Stock, schema.to_pretty_json())
         .unwrap();
-    let before = file_bytes(&db);
+    let before = data(&db);
     let out = sync(
         &sandbox,
         &db,
@@ -502,7 +592,13 @@ async fn a_changed_type_fails_under_freeze_and_gets_its_own_column_under_evolve(
         "{}",
         text(&out.stderr)
     );
-    assert_eq!(file_bytes(&db), before);
+    assert!(data(&db) == before, "the tables changed under freeze");
+    let (status, error) = last_run(&db, "stock");
+    assert_eq!(status, "failed");
+    assert!(
+        error.as_deref().is_some_and(|e| e.contains("--on-schema-change freeze")),
+        "{error:?}"
+    );
     let out = sync(&sandbox, &db, &["--endpoint", "stock"]).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
     let filled: Vec<i64> = query(

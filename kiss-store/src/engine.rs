@@ -74,6 +74,9 @@ pub struct Load {
     pub skipped: u64,
     /// Why it failed.
     pub error: Option<String>,
+    /// Which process ran it (`host (pid N)`), so that a run in progress, or one whose process
+    /// died, can be told apart from another machine (absent in runs of earlier versions).
+    pub holder: Option<String>,
 }
 
 impl Load {
@@ -93,7 +96,43 @@ impl Load {
             duplicates: 0,
             skipped: 0,
             error: None,
+            holder: Some(holder()),
         }
+    }
+}
+
+/// This machine's name, for telling syncers apart.
+pub(crate) fn host_name() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "an unnamed host".to_owned())
+}
+
+/// This process as a run's holder: `host (pid N)`.
+pub fn holder() -> String {
+    format!("{} (pid {})", host_name(), std::process::id())
+}
+
+/// The clock a sync records its times by: real time, or a simulated one (see the CLI's
+/// `KISS_TIME_SCALE`), the same for a run's start, end and failure.
+pub type Clock = fn() -> chrono::DateTime<chrono::Utc>;
+
+/// Whose data a mirror holds: one deployment of the API and one customer of it. A mirror
+/// holds one; a sync for another is refused before anything is written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Identity {
+    /// The deployment: the API's base URL without credentials, or a name such as
+    /// `embedded sandbox` for one that has no lasting address.
+    pub deployment: String,
+    /// The customer code.
+    pub customer: String,
+}
+
+impl std::fmt::Display for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "customer {} of {}", self.customer, self.deployment)
     }
 }
 
@@ -293,7 +332,9 @@ pub trait Engine {
     /// reads them from there.
     fn add_changes(&mut self, changes: &[Change]) -> Result<(), StoreError>;
 
-    /// Records a run as started; returns its number.
+    /// Records a run (as started, or failed before it could start); returns its number. A
+    /// sync calls it in a transaction of its own, committed before the sync's begins, so
+    /// that other processes see the run while it runs.
     fn start_load(&mut self, load: &Load) -> Result<i64, StoreError>;
 
     /// Records how a run ended.
@@ -311,6 +352,26 @@ pub trait Engine {
 
     /// The schedules recorded.
     fn schedules(&mut self) -> Result<Vec<Schedule>, StoreError>;
+
+    /// Whose data the mirror holds (`None` before its first sync).
+    fn identity(&mut self) -> Result<Option<Identity>, StoreError>;
+
+    /// Records that the mirror holds `identity`'s data, as of `since`, unless it records
+    /// another already; returns the one it holds (in a transaction of its own).
+    fn claim_identity(&mut self, identity: &Identity, since: &str)
+        -> Result<Identity, StoreError>;
+
+    /// Who holds the lock on `customer`'s `endpoint` right now, if anyone: whether a run
+    /// recorded as running is still in progress. An engine whose mirror is a file that the
+    /// caller locks whole (SQLite) cannot tell, and says no one.
+    fn lock_holder(
+        &mut self,
+        customer: &str,
+        endpoint: Endpoint,
+    ) -> Result<Option<String>, StoreError> {
+        let _ = (customer, endpoint);
+        Ok(None)
+    }
 
     /// Takes the lock that lets one process at a time, on any machine, sync `customer`'s
     /// `endpoint` into this mirror, unless another holds it. An engine whose mirror is a file

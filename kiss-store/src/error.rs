@@ -89,6 +89,39 @@ pub enum StoreError {
         "the database thread stopped unexpectedly; nothing more was written: please report this"
     )]
     Stopped,
+    /// The connection that held a sync's lock was lost: the server released the lock with
+    /// it, so the run stopped rather than go on unlocked.
+    #[error(
+        "{database}: the connection holding the sync's lock was lost, so the lock is gone and \
+         another syncer may have taken it; nothing of the running sync was committed: run it \
+         again once the server is reachable"
+    )]
+    LockLost {
+        /// The database, without its password.
+        database: String,
+    },
+    /// The SQLite mirror's lock file could not be made or locked.
+    #[error("cannot lock the mirror through {path}: {source}; is its folder writable?")]
+    LockFile {
+        /// The lock file.
+        path: String,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// A sync for one customer (or deployment) into a mirror that holds another's data.
+    #[error(
+        "{mirror} holds the data of {held}, not of {asked}: one mirror holds one customer's \
+         data, so nothing was written; use another --db (a file, or a PostgreSQL schema through \
+         the URL's options=-csearch_path=...) for {asked}"
+    )]
+    OtherCustomer {
+        /// The mirror, for the message.
+        mirror: String,
+        /// Whose data it holds.
+        held: crate::engine::Identity,
+        /// Whose data the sync was for.
+        asked: crate::engine::Identity,
+    },
     /// A command that reads a mirror found none where it was pointed.
     #[error("there is no mirror in {database} yet (no _kiss_loads in its current schema): run `kiss sync` into it first")]
     NoMirror {

@@ -30,9 +30,11 @@
 //! | tables | [`layout`] (tables and columns from a schema, and how they evolve) |
 //! | vocabulary | [`error`] |
 
+mod bookkeeping;
 pub mod engine;
 pub mod error;
 pub mod layout;
+pub mod mirror;
 pub mod postgres;
 pub mod row;
 pub mod sqlite;
@@ -40,9 +42,11 @@ pub mod sync;
 mod thread;
 
 pub use engine::{
-    Change, ChangeKind, ChangeQuery, Claim, Engine, HeldRow, Load, LoadStatus, RowWrite, Schedule,
+    holder, Change, ChangeKind, ChangeQuery, Claim, Clock, Engine, HeldRow, Identity, Load,
+    LoadStatus, RowWrite, Schedule,
 };
 pub use error::StoreError;
+pub use mirror::{Location, Locked, Mirror};
 pub use layout::{natural_key, ColumnType, Layout, OnSchemaChange, SchemaChange};
 pub use postgres::PostgresEngine;
 pub use sqlite::SqliteEngine;

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use kiss_dynamic::{RawRecord, RawStream, SchemaDocument};
 use kiss_schema::Endpoint;
 
-use crate::engine::{Change, ChangeKind, Engine, Load, LoadStatus, RowWrite};
+use crate::engine::{Change, ChangeKind, Clock, Engine, Load, LoadStatus, RowWrite};
 use crate::error::StoreError;
 use crate::layout::{evolve, Evolution, Layout, OnSchemaChange, SchemaChange};
 use crate::row::{
@@ -117,7 +117,10 @@ pub struct Sync<'e, E: Engine + ?Sized> {
     /// Whether the tables gained columns that unchanged rows must be rewritten to fill (a
     /// new field, a changed type, a returning field, a new nested array).
     refill: bool,
+    /// Whether the sync's transaction is open (dropping the sync rolls it back).
     open: bool,
+    /// The time the run's times are taken from.
+    clock: Clock,
 }
 
 /// RFC 3339 in UTC with milliseconds: sorts as text in time order.
@@ -126,19 +129,53 @@ pub fn timestamp(at: DateTime<Utc>) -> String {
 }
 
 impl<'e, E: Engine + ?Sized> Sync<'e, E> {
-    /// Begins `endpoint`'s sync against its live `schema`: opens the transaction, adapts the
-    /// tables (or fails, untouched, when a type changed under [`OnSchemaChange::Freeze`]), and
-    /// records the run as started at `started`.
+    /// Begins `endpoint`'s sync against its live `schema`: records the run as running, now
+    /// on `clock` (committed at once, so that other processes see it), opens the sync's
+    /// transaction, and adapts the tables (or fails, the tables untouched, when a type
+    /// changed under [`OnSchemaChange::Freeze`]). A sync that fails from here on is recorded
+    /// as failed ([`Sync::fail`], or dropping it); one whose process dies stays `running`,
+    /// which readers tell from a live run by its lock ([`Engine::lock_holder`]).
     pub fn begin(
         engine: &'e mut E,
         endpoint: Endpoint,
         schema: &SchemaDocument,
         on_schema_change: OnSchemaChange,
-        started: DateTime<Utc>,
+        clock: Clock,
     ) -> Result<Sync<'e, E>, StoreError> {
-        let layout = Layout::from_schema(endpoint, schema)?;
-        engine.begin()?;
+        let started = clock();
         let at = timestamp(started);
+        let layout = match Layout::from_schema(endpoint, schema) {
+            Ok(layout) => layout,
+            Err(e) => {
+                record_failure(
+                    engine,
+                    endpoint,
+                    &schema.api_version,
+                    started,
+                    clock(),
+                    &e.to_string(),
+                )?;
+                return Err(e);
+            }
+        };
+        let running = Load::new(endpoint, &schema.api_version, at.clone(), LoadStatus::Running);
+        engine.begin()?;
+        let id = match engine.start_load(&running).and_then(|id| {
+            engine.commit()?;
+            Ok(id)
+        }) {
+            Ok(id) => id,
+            Err(e) => {
+                let _ = engine.rollback();
+                return Err(e);
+            }
+        };
+        let mut load = running;
+        load.id = id;
+        if let Err(e) = engine.begin() {
+            close_failed(engine, &mut load, clock(), &e.to_string());
+            return Err(e);
+        }
         let mut sync = Sync {
             engine,
             endpoint,
@@ -147,12 +184,7 @@ impl<'e, E: Engine + ?Sized> Sync<'e, E> {
                 changes: Vec::new(),
                 tables: Vec::new(),
             },
-            load: Load::new(
-                endpoint,
-                &schema.api_version,
-                at.clone(),
-                LoadStatus::Running,
-            ),
+            load,
             at,
             held: Keys::with_hasher(KeyHashing {
                 seed: random_seed(),
@@ -168,12 +200,28 @@ impl<'e, E: Engine + ?Sized> Sync<'e, E> {
             key_columns: Vec::new(),
             refill: false,
             open: true,
+            clock,
         };
-        // From here on, dropping `sync` rolls back.
-        let stored = sync.engine.stored_columns(endpoint)?;
-        sync.evolution = evolve(&sync.layout, &stored);
+        // From here on, dropping `sync` rolls back and records the run as failed.
+        if let Err(e) = sync.prepare(schema, on_schema_change) {
+            sync.abandon(&e.to_string());
+            return Err(e);
+        }
+        Ok(sync)
+    }
+
+    /// Adapts the tables to `schema` and reads what the mirror holds, in the sync's
+    /// transaction.
+    fn prepare(
+        &mut self,
+        schema: &SchemaDocument,
+        on_schema_change: OnSchemaChange,
+    ) -> Result<(), StoreError> {
+        let endpoint = self.endpoint;
+        let stored = self.engine.stored_columns(endpoint)?;
+        self.evolution = evolve(&self.layout, &stored);
         if on_schema_change == OnSchemaChange::Freeze {
-            let frozen: Vec<String> = sync
+            let frozen: Vec<String> = self
                 .evolution
                 .changes
                 .iter()
@@ -187,19 +235,18 @@ impl<'e, E: Engine + ?Sized> Sync<'e, E> {
                 });
             }
         }
-        sync.load.id = sync.engine.start_load(&sync.load)?;
-        sync.engine
-            .apply(&sync.layout, &sync.evolution, sync.load.id, &sync.at)?;
-        let existing_tables = sync.evolution.tables.iter().any(|t| !t.is_new);
-        sync.refill = existing_tables
-            && sync
+        self.engine
+            .apply(&self.layout, &self.evolution, self.load.id, &self.at)?;
+        let existing_tables = self.evolution.tables.iter().any(|t| !t.is_new);
+        self.refill = existing_tables
+            && self
                 .evolution
                 .changes
                 .iter()
                 .any(|c| !matches!(c, SchemaChange::Removed { .. }));
-        sync.checkers = (1..sync.evolution.tables.len()).map(|_| None).collect();
+        self.checkers = (1..self.evolution.tables.len()).map(|_| None).collect();
         let record_schema = kiss_dynamic::RecordSchema::from_document(schema);
-        sync.arrays = sync
+        self.arrays = self
             .evolution
             .tables
             .iter()
@@ -211,32 +258,32 @@ impl<'e, E: Engine + ?Sized> Sync<'e, E> {
                     .and_then(|a| NestedArray::find(&record_schema, a))
             })
             .collect();
-        sync.positions = sync
+        self.positions = self
             .evolution
             .tables
             .iter()
             .enumerate()
             .map(|(i, table)| match i.checked_sub(1) {
                 None => positions(table, &record_schema),
-                Some(child) => match sync.arrays.get(child) {
+                Some(child) => match self.arrays.get(child) {
                     Some(Some(array)) => positions(table, &array.elements),
                     _ => Vec::new(),
                 },
             })
             .collect();
-        sync.key_positions = sync
+        self.key_positions = self
             .layout
             .key
             .iter()
             .map(|k| record_schema.position(&k.wire_key))
             .collect();
-        let main_columns = sync
+        let main_columns = self
             .evolution
             .tables
             .first()
             .map(|t| t.columns.as_slice())
             .unwrap_or_default();
-        sync.key_columns = sync
+        self.key_columns = self
             .layout
             .key
             .iter()
@@ -246,9 +293,9 @@ impl<'e, E: Engine + ?Sized> Sync<'e, E> {
                     .position(|c| c.active && c.wire_key == k.wire_key)
             })
             .collect();
-        let current = sync.engine.current(endpoint)?;
-        sync.held.reserve(current.len());
-        sync.held.extend(current.into_iter().map(|row| {
+        let current = self.engine.current(endpoint)?;
+        self.held.reserve(current.len());
+        self.held.extend(current.into_iter().map(|row| {
             (
                 row.key,
                 Held {
@@ -258,7 +305,7 @@ impl<'e, E: Engine + ?Sized> Sync<'e, E> {
                 },
             )
         }));
-        Ok(sync)
+        Ok(())
     }
 
     /// What this sync changes in the tables.
@@ -447,8 +494,33 @@ impl<'e, E: Engine + ?Sized> Sync<'e, E> {
         });
     }
 
+    /// Rolls the sync back and records its run as failed, with `error` (what a person
+    /// reads in `kiss status`).
+    pub fn fail(mut self, error: &str) {
+        self.abandon(error);
+    }
+
+    fn abandon(&mut self, error: &str) {
+        if !self.open {
+            return;
+        }
+        self.open = false;
+        // Nothing of an unfinished sync stays; a failed rollback leaves SQLite's own
+        // journal to undo it on the next open.
+        let _ = self.engine.rollback();
+        close_failed(self.engine, &mut self.load, (self.clock)(), error);
+    }
+
     /// Marks what the response no longer had as deleted, records the run, and commits.
-    pub fn finish(mut self, finished: DateTime<Utc>) -> Result<Summary, StoreError> {
+    pub fn finish(mut self) -> Result<Summary, StoreError> {
+        let outcome = self.finish_run();
+        if let Err(e) = &outcome {
+            self.abandon(&e.to_string());
+        }
+        outcome
+    }
+
+    fn finish_run(&mut self) -> Result<Summary, StoreError> {
         let mut vanished: Vec<Box<[u8]>> = self
             .held
             .iter()
@@ -482,7 +554,7 @@ impl<'e, E: Engine + ?Sized> Sync<'e, E> {
         self.engine.add_changes(&self.changes)?;
         self.changes.clear();
         self.load.status = LoadStatus::Ok;
-        self.load.finished = Some(timestamp(finished));
+        self.load.finished = Some(timestamp((self.clock)()));
         self.engine.finish_load(&self.load)?;
         self.engine.commit()?;
         self.open = false;
@@ -496,30 +568,50 @@ impl<'e, E: Engine + ?Sized> Sync<'e, E> {
 
 impl<E: Engine + ?Sized> Drop for Sync<'_, E> {
     fn drop(&mut self) {
-        if self.open {
-            // Nothing of an unfinished sync stays; a failed rollback leaves SQLite's own
-            // journal to undo it on the next open.
-            let _ = self.engine.rollback();
-        }
+        // Dropped unfinished: the caller stopped it (Ctrl-C, SIGTERM, or an error it did not
+        // hand to `fail`).
+        self.abandon("stopped before it finished; nothing of it was kept");
     }
 }
 
-/// Records a run that failed after its transaction was rolled back: in its own small
-/// transaction, so that `kiss status` can say why (used by scheduled runs; a one-off
-/// `kiss sync` reports to its caller and leaves the file untouched).
+/// Records the running `load` as failed, in a transaction of its own. Best effort: when the
+/// mirror cannot be written (the connection is gone), the run stays `running`, and readers
+/// see it as stale once its lock is free.
+fn close_failed<E: Engine + ?Sized>(
+    engine: &mut E,
+    load: &mut Load,
+    finished: DateTime<Utc>,
+    error: &str,
+) {
+    load.status = LoadStatus::Failed;
+    load.finished = Some(timestamp(finished));
+    load.error = Some(error.to_owned());
+    let recorded = engine
+        .begin()
+        .and_then(|()| engine.finish_load(load))
+        .and_then(|()| engine.commit());
+    if recorded.is_err() {
+        let _ = engine.rollback();
+    }
+}
+
+/// Records a run that failed before its sync could begin (its data never arrived, say), in
+/// a transaction of its own, so that `kiss status` can say why. `profile` is the live
+/// schema's, when it arrived (empty otherwise).
 pub fn record_failure<E: Engine + ?Sized>(
     engine: &mut E,
     endpoint: Endpoint,
     profile: &str,
     started: DateTime<Utc>,
+    finished: DateTime<Utc>,
     error: &str,
 ) -> Result<(), StoreError> {
-    engine.begin()?;
     let mut load = Load::new(endpoint, profile, timestamp(started), LoadStatus::Failed);
-    load.finished = Some(timestamp(Utc::now()));
+    load.finished = Some(timestamp(finished));
     load.error = Some(error.to_owned());
-    match engine.start_load(&load) {
-        Ok(_) => engine.commit(),
+    engine.begin()?;
+    match engine.start_load(&load).and_then(|_| engine.commit()) {
+        Ok(()) => Ok(()),
         Err(e) => {
             let _ = engine.rollback();
             Err(e)

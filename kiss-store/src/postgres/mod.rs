@@ -35,7 +35,9 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use kiss_schema::Endpoint;
 use postgres::Config;
 
-use crate::engine::{Change, ChangeQuery, Claim, Engine, HeldRow, Load, RowWrite, Schedule};
+use crate::engine::{
+    Change, ChangeQuery, Claim, Engine, HeldRow, Identity, Load, RowWrite, Schedule,
+};
 use crate::error::StoreError;
 use crate::layout::{quote, Evolution, Layout, StoredColumn, Table};
 use crate::row::StoredRow;
@@ -598,6 +600,24 @@ impl Engine for PostgresEngine {
 
     fn schedules(&mut self) -> Result<Vec<Schedule>, StoreError> {
         self.call(Writer::schedules)
+    }
+
+    fn identity(&mut self) -> Result<Option<Identity>, StoreError> {
+        self.call(Writer::identity)
+    }
+
+    fn claim_identity(&mut self, identity: &Identity, since: &str) -> Result<Identity, StoreError> {
+        let (identity, since) = (identity.clone(), since.to_owned());
+        self.call(move |w| w.claim_identity(&identity, &since))
+    }
+
+    fn lock_holder(
+        &mut self,
+        customer: &str,
+        endpoint: Endpoint,
+    ) -> Result<Option<String>, StoreError> {
+        let customer = customer.to_owned();
+        self.call(move |w| w.lock_holder(&customer, endpoint))
     }
 
     fn try_lock(&mut self, customer: &str, endpoint: Endpoint) -> Result<Claim, StoreError> {

@@ -18,7 +18,7 @@ use std::sync::mpsc::{self, Receiver, Sender};
 
 use kiss_schema::Endpoint;
 
-use crate::engine::{Change, ChangeQuery, Engine, HeldRow, Load, RowWrite, Schedule};
+use crate::engine::{Change, ChangeQuery, Engine, HeldRow, Identity, Load, RowWrite, Schedule};
 use crate::error::StoreError;
 use crate::layout::{Evolution, Layout, StoredColumn};
 use crate::row::StoredRow;
@@ -274,5 +274,14 @@ impl Engine for SqliteEngine {
 
     fn schedules(&mut self) -> Result<Vec<Schedule>, StoreError> {
         self.call(Writer::schedules)
+    }
+
+    fn identity(&mut self) -> Result<Option<Identity>, StoreError> {
+        self.call(Writer::identity)
+    }
+
+    fn claim_identity(&mut self, identity: &Identity, since: &str) -> Result<Identity, StoreError> {
+        let (identity, since) = (identity.clone(), since.to_owned());
+        self.call(move |w| w.claim_identity(&identity, &since))
     }
 }

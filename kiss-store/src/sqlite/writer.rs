@@ -8,9 +8,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use kiss_schema::Endpoint;
-use rusqlite::{params, Connection};
+use rusqlite::{params, params_from_iter, Connection};
 
-use crate::engine::{Change, ChangeKind, ChangeQuery, HeldRow, Load, LoadStatus, Schedule};
+use crate::bookkeeping::{self, Dialect, Fields};
+use crate::engine::{Change, ChangeKind, ChangeQuery, HeldRow, Identity, Load, Schedule};
 use crate::error::StoreError;
 use crate::layout::{natural_key, quote, ColumnType, Evolution, Layout, StoredColumn, Table};
 use crate::row::{Cell, RowData, StoredRow};
@@ -18,26 +19,12 @@ use crate::row::{Cell, RowData, StoredRow};
 /// How long a reader or writer waits for another connection's lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The mirror's bookkeeping tables, created with the file.
-const BOOKKEEPING: &str = r#"
-CREATE TABLE IF NOT EXISTS "_kiss_columns" (
-    "tbl" TEXT NOT NULL, "col" TEXT NOT NULL, "endpoint" TEXT NOT NULL, "wire_key" TEXT NOT NULL,
-    "type" TEXT NOT NULL, "active" INTEGER NOT NULL, "position" INTEGER NOT NULL,
-    PRIMARY KEY ("tbl", "col"));
-CREATE TABLE IF NOT EXISTS "_kiss_schema_changes" (
-    "load" INTEGER NOT NULL, "at" TEXT NOT NULL, "endpoint" TEXT NOT NULL, "tbl" TEXT NOT NULL,
-    "change" TEXT NOT NULL, "description" TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS "_kiss_loads" (
-    "id" INTEGER PRIMARY KEY, "endpoint" TEXT NOT NULL, "profile" TEXT NOT NULL,
-    "started" TEXT NOT NULL, "finished" TEXT, "status" TEXT NOT NULL,
-    "records" INTEGER NOT NULL, "inserted" INTEGER NOT NULL, "updated" INTEGER NOT NULL,
-    "deleted" INTEGER NOT NULL, "duplicates" INTEGER NOT NULL, "skipped" INTEGER NOT NULL,
-    "error" TEXT);
+/// The changes table (SQLite numbers its rows itself); the other bookkeeping tables are
+/// [`bookkeeping::tables`].
+const CHANGES_TABLE: &str = r#"
 CREATE TABLE IF NOT EXISTS "_kiss_changes" (
     "load" INTEGER NOT NULL, "at" TEXT NOT NULL, "endpoint" TEXT NOT NULL, "key" TEXT NOT NULL,
     "change" TEXT NOT NULL, "col" TEXT, "old" TEXT, "new" TEXT);
-CREATE TABLE IF NOT EXISTS "_kiss_schedule" (
-    "endpoint" TEXT PRIMARY KEY, "every_secs" INTEGER NOT NULL, "next" TEXT NOT NULL);
 "#;
 
 /// The connection and what one sync prepared on it; owned by the database thread.
@@ -88,7 +75,35 @@ impl Writer {
             |row| row.get(0),
         )?;
         if !has_bookkeeping {
-            connection.execute_batch(BOOKKEEPING)?;
+            connection.execute_batch(&format!(
+                "BEGIN IMMEDIATE; {} {CHANGES_TABLE} COMMIT;",
+                bookkeeping::tables(Dialect::Sqlite)
+            ))?;
+        } else {
+            // A mirror of an earlier kiss gets the tables and columns added since. Only then
+            // is anything written: opening a mirror must not wait for a sync in progress.
+            let mut missing: Vec<String> = Vec::new();
+            let has_identity: bool = connection
+                .prepare("SELECT 1 FROM sqlite_master WHERE name = '_kiss_mirror'")?
+                .exists([])?;
+            if !has_identity {
+                missing.push(bookkeeping::tables(Dialect::Sqlite));
+            }
+            for (table, column, column_type) in bookkeeping::ADDED_COLUMNS {
+                let has: bool = connection
+                    .prepare(bookkeeping::has_column(Dialect::Sqlite))?
+                    .exists([table, column])?;
+                if !has {
+                    missing.push(format!(
+                        "ALTER TABLE {} ADD COLUMN {} {column_type};",
+                        quote(table),
+                        quote(column)
+                    ));
+                }
+            }
+            if !missing.is_empty() {
+                connection.execute_batch(&format!("BEGIN IMMEDIATE; {} COMMIT;", missing.join(" ")))?;
+            }
         }
         Ok(Writer {
             path: path.to_owned(),
@@ -802,49 +817,50 @@ impl Writer {
         Ok(())
     }
 
+    /// Runs one of the shared bookkeeping statements.
+    fn execute(&mut self, statement: &bookkeeping::Statement<'_>) -> Result<usize, StoreError> {
+        let sql = Dialect::Sqlite.render(statement.sql);
+        Ok(self
+            .connection
+            .prepare_cached(&sql)?
+            .execute(params_from_iter(&statement.params))?)
+    }
+
+    /// The rows of one of the shared bookkeeping queries, each read by `read`.
+    fn query<T>(
+        &mut self,
+        sql: &str,
+        params: &[bookkeeping::Param<'_>],
+        read: impl Fn(&dyn Fields) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        let sql = Dialect::Sqlite.render(sql);
+        let mut statement = self.connection.prepare_cached(&sql)?;
+        let mut rows = statement.query(params_from_iter(params))?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            out.push(read(row)?);
+        }
+        Ok(out)
+    }
+
     pub(super) fn start_load(&mut self, load: &Load) -> Result<i64, StoreError> {
-        self.connection
-            .prepare_cached(
-                "INSERT INTO \"_kiss_loads\" (\"endpoint\", \"profile\", \"started\", \"status\",
-                    \"records\", \"inserted\", \"updated\", \"deleted\", \"duplicates\", \"skipped\",
-                    \"finished\", \"error\")
-                 VALUES (?1, ?2, ?3, ?4, 0, 0, 0, 0, 0, 0, ?5, ?6)",
-            )?
-            .execute(params![
-                load.endpoint,
-                load.profile,
-                load.started,
-                load.status.name(),
-                load.finished,
-                load.error
-            ])?;
-        Ok(self.connection.last_insert_rowid())
+        let statement = bookkeeping::start_load(load);
+        self.query(statement.sql, &statement.params, |row| {
+            row.integer(0)?.ok_or_else(|| StoreError::Corrupt {
+                detail: "_kiss_loads gave no number for a new run".to_owned(),
+            })
+        })?
+        .pop()
+        .ok_or_else(|| StoreError::Corrupt {
+            detail: "_kiss_loads gave no number for a new run".to_owned(),
+        })
     }
 
     pub(super) fn finish_load(&mut self, load: &Load) -> Result<(), StoreError> {
         for index in std::mem::take(&mut self.pending_indexes) {
             self.connection.execute_batch(&index)?;
         }
-        let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
-        self.connection
-            .prepare_cached(
-                "UPDATE \"_kiss_loads\" SET \"finished\" = ?1, \"status\" = ?2, \"records\" = ?3,
-                    \"inserted\" = ?4, \"updated\" = ?5, \"deleted\" = ?6, \"duplicates\" = ?7,
-                    \"skipped\" = ?8, \"error\" = ?9, \"profile\" = ?10 WHERE \"id\" = ?11",
-            )?
-            .execute(params![
-                load.finished,
-                load.status.name(),
-                count(load.records),
-                count(load.inserted),
-                count(load.updated),
-                count(load.deleted),
-                count(load.duplicates),
-                count(load.skipped),
-                load.error,
-                load.profile,
-                load.id
-            ])?;
+        self.execute(&bookkeeping::finish_load(load))?;
         Ok(())
     }
 
@@ -853,48 +869,41 @@ impl Writer {
         endpoint: Option<Endpoint>,
         limit: u64,
     ) -> Result<Vec<Load>, StoreError> {
-        let mut statement = self.connection.prepare_cached(
-            "SELECT \"id\", \"endpoint\", \"profile\", \"started\", \"finished\", \"status\", \"records\",
-                \"inserted\", \"updated\", \"deleted\", \"duplicates\", \"skipped\", \"error\"
-             FROM \"_kiss_loads\" WHERE ?1 IS NULL OR \"endpoint\" = ?1
-             ORDER BY \"id\" DESC LIMIT ?2",
-        )?;
-        let rows = statement.query_map(
-            params![
-                endpoint.map(Endpoint::name),
-                i64::try_from(limit).unwrap_or(i64::MAX)
-            ],
-            |row| {
-                let count = |i: usize| row.get::<_, i64>(i).map(|n| u64::try_from(n).unwrap_or(0));
-                Ok((
-                    Load {
-                        id: row.get(0)?,
-                        endpoint: row.get(1)?,
-                        profile: row.get(2)?,
-                        started: row.get(3)?,
-                        finished: row.get(4)?,
-                        status: LoadStatus::Failed,
-                        records: count(6)?,
-                        inserted: count(7)?,
-                        updated: count(8)?,
-                        deleted: count(9)?,
-                        duplicates: count(10)?,
-                        skipped: count(11)?,
-                        error: row.get(12)?,
-                    },
-                    row.get::<_, String>(5)?,
-                ))
-            },
-        )?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (mut load, status) = row?;
-            load.status = LoadStatus::from_name(&status).ok_or_else(|| StoreError::Corrupt {
-                detail: format!("_kiss_loads has the status {status:?}"),
-            })?;
-            out.push(load);
+        let statement = bookkeeping::loads(endpoint, limit);
+        self.query(statement.sql, &statement.params, bookkeeping::load_of)
+    }
+
+    pub(super) fn identity(&mut self) -> Result<Option<Identity>, StoreError> {
+        Ok(self
+            .query(bookkeeping::IDENTITY, &[], bookkeeping::identity_of)?
+            .pop())
+    }
+
+    pub(super) fn claim_identity(
+        &mut self,
+        identity: &Identity,
+        since: &str,
+    ) -> Result<Identity, StoreError> {
+        self.connection.execute_batch("BEGIN IMMEDIATE")?;
+        let claimed = self
+            .execute(&bookkeeping::claim_identity(identity, since))
+            .and_then(|_| self.identity());
+        match claimed {
+            Ok(Some(held)) => {
+                self.connection.execute_batch("COMMIT")?;
+                Ok(held)
+            }
+            Ok(None) => {
+                let _ = self.connection.execute_batch("ROLLBACK");
+                Err(StoreError::Corrupt {
+                    detail: "_kiss_mirror holds no row after one was written".to_owned(),
+                })
+            }
+            Err(e) => {
+                let _ = self.connection.execute_batch("ROLLBACK");
+                Err(e)
+            }
         }
-        Ok(out)
     }
 
     pub(super) fn changes(&mut self, query: &ChangeQuery) -> Result<Vec<Change>, StoreError> {
@@ -980,32 +989,12 @@ impl Writer {
     }
 
     pub(super) fn set_schedule(&mut self, schedule: &Schedule) -> Result<(), StoreError> {
-        self.connection
-            .prepare_cached(
-                "INSERT INTO \"_kiss_schedule\" (\"endpoint\", \"every_secs\", \"next\") VALUES (?1, ?2, ?3)
-                 ON CONFLICT (\"endpoint\") DO UPDATE SET \"every_secs\" = excluded.\"every_secs\",
-                    \"next\" = excluded.\"next\"",
-            )?
-            .execute(params![
-                schedule.endpoint,
-                i64::try_from(schedule.every_secs).unwrap_or(i64::MAX),
-                schedule.next
-            ])?;
+        self.execute(&bookkeeping::set_schedule(schedule))?;
         Ok(())
     }
 
     pub(super) fn schedules(&mut self) -> Result<Vec<Schedule>, StoreError> {
-        let mut statement = self.connection.prepare_cached(
-            "SELECT \"endpoint\", \"every_secs\", \"next\" FROM \"_kiss_schedule\" ORDER BY \"endpoint\"",
-        )?;
-        let rows = statement.query_map([], |row| {
-            Ok(Schedule {
-                endpoint: row.get(0)?,
-                every_secs: u64::try_from(row.get::<_, i64>(1)?).unwrap_or(0),
-                next: row.get(2)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.query(bookkeeping::SCHEDULES, &[], bookkeeping::schedule_of)
     }
 }
 
