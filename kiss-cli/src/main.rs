@@ -356,7 +356,9 @@ fn deployment_of(base_url: &str) -> String {
     let (scheme, rest) = base_url.split_once("://").unwrap_or(("", base_url));
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let (authority, path) = rest.split_at(authority_end);
-    let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
     let url = if scheme.is_empty() {
         format!("{host}{path}")
     } else {

@@ -268,6 +268,7 @@ async fn merge(
             endpoint,
             &schema,
             on_schema_change,
+            started,
             crate::time::now,
         )
         .map(|sync| (sync, records))
@@ -314,11 +315,19 @@ async fn merge(
 
 /// Records a run that failed before its sync began; a mirror that cannot record it is said
 /// so, and the failure itself still reaches the caller.
-fn record_failure(engine: &mut dyn Engine, endpoint: Endpoint, started: DateTime<Utc>, error: &str) {
+fn record_failure(
+    engine: &mut dyn Engine,
+    endpoint: Endpoint,
+    started: DateTime<Utc>,
+    error: &str,
+) {
     if let Err(e) =
         kiss_store::record_failure(engine, endpoint, "", started, crate::time::now(), error)
     {
-        eprintln!("kiss: {}: cannot record the failure in the mirror: {e}", endpoint.name());
+        eprintln!(
+            "kiss: {}: cannot record the failure in the mirror: {e}",
+            endpoint.name()
+        );
     }
 }
 
@@ -543,7 +552,7 @@ pub(crate) async fn run(
                 let failure = Failure::new(
                     f.code,
                     format!(
-                        "{}: {} ({} is as it was)",
+                        "{}: {} (its sync was rolled back: {} in the mirror is as it was)",
                         endpoint.name(),
                         f.message,
                         endpoint.name()
@@ -731,7 +740,10 @@ impl SideBySide {
                 Ok(None) => {}
                 Err(e) => out.push((
                     endpoint,
-                    Err(Failure::new(exit::FAILURE, format!("the merge stopped: {e}"))),
+                    Err(Failure::new(
+                        exit::FAILURE,
+                        format!("the merge stopped: {e}"),
+                    )),
                 )),
             }
         }
@@ -882,7 +894,13 @@ async fn scheduled(
     let mut next: Vec<(Endpoint, Duration, DateTime<Utc>)> = every
         .0
         .iter()
-        .map(|(e, d)| (*e, *d, recorded_next(mirror.engine(), *e, *d).unwrap_or(now)))
+        .map(|(e, d)| {
+            (
+                *e,
+                *d,
+                recorded_next(mirror.engine(), *e, *d).unwrap_or(now),
+            )
+        })
         .collect();
     loop {
         let Some(index) = (0..next.len()).min_by_key(|&i| next[i].2) else {

@@ -406,7 +406,7 @@ async fn a_truncated_body_or_a_5xx_leaves_the_data_as_it_was_and_records_the_fai
         let out = sync(&sandbox, &db, &["--endpoint", "products"]).await;
         assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
         assert!(
-            text(&out.stderr).contains("products is as it was"),
+            text(&out.stderr).contains("products in the mirror is as it was"),
             "{}",
             text(&out.stderr)
         );
@@ -535,7 +535,8 @@ async fn ctrl_c_mid_stream_rolls_back_and_a_second_sync_waits_or_leaves() {
     assert_eq!(waited.code(), Some(0), "{said}");
     assert!(
         said.contains(&format!("{holder} is syncing stock"))
-            && said.contains("kiss: stock: ") && said.contains(" updated, "),
+            && said.contains("kiss: stock: ")
+            && said.contains(" updated, "),
         "{said}"
     );
     let mut after = data(&db);
@@ -545,11 +546,16 @@ async fn ctrl_c_mid_stream_rolls_back_and_a_second_sync_waits_or_leaves() {
         after.remove(table);
         expected.remove(table);
     }
-    assert!(after == expected, "the stopped products sync left something");
+    assert!(
+        after == expected,
+        "the stopped products sync left something"
+    );
     let (status, error) = last_run(&db, "products");
     assert_eq!(status, "failed");
     assert!(
-        error.as_deref().is_some_and(|e| e.contains("stopped before it finished")),
+        error
+            .as_deref()
+            .is_some_and(|e| e.contains("stopped before it finished")),
         "{error:?}"
     );
     std::fs::remove_dir_all(dir).unwrap();
@@ -596,7 +602,9 @@ async fn a_changed_type_fails_under_freeze_and_gets_its_own_column_under_evolve(
     let (status, error) = last_run(&db, "stock");
     assert_eq!(status, "failed");
     assert!(
-        error.as_deref().is_some_and(|e| e.contains("--on-schema-change freeze")),
+        error
+            .as_deref()
+            .is_some_and(|e| e.contains("--on-schema-change freeze")),
         "{error:?}"
     );
     let out = sync(&sandbox, &db, &["--endpoint", "stock"]).await;

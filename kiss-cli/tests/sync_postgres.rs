@@ -174,6 +174,31 @@ impl Mirror {
         out
     }
 
+    /// Every table but the runs', whose rows are compared apart: what a failed or stopped
+    /// run must leave as it was.
+    async fn data(&self) -> BTreeMap<String, Vec<String>> {
+        let mut all = self.contents().await;
+        all.remove("_kiss_loads");
+        all
+    }
+
+    /// The latest run of `endpoint`: its status and error.
+    async fn last_run(&self, endpoint: &str) -> (String, Option<String>) {
+        let row = self
+            .client
+            .query_one(
+                &format!(
+                    "SELECT status, error FROM {}._kiss_loads WHERE endpoint = $1
+                     ORDER BY id DESC LIMIT 1",
+                    self.schema
+                ),
+                &[&endpoint],
+            )
+            .await
+            .unwrap();
+        (row.get(0), row.get(1))
+    }
+
     async fn drop(self) {
         self.client
             .batch_execute(&format!("DROP SCHEMA {} CASCADE", self.schema))
@@ -279,7 +304,7 @@ fn assert_lost_and_rolled_back(out: &Output) {
     let said = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{said}");
     assert!(said.contains("connection to PostgreSQL was lost"), "{said}");
-    assert!(said.contains("the mirror is as it was"), "{said}");
+    assert!(said.contains("in the mirror is as it was"), "{said}");
 }
 
 /// The `application_name` pattern of a kiss process's sessions.
@@ -534,7 +559,7 @@ async fn new_fields_become_columns_in_the_syncs_transaction_and_freeze_leaves_al
     control
         .set_schema(Endpoint::Stock, schema.to_pretty_json())
         .unwrap();
-    let before = mirror.contents().await;
+    let before = mirror.data().await;
     let out = sync(
         &sandbox,
         &mirror.url,
@@ -542,7 +567,15 @@ async fn new_fields_become_columns_in_the_syncs_transaction_and_freeze_leaves_al
     )
     .await;
     assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
-    assert_eq!(mirror.contents().await, before);
+    assert_eq!(mirror.data().await, before);
+    let (status, error) = mirror.last_run("stock").await;
+    assert_eq!(status, "failed");
+    assert!(
+        error
+            .as_deref()
+            .is_some_and(|e| e.contains("--on-schema-change freeze")),
+        "{error:?}"
+    );
     let out = sync(&sandbox, &mirror.url, &["--endpoint", "stock"]).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
     let filled = mirror
@@ -689,7 +722,7 @@ async fn faults_leave_the_mirror_as_it_was_and_the_next_run_succeeds() {
         return;
     };
     let sandbox = synced_then_moved(&mirror).await;
-    let before = mirror.contents().await;
+    let before = mirror.data().await;
     // A body cut short, and a 5xx.
     for fault in [
         Fault::TruncatedBody {
@@ -703,8 +736,9 @@ async fn faults_leave_the_mirror_as_it_was_and_the_next_run_succeeds() {
             .unwrap();
         let out = sync(&sandbox, &mirror.url, &["--endpoint", "products"]).await;
         assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-        assert!(text(&out.stderr).contains("the mirror is as it was"));
-        assert_eq!(mirror.contents().await, before);
+        assert!(text(&out.stderr).contains("products in the mirror is as it was"));
+        assert_eq!(mirror.data().await, before);
+        assert_eq!(mirror.last_run("products").await.0, "failed");
         sandbox.control().clear_faults();
     }
     // The server ends the session mid-sync (an administrator's pg_terminate_backend, or a
@@ -719,7 +753,19 @@ async fn faults_leave_the_mirror_as_it_was_and_the_next_run_succeeds() {
         .await
         .unwrap();
     assert_lost_and_rolled_back(&out);
-    assert_eq!(mirror.contents().await, before);
+    assert_eq!(mirror.data().await, before);
+    // Its run could not record its end: it stays `running`, and `kiss status` tells it from
+    // a live one by its advisory lock, which went with the session.
+    assert_eq!(mirror.last_run("products").await.0, "running");
+    let status = Command::new(env!("CARGO_BIN_EXE_kiss"))
+        .args(["status", "--db", &mirror.url])
+        .output()
+        .unwrap();
+    let said = text(&status.stdout);
+    assert!(
+        said.contains("products  last") && said.contains("(stale: "),
+        "{said}"
+    );
     // Ctrl-C mid-stream.
     let child = slow_sync(&sandbox, &state, &mirror.url, Endpoint::Products, 100_000);
     mirror.once_writing(&child, "*").await;
@@ -734,7 +780,7 @@ async fn faults_leave_the_mirror_as_it_was_and_the_next_run_succeeds() {
     let said = text(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{said}");
     assert!(said.contains("rolled back"), "{said}");
-    assert_eq!(mirror.contents().await, before);
+    assert_eq!(mirror.data().await, before);
     // Another session holds the table past the lock timeout.
     let holder = connect(&mirror.url).await;
     holder
@@ -747,10 +793,10 @@ async fn faults_leave_the_mirror_as_it_was_and_the_next_run_succeeds() {
     assert_eq!(out.status.code(), Some(1), "{said}");
     assert!(said.contains("timed out waiting for a lock"), "{said}");
     holder.batch_execute("ROLLBACK").await.unwrap();
-    assert_eq!(mirror.contents().await, before);
+    assert_eq!(mirror.data().await, before);
     let out = sync(&sandbox, &mirror.url, &["--endpoint", "products"]).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_ne!(mirror.contents().await, before, "and the next run succeeds");
+    assert_ne!(mirror.data().await, before, "and the next run succeeds");
     let _ = std::fs::remove_dir_all(state);
     mirror.drop().await;
 }
@@ -833,7 +879,7 @@ async fn a_first_sync_fills_its_child_tables_aside_and_a_failed_one_leaves_none_
     let said = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{said}");
     assert!(said.contains("no renames in this schema"), "{said}");
-    assert!(said.contains("the mirror is as it was"), "{said}");
+    assert!(said.contains("in the mirror is as it was"), "{said}");
     assert_eq!(mirror.loading_tables().await, [stale]);
     assert!(!mirror.tables().await.contains(&"product_images".to_owned()));
     // The next first sync drops what was left and puts every child table in place, indexed.

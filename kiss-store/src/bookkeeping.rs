@@ -124,7 +124,8 @@ impl postgres::types::ToSql for Param<'_> {
     }
 
     fn accepts(ty: &postgres::types::Type) -> bool {
-        <&str as postgres::types::ToSql>::accepts(ty) || <i64 as postgres::types::ToSql>::accepts(ty)
+        <&str as postgres::types::ToSql>::accepts(ty)
+            || <i64 as postgres::types::ToSql>::accepts(ty)
     }
 
     // Checked per variant: text only where the statement wants text, and so on.
@@ -249,10 +250,7 @@ pub(crate) fn loads(endpoint: Option<Endpoint>, limit: u64) -> Statement<'static
                 \"error\", \"holder\"
               FROM \"_kiss_loads\" WHERE CAST($1 AS TEXT) IS NULL OR \"endpoint\" = $1
               ORDER BY \"id\" DESC LIMIT $2",
-        params: vec![
-            Param::Text(endpoint.map(Endpoint::name)),
-            count(limit),
-        ],
+        params: vec![Param::Text(endpoint.map(Endpoint::name)), count(limit)],
     }
 }
 

@@ -358,8 +358,7 @@ pub trait Engine {
 
     /// Records that the mirror holds `identity`'s data, as of `since`, unless it records
     /// another already; returns the one it holds (in a transaction of its own).
-    fn claim_identity(&mut self, identity: &Identity, since: &str)
-        -> Result<Identity, StoreError>;
+    fn claim_identity(&mut self, identity: &Identity, since: &str) -> Result<Identity, StoreError>;
 
     /// Who holds the lock on `customer`'s `endpoint` right now, if anyone: whether a run
     /// recorded as running is still in progress. An engine whose mirror is a file that the

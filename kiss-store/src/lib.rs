@@ -46,8 +46,8 @@ pub use engine::{
     LoadStatus, RowWrite, Schedule,
 };
 pub use error::StoreError;
-pub use mirror::{Location, Locked, Mirror};
 pub use layout::{natural_key, ColumnType, Layout, OnSchemaChange, SchemaChange};
+pub use mirror::{Location, Locked, Mirror};
 pub use postgres::PostgresEngine;
 pub use sqlite::SqliteEngine;
 pub use sync::{record_failure, timestamp, Summary, Sync};

@@ -334,18 +334,33 @@ mod tests {
         let mut first = Mirror::open(&location).unwrap();
         let mut second = Mirror::open(&location).unwrap();
         let taken = first
-            .lock("C1", Endpoint::Stock, false, std::future::pending::<()>(), |_| {})
+            .lock(
+                "C1",
+                Endpoint::Stock,
+                false,
+                std::future::pending::<()>(),
+                |_| {},
+            )
             .await
             .unwrap();
         assert!(matches!(taken, Locked::Taken));
         let busy = second
-            .lock("C1", Endpoint::Stock, false, std::future::pending::<()>(), |_| {})
+            .lock(
+                "C1",
+                Endpoint::Stock,
+                false,
+                std::future::pending::<()>(),
+                |_| {},
+            )
             .await
             .unwrap();
         let Locked::Busy(holder) = busy else {
             panic!("{busy:?}")
         };
-        assert!(holder.contains(&format!("pid {}", std::process::id())), "{holder}");
+        assert!(
+            holder.contains(&format!("pid {}", std::process::id())),
+            "{holder}"
+        );
         assert_eq!(
             second.syncing("C1", Endpoint::Stock).unwrap().as_deref(),
             Some(holder.as_str())
@@ -362,7 +377,13 @@ mod tests {
         first.unlock("C1", Endpoint::Stock).unwrap();
         assert_eq!(second.syncing("C1", Endpoint::Stock).unwrap(), None);
         let taken = second
-            .lock("C1", Endpoint::Stock, false, std::future::pending::<()>(), |_| {})
+            .lock(
+                "C1",
+                Endpoint::Stock,
+                false,
+                std::future::pending::<()>(),
+                |_| {},
+            )
             .await
             .unwrap();
         assert!(matches!(taken, Locked::Taken));
@@ -391,6 +412,9 @@ mod tests {
         };
         assert_eq!((held, asked), (&first, &second));
         let message = refused.to_string();
-        assert!(message.contains("customer C1") && message.contains("customer C2"), "{message}");
+        assert!(
+            message.contains("customer C1") && message.contains("customer C2"),
+            "{message}"
+        );
     }
 }

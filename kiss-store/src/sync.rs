@@ -129,10 +129,11 @@ pub fn timestamp(at: DateTime<Utc>) -> String {
 }
 
 impl<'e, E: Engine + ?Sized> Sync<'e, E> {
-    /// Begins `endpoint`'s sync against its live `schema`: records the run as running, now
-    /// on `clock` (committed at once, so that other processes see it), opens the sync's
+    /// Begins `endpoint`'s sync against its live `schema`: records the run as running since
+    /// `started` (when its data was asked for; committed at once, so that other processes
+    /// see it), opens the sync's
     /// transaction, and adapts the tables (or fails, the tables untouched, when a type
-    /// changed under [`OnSchemaChange::Freeze`]). A sync that fails from here on is recorded
+    /// changed under [`OnSchemaChange::Freeze`]). Its end, or failure, is timed by `clock`. A sync that fails from here on is recorded
     /// as failed ([`Sync::fail`], or dropping it); one whose process dies stays `running`,
     /// which readers tell from a live run by its lock ([`Engine::lock_holder`]).
     pub fn begin(
@@ -140,9 +141,9 @@ impl<'e, E: Engine + ?Sized> Sync<'e, E> {
         endpoint: Endpoint,
         schema: &SchemaDocument,
         on_schema_change: OnSchemaChange,
+        started: DateTime<Utc>,
         clock: Clock,
     ) -> Result<Sync<'e, E>, StoreError> {
-        let started = clock();
         let at = timestamp(started);
         let layout = match Layout::from_schema(endpoint, schema) {
             Ok(layout) => layout,
@@ -158,7 +159,12 @@ impl<'e, E: Engine + ?Sized> Sync<'e, E> {
                 return Err(e);
             }
         };
-        let running = Load::new(endpoint, &schema.api_version, at.clone(), LoadStatus::Running);
+        let running = Load::new(
+            endpoint,
+            &schema.api_version,
+            at.clone(),
+            LoadStatus::Running,
+        );
         engine.begin()?;
         let id = match engine.start_load(&running).and_then(|id| {
             engine.commit()?;

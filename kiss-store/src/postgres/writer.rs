@@ -14,7 +14,9 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::copy;
 use crate::bookkeeping::{self, Dialect, Fields, Param, Statement};
-use crate::engine::{host_name, Change, ChangeKind, ChangeQuery, HeldRow, Identity, Load, Schedule};
+use crate::engine::{
+    host_name, Change, ChangeKind, ChangeQuery, HeldRow, Identity, Load, Schedule,
+};
 use crate::error::{is_lost, StoreError};
 use crate::layout::{natural_key, quote, ColumnType, Evolution, Layout, StoredColumn, Table};
 use crate::row::{canonical_json, Cell, RowData, StoredRow};

@@ -102,7 +102,8 @@ impl Writer {
                 }
             }
             if !missing.is_empty() {
-                connection.execute_batch(&format!("BEGIN IMMEDIATE; {} COMMIT;", missing.join(" ")))?;
+                connection
+                    .execute_batch(&format!("BEGIN IMMEDIATE; {} COMMIT;", missing.join(" ")))?;
             }
         }
         Ok(Writer {
