@@ -666,3 +666,223 @@ async fn every_runs_on_schedule_until_sigterm_and_status_shows_the_next_run() {
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_off_sync_goes_ahead_between_the_runs_of_a_scheduled_one() {
+    let sandbox = sandbox(20).await;
+    let dir = tempdir("sync-test");
+    let db = dir.join("kiss.db");
+    let mut command = against(&sandbox, &db);
+    command
+        .args(["sync", "--db", db.to_str().unwrap(), "--every", "stock=10m"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let scheduler = command.spawn().unwrap();
+    let first_run_done = || {
+        Connection::open(&db)
+            .and_then(|c| {
+                c.query_row("SELECT count(*) FROM _kiss_schedule", [], |r| {
+                    r.get::<_, i64>(0)
+                })
+            })
+            .is_ok_and(|n| n == 1)
+    };
+    assert!(
+        wait_for(first_run_done),
+        "the first scheduled run never finished"
+    );
+    // The scheduler now sleeps until its next run, ten minutes away: it holds no lock.
+    let mut one_off = against(&sandbox, &db);
+    one_off
+        .args(["sync", "--db", db.to_str().unwrap(), "--endpoint", "stock"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let one_off = std::sync::Mutex::new(one_off.spawn().unwrap());
+    let finished = wait_for(|| one_off.lock().unwrap().try_wait().unwrap().is_some());
+    let mut one_off = one_off.into_inner().unwrap();
+    if !finished {
+        let _ = one_off.kill();
+    }
+    let out = one_off.wait_with_output().unwrap();
+    assert!(
+        finished,
+        "the one-off sync waited for the scheduler between its runs"
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let runs: Vec<String> = query(
+        &db,
+        "SELECT status FROM _kiss_loads WHERE endpoint = 'stock' ORDER BY id",
+    );
+    assert_eq!(runs, ["ok", "ok"]);
+    terminate_all(vec![scheduler]);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// Sends SIGTERM to each and asserts that each exits 0.
+fn terminate_all(children: Vec<std::process::Child>) {
+    for child in children {
+        assert!(Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success());
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_ends_a_sync_waiting_for_the_lock_at_once_with_143() {
+    let sandbox = sandbox(300).await;
+    let dir = tempdir("sync-test");
+    let db = dir.join("kiss.db");
+    assert!(sync(&sandbox, &db, &[]).await.status.success());
+    sandbox
+        .control()
+        .queue_fault(
+            "/products",
+            Fault::SlowBody {
+                bytes_per_sec: 20_000,
+            },
+            1,
+        )
+        .unwrap();
+    let mut holding = against(&sandbox, &db);
+    holding
+        .args([
+            "sync",
+            "--db",
+            db.to_str().unwrap(),
+            "--endpoint",
+            "products",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let holding = holding.spawn().unwrap();
+    let lock = dir.join("kiss.db.kiss-lock");
+    let holder = format!("(pid {})", holding.id());
+    assert!(wait_for(
+        || std::fs::read_to_string(&lock).is_ok_and(|t| t.ends_with(&holder))
+    ));
+    let mut waiting = speaking_to(&sandbox, &db);
+    waiting
+        .args(["sync", "--db", db.to_str().unwrap(), "--endpoint", "stock"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut waiting = waiting.spawn().unwrap();
+    let said = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let said = said.clone();
+        let stderr = waiting.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let mut stderr = stderr;
+            let mut buffer = [0u8; 512];
+            while let Ok(n) = stderr.read(&mut buffer) {
+                if n == 0 {
+                    break;
+                }
+                said.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buffer[..n]));
+            }
+        })
+    };
+    assert!(
+        wait_for(|| said.lock().unwrap().contains("waiting for it to finish")),
+        "{}",
+        said.lock().unwrap()
+    );
+    assert!(Command::new("kill")
+        .args(["-TERM", &waiting.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    // It ends while the holder still holds the lock: the wait itself answered SIGTERM.
+    let waiting = std::sync::Mutex::new(waiting);
+    assert!(
+        wait_for(|| waiting.lock().unwrap().try_wait().unwrap().is_some()),
+        "the waiting sync ignored SIGTERM"
+    );
+    let status = waiting.into_inner().unwrap().wait().unwrap();
+    reader.join().unwrap();
+    let said = said.lock().unwrap().clone();
+    assert_eq!(status.code(), Some(143), "{said}");
+    assert!(
+        said.contains("interrupted by SIGTERM while waiting for the lock on stock"),
+        "{said}"
+    );
+    let mut holding = holding;
+    let _ = holding.kill();
+    let _ = holding.wait();
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mirror_of_one_customer_refuses_another_naming_both_and_left_untouched() {
+    let sandbox = sandbox(20).await;
+    let dir = tempdir("sync-test");
+    // A newcomer's first sync fills the file from the embedded sandbox…
+    let db = dir.join("kiss.db");
+    let out = Command::new(env!("CARGO_BIN_EXE_kiss"))
+        .env_remove("KISS_BASE_URL")
+        .env_remove("KISS_CUSTOMER_CODE")
+        .env_remove("KISS_API_KEY")
+        .env_remove("KISS_DATABASE_URL")
+        .env("XDG_STATE_HOME", &dir)
+        .args([
+            "--quiet",
+            "sync",
+            "--db",
+            db.to_str().unwrap(),
+            "--endpoint",
+            "stock",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let before = contents(&db);
+    // …and the same command with real credentials does not merge them into it.
+    let out = sync(&sandbox, &db, &["--endpoint", "stock"]).await;
+    let said = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("customer ACME01 of the embedded sandbox")
+            && said.contains(&format!(
+                "customer ACME01 of {}",
+                sandbox.base_url().trim_end_matches('/')
+            )),
+        "{said}"
+    );
+    assert!(
+        contents(&db) == before,
+        "the refused sync wrote to the mirror"
+    );
+    // A second customer of the same deployment, likewise.
+    let other = dir.join("other.db");
+    assert!(sync(&sandbox, &other, &["--endpoint", "stock"])
+        .await
+        .status
+        .success());
+    let before = contents(&other);
+    let mut command = against(&sandbox, &other);
+    command.env("KISS_CUSTOMER_CODE", "BETA02").args([
+        "sync",
+        "--db",
+        other.to_str().unwrap(),
+        "--endpoint",
+        "stock",
+    ]);
+    let out = command.output().unwrap();
+    let said = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("customer ACME01") && said.contains("customer BETA02"),
+        "{said}"
+    );
+    assert!(
+        contents(&other) == before,
+        "the refused sync wrote to the mirror"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -33,14 +33,23 @@ fn server() -> Option<String> {
         Ok(url) if !url.is_empty() => Some(url),
         _ => {
             SAID.call_once(|| {
-                let _ = writeln!(
-                    std::io::stderr(),
+                skipping(&format!(
                     "skipping the PostgreSQL tests: set {URL_VAR}=postgres://postgres@127.0.0.1:5432/test to run them"
-                );
+                ));
             });
             None
         }
     }
+}
+
+/// Says on the terminal (past the test harness's capture) that a test, or part of one, is
+/// skipped and why; under CI (`CI` set, as `.ci/run` runs) a skip is a failure instead,
+/// since CI runs every test.
+fn skipping(what: &str) {
+    if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
+        panic!("{what}, but CI runs every test");
+    }
+    let _ = writeln!(std::io::stderr(), "{what}");
 }
 
 /// Held by every test while it uses the server: shared, except by the test that restarts it.
@@ -313,20 +322,46 @@ fn sessions_of(child: &std::process::Child) -> String {
 }
 
 impl Mirror {
-    /// Waits until a session of `child` has written in its open transaction (the run's
-    /// record, at least); then runs `then` against those sessions and returns what it counted.
+    /// Waits until `child`'s run is recorded as running (committed on its own) and one of
+    /// its sessions has then written in its open transaction (the sync's); then runs `then`
+    /// against those sessions and returns what it counted. Fails after 30 s.
     async fn once_writing(&self, child: &std::process::Child, then: &str) -> i64 {
         let name = sessions_of(child);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let holder = format!("%(pid {})", child.id());
         loop {
-            let counted = self
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no session of {name} began writing within 30 s"
+            );
+            let has_runs = self
                 .count(&format!(
-                    "SELECT count({then}) FROM pg_stat_activity
-                     WHERE application_name LIKE '{name}' AND state = 'idle in transaction'
-                       AND backend_xid IS NOT NULL"
+                    "SELECT count(*) FROM pg_tables WHERE schemaname = '{}'
+                       AND tablename = '_kiss_loads'",
+                    self.schema
                 ))
-                .await;
-            if counted > 0 {
-                return counted;
+                .await
+                > 0;
+            let running = has_runs
+                && self
+                    .count(&format!(
+                        "SELECT count(*) FROM {}._kiss_loads WHERE status = 'running'
+                           AND holder LIKE '{holder}'",
+                        self.schema
+                    ))
+                    .await
+                    > 0;
+            if running {
+                let counted = self
+                    .count(&format!(
+                        "SELECT count({then}) FROM pg_stat_activity
+                         WHERE application_name LIKE '{name}' AND state = 'idle in transaction'
+                           AND backend_xid IS NOT NULL"
+                    ))
+                    .await;
+                if counted > 0 {
+                    return counted;
+                }
             }
             tokio::task::yield_now().await;
         }
@@ -1176,10 +1211,7 @@ async fn tls_as_libpq_means_it_encrypted_by_default_and_checked_as_the_url_asks(
         return;
     };
     if mirror.strings("SHOW ssl").await != ["on"] {
-        let _ = writeln!(
-            std::io::stderr(),
-            "not testing TLS: the PostgreSQL server has ssl off"
-        );
+        skipping("not testing TLS: the PostgreSQL server has ssl off");
         return mirror.drop().await;
     }
     let sandbox = sandbox(20).await;
@@ -1254,10 +1286,9 @@ fn restart_command() -> Option<String> {
         Ok(command) if !command.is_empty() => Some(command),
         _ => {
             if std::env::var(URL_VAR).is_ok_and(|url| !url.is_empty()) {
-                let _ = writeln!(
-                    std::io::stderr(),
+                skipping(
                     "not restarting the PostgreSQL server: set KISS_TEST_POSTGRES_RESTART \
-                     to the command that does (such as pg_ctlcluster 15 main restart)"
+                     to the command that does (such as pg_ctlcluster 15 main restart)",
                 );
             }
             None

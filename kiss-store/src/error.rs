@@ -117,10 +117,10 @@ pub enum StoreError {
     OtherCustomer {
         /// The mirror, for the message.
         mirror: String,
-        /// Whose data it holds.
-        held: crate::engine::Identity,
+        /// Whose data it holds (`customer C1 of https://…`).
+        held: String,
         /// Whose data the sync was for.
-        asked: crate::engine::Identity,
+        asked: String,
     },
     /// A command that reads a mirror found none where it was pointed.
     #[error("there is no mirror in {database} yet (no _kiss_loads in its current schema): run `kiss sync` into it first")]

@@ -151,8 +151,8 @@ impl Mirror {
         }
         Err(StoreError::OtherCustomer {
             mirror: self.describe(),
-            held,
-            asked: identity.clone(),
+            held: held.to_string(),
+            asked: identity.to_string(),
         })
     }
 
@@ -410,7 +410,7 @@ mod tests {
         let StoreError::OtherCustomer { held, asked, .. } = &refused else {
             panic!("{refused}")
         };
-        assert_eq!((held, asked), (&first, &second));
+        assert_eq!((held, asked), (&first.to_string(), &second.to_string()));
         let message = refused.to_string();
         assert!(
             message.contains("customer C1") && message.contains("customer C2"),

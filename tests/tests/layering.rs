@@ -12,6 +12,7 @@ const CRATES: &[&str] = &[
     "kiss-client",
     "kiss-sandbox",
     "kiss-cli",
+    "kiss-store",
     "xtask",
 ];
 
@@ -111,9 +112,22 @@ fn no_crate_has_modules_that_import_each_other_in_a_circle() {
         let mut sources = BTreeMap::new();
         for entry in std::fs::read_dir(&src).unwrap() {
             let path = entry.unwrap().path();
+            let name = path.file_stem().unwrap().to_string_lossy().into_owned();
             if path.extension().is_some_and(|e| e == "rs") {
-                let name = path.file_stem().unwrap().to_string_lossy().into_owned();
                 sources.insert(name, std::fs::read_to_string(&path).unwrap());
+            } else if path.is_dir() {
+                // A module with a folder: one node of the crate's graph (all its files'
+                // imports), and a graph of its own among its files.
+                let files = folder_sources(&path);
+                let graph = folder_graph(&files);
+                if let Some(found) = cycle(&graph) {
+                    panic!(
+                        "{krate}: {name}/ has files that import each other in a circle: {}",
+                        found.join(" -> ")
+                    );
+                }
+                let all: Vec<&str> = files.values().map(String::as_str).collect();
+                sources.insert(name, all.join("\n"));
             }
         }
         let root = sources
@@ -146,6 +160,95 @@ fn no_crate_has_modules_that_import_each_other_in_a_circle() {
             );
         }
     }
+}
+
+/// The `.rs` files of a module's folder, by stem (`mod` for `mod.rs`).
+fn folder_sources(folder: &Path) -> BTreeMap<String, String> {
+    let mut files = BTreeMap::new();
+    for entry in std::fs::read_dir(folder).unwrap() {
+        let path = entry.unwrap().path();
+        assert!(
+            !path.is_dir(),
+            "{}: a folder in a module's folder; teach this test to read it",
+            path.display()
+        );
+        if path.extension().is_some_and(|e| e == "rs") {
+            let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+            files.insert(name, std::fs::read_to_string(&path).unwrap());
+        }
+    }
+    files
+}
+
+/// Within a module's folder, which file refers to which: `mod.rs` to a child through
+/// `child::`, a child to a sibling through `super::sibling`, and a child to `mod.rs` through
+/// `super::` followed by anything that is not a sibling (the parent's own items).
+fn folder_graph(files: &BTreeMap<String, String>) -> BTreeMap<String, BTreeSet<String>> {
+    let children: BTreeSet<String> = files.keys().filter(|f| *f != "mod").cloned().collect();
+    files
+        .iter()
+        .map(|(name, code)| {
+            let code: String = code
+                .split("#[cfg(test)]")
+                .next()
+                .unwrap_or("")
+                .lines()
+                .filter(|line| !line.trim_start().starts_with("//"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            let mut uses = BTreeSet::new();
+            if name == "mod" {
+                for child in &children {
+                    let referred = code.match_indices(&format!("{child}::")).any(|(i, _)| {
+                        !code[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_')
+                    });
+                    if referred {
+                        uses.insert(child.clone());
+                    }
+                }
+            } else {
+                for (i, _) in code.match_indices("super::") {
+                    let rest = &code[i + "super::".len()..];
+                    let names: Vec<&str> = match rest.strip_prefix('{') {
+                        Some(group) => group.split('}').next().unwrap_or("").split(',').collect(),
+                        None => vec![rest],
+                    };
+                    for next in names {
+                        let next: String = next
+                            .trim()
+                            .chars()
+                            .take_while(|c| c.is_alphanumeric() || *c == '_')
+                            .collect();
+                        if children.contains(&next) {
+                            uses.insert(next);
+                        } else if !next.is_empty() {
+                            uses.insert("mod".to_owned());
+                        }
+                    }
+                }
+            }
+            uses.remove(name);
+            (name.clone(), uses)
+        })
+        .collect()
+}
+
+#[test]
+fn a_folder_whose_child_uses_its_parent_that_uses_it_is_a_circle() {
+    let files: BTreeMap<String, String> = [
+        ("mod", "mod writer;\nuse writer::Writer;"),
+        ("writer", "use super::copy;\nfn f() { super::BATCH }"),
+        ("copy", "fn g() {}"),
+    ]
+    .map(|(a, b)| (a.to_owned(), b.to_owned()))
+    .into();
+    let graph = folder_graph(&files);
+    assert_eq!(graph["mod"], ["writer"].map(String::from).into());
+    assert_eq!(graph["writer"], ["copy", "mod"].map(String::from).into());
+    assert_eq!(
+        cycle(&graph).unwrap(),
+        ["mod", "writer", "mod"].map(String::from)
+    );
 }
 
 #[test]

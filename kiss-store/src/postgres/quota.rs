@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio_postgres::{Client, Config};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use super::describe_url;
+use super::tls::describe_url;
 use crate::error::StoreError;
 
 /// The send log of a PostgreSQL mirror's customers.

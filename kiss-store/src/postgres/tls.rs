@@ -184,6 +184,27 @@ impl ServerCertVerifier for Verifier {
     }
 }
 
+/// A `postgres://` URL as people may read it: without its password.
+pub fn describe_url(config: &tokio_postgres::Config) -> String {
+    let host = config
+        .get_hosts()
+        .first()
+        .map(|h| match h {
+            tokio_postgres::config::Host::Tcp(name) => name.clone(),
+            tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+        })
+        .unwrap_or_else(|| "localhost".to_owned());
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let user = config.get_user().unwrap_or("");
+    let database = config.get_dbname().unwrap_or(user);
+    let at = if user.is_empty() {
+        String::new()
+    } else {
+        format!("{user}@")
+    };
+    format!("postgres://{at}{host}:{port}/{database}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -236,6 +236,21 @@ impl Writer {
     }
 
     fn make_bookkeeping(&mut self) -> Result<(), StoreError> {
+        // Only when something is missing: DDL, even `IF NOT EXISTS`, locks the tables it
+        // names, and a mirror is opened while other processes sync into it.
+        if self.exists("table", "_kiss_mirror")? {
+            let mut complete = true;
+            for (table, column, _) in bookkeeping::ADDED_COLUMNS {
+                let found = self
+                    .client
+                    .query_opt(bookkeeping::has_column(Dialect::Postgres), &[table, column])
+                    .map_err(|e| self.fail(e))?;
+                complete &= found.is_some();
+            }
+            if complete {
+                return Ok(());
+            }
+        }
         let described = self.described.clone();
         let fail = |e| StoreError::postgres(&described, e);
         let mut transaction = self.client.transaction().map_err(fail)?;
