@@ -7,8 +7,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use clap::{Args, ValueEnum};
 use kiss_client::{Client, Endpoint};
+use kiss_store::schedule::{jitter_fraction, next_due, record_next, recorded_next, span};
 use kiss_store::{
-    ChangeQuery, Engine, Identity, LoadStatus, Location, Locked, Mirror, OnSchemaChange, Schedule,
+    ChangeQuery, Engine, Every, Identity, LoadStatus, Location, Locked, Mirror, OnSchemaChange,
     StoreError, Summary, Sync,
 };
 
@@ -97,7 +98,7 @@ pub(crate) struct SyncArgs {
     /// Keep syncing on a schedule until SIGTERM or Ctrl-C, such as
     /// `products=6h,stock=15m,prices=6h` (products and prices every 60 min to 24 h, stock
     /// every 10 min to 24 h, as Kiss's Datafeed App allows; units s, m, h).
-    #[arg(long, value_name = "SCHEDULE", value_parser = parse_every)]
+    #[arg(long, value_name = "SCHEDULE")]
     every: Option<Every>,
     /// When another kiss sync is using the mirror, exit at once (0) instead of waiting.
     #[arg(long)]
@@ -143,65 +144,6 @@ pub(crate) struct ChangesArgs {
 pub(crate) struct StatusArgs {
     #[command(flatten)]
     database: Database,
-}
-
-/// A schedule: per endpoint, how often.
-#[derive(Clone, Debug)]
-pub(crate) struct Every(Vec<(Endpoint, Duration)>);
-
-/// `products=6h,stock=15m`: each endpoint's interval, within the Datafeed App's bounds.
-fn parse_every(text: &str) -> Result<Every, String> {
-    let mut out: Vec<(Endpoint, Duration)> = Vec::new();
-    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (name, span) = part.split_once('=').ok_or_else(|| {
-            format!("{part:?} is not ENDPOINT=INTERVAL (such as products=6h,stock=15m)")
-        })?;
-        let endpoint = Endpoint::ALL
-            .into_iter()
-            .find(|e| e.name() == name.trim())
-            .ok_or_else(|| format!("{name:?} is not an endpoint (products, stock, prices)"))?;
-        let every = parse_span(span.trim())?;
-        let minimum = match endpoint {
-            Endpoint::Stock => 10,
-            Endpoint::Products | Endpoint::Prices => 60,
-        };
-        // On the exact duration: 86,401 s is past the longest interval, though it rounds to
-        // 1,440 minutes.
-        if every < Duration::from_secs(minimum * 60) || every > LONGEST_INTERVAL {
-            return Err(format!(
-                "{name} every {span} is out of bounds: {name} may sync every {minimum} to 1,440 \
-                 minutes (the Datafeed App's bounds)"
-            ));
-        }
-        if out.iter().any(|(e, _)| *e == endpoint) {
-            return Err(format!("{name} is scheduled twice"));
-        }
-        out.push((endpoint, every));
-    }
-    if out.is_empty() {
-        return Err("no endpoint scheduled (such as products=6h,stock=15m)".into());
-    }
-    Ok(Every(out))
-}
-
-/// `90s`, `15m`, `6h`, `2d`.
-fn parse_span(text: &str) -> Result<Duration, String> {
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a span such as 90s, 15m, 6h or 2d"))?;
-    let seconds = match unit {
-        "s" => Some(n),
-        "m" | "min" => n.checked_mul(60),
-        "h" => n.checked_mul(3600),
-        "d" => n.checked_mul(86_400),
-        _ => None,
-    }
-    .ok_or_else(|| format!("{text:?} is not a span such as 90s, 15m, 6h or 2d"))?;
-    Ok(Duration::from_secs(seconds))
 }
 
 fn store_failure(e: StoreError) -> Failure {
@@ -835,42 +777,6 @@ impl SideBySide {
     }
 }
 
-/// A random fraction in [0, 1) from the standard library's per-process random keys.
-fn random_fraction() -> f64 {
-    use std::hash::BuildHasher;
-    let bits =
-        std::collections::hash_map::RandomState::new().hash_one(std::time::SystemTime::now());
-    (bits >> 11) as f64 / (1u64 << 53) as f64
-}
-
-/// When the mirror says `endpoint` runs next on the same interval, if another process (or an
-/// earlier run of this one) has already done the run now due.
-fn recorded_next(
-    engine: &mut dyn Engine,
-    endpoint: Endpoint,
-    interval: Duration,
-) -> Option<DateTime<Utc>> {
-    let schedule = engine
-        .schedules()
-        .ok()?
-        .into_iter()
-        .find(|s| s.endpoint == endpoint.name() && s.every_secs == interval.as_secs())?;
-    let next = DateTime::parse_from_rfc3339(&schedule.next).ok()?;
-    Some(next.with_timezone(&Utc)).filter(|next| *next > crate::time::now())
-}
-
-/// The Datafeed App's longest interval: no run is put off past it, jitter included.
-const LONGEST_INTERVAL: Duration = Duration::from_secs(1440 * 60);
-
-/// When a run begun at `started` on `interval` is next due: the interval plus up to 5 % of
-/// it (`fraction` of that), so that many mirrors started together drift apart, but never
-/// more than the longest interval the Datafeed App allows.
-fn next_due(started: DateTime<Utc>, interval: Duration, fraction: f64) -> DateTime<Utc> {
-    let jitter = interval.mul_f64(0.05 * fraction.clamp(0.0, 1.0));
-    let wait = (interval + jitter).min(LONGEST_INTERVAL.max(interval));
-    started + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX)
-}
-
 /// `kiss sync --every`: each endpoint on its own interval (plus up to 5% of it at random, so
 /// that many mirrors started together drift apart), until SIGTERM or Ctrl-C, which end the
 /// current sync by rolling it back and exit 0. A failed run is recorded in `_kiss_loads` and
@@ -892,13 +798,13 @@ async fn scheduled(
 ) -> Result<(), Failure> {
     let now = crate::time::now();
     let mut next: Vec<(Endpoint, Duration, DateTime<Utc>)> = every
-        .0
+        .intervals()
         .iter()
-        .map(|(e, d)| {
+        .map(|&(e, d)| {
             (
-                *e,
-                *d,
-                recorded_next(mirror.engine(), *e, *d).unwrap_or(now),
+                e,
+                d,
+                recorded_next(mirror.engine(), e, d, now).unwrap_or(now),
             )
         })
         .collect();
@@ -937,7 +843,8 @@ async fn scheduled(
                 continue;
             }
         }
-        if let Some(later) = recorded_next(mirror.engine(), endpoint, interval) {
+        if let Some(later) = recorded_next(mirror.engine(), endpoint, interval, crate::time::now())
+        {
             // Another process did this run while this one waited.
             next[index].2 = later;
             if let Err(e) = mirror.unlock(customer, endpoint) {
@@ -973,20 +880,9 @@ async fn scheduled(
                 failure.message
             ),
         }
-        let due = next_due(started, interval, random_fraction());
+        let due = next_due(started, interval, jitter_fraction());
         next[index].2 = due;
-        let schedule = Schedule {
-            endpoint: endpoint.name().to_owned(),
-            every_secs: interval.as_secs(),
-            next: kiss_store::timestamp(due),
-        };
-        let engine = mirror.engine();
-        let recorded = engine
-            .begin()
-            .and_then(|()| engine.set_schedule(&schedule))
-            .and_then(|()| engine.commit());
-        if let Err(e) = recorded {
-            let _ = engine.rollback();
+        if let Err(e) = record_next(mirror.engine(), endpoint, interval, due) {
             eprintln!("kiss: cannot record the schedule: {e}");
         }
         if let Err(e) = mirror.unlock(customer, endpoint) {
@@ -1002,9 +898,17 @@ fn is_interruption(failure: &Failure) -> bool {
 
 /// `--since`: a date, a time, or a span back from now.
 fn since(text: &str) -> Result<String, Failure> {
-    if let Ok(span) = parse_span(text) {
-        let at =
-            crate::time::now() - chrono::Duration::from_std(span).unwrap_or(chrono::Duration::MAX);
+    if let Ok(span) = span(text) {
+        // A span reaching back before the calendar's start is a mistake, not a panic.
+        let at = chrono::Duration::from_std(span)
+            .ok()
+            .and_then(|span| crate::time::now().checked_sub_signed(span))
+            .ok_or_else(|| {
+                Failure::new(
+                    exit::USAGE,
+                    format!("--since {text:?} reaches back further than any date kiss can hold"),
+                )
+            })?;
         return Ok(kiss_store::timestamp(at));
     }
     if let Ok(at) = DateTime::parse_from_rfc3339(text) {
@@ -1191,35 +1095,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn schedules_within_the_datafeed_apps_bounds() {
-        let every = parse_every("products=6h,stock=15m,prices=1440m").unwrap();
-        assert_eq!(every.0.len(), 3);
-        assert_eq!(every.0[1], (Endpoint::Stock, Duration::from_secs(900)));
-        let too_often = parse_every("stock=5m").unwrap_err();
+    fn since_a_span_past_the_calendars_start_is_a_usage_error_not_a_panic() {
+        let failure = since("100000000d").unwrap_err();
+        assert_eq!(failure.code, exit::USAGE);
         assert!(
-            too_often.contains("every 10 to 1,440 minutes"),
-            "{too_often}"
+            failure.message.contains("reaches back further"),
+            "{}",
+            failure.message
         );
-        let products = parse_every("products=30m").unwrap_err();
-        assert!(products.contains("every 60 to 1,440 minutes"), "{products}");
-        assert!(parse_every("stock=2d").is_err());
-        assert!(parse_every("stock=15m,stock=20m").is_err());
-        assert!(parse_every("orders=1h").is_err());
-        assert!(parse_every("stock=15x").is_err());
-        assert!(parse_every("stock=86400s").is_ok());
-        assert!(parse_every("stock=86401s").is_err());
-        assert!(parse_every("stock=599s").is_err());
-    }
-
-    #[test]
-    fn jitter_never_puts_a_run_past_the_longest_interval() {
-        let start = DateTime::from_timestamp(0, 0).unwrap();
-        let hours = |h: i64| start + chrono::Duration::hours(h);
-        assert_eq!(next_due(start, Duration::from_secs(86_400), 1.0), hours(24));
-        assert_eq!(next_due(start, Duration::from_secs(3_600), 0.0), hours(1));
-        let most = next_due(start, Duration::from_secs(20 * 3_600), 1.0);
-        assert_eq!(most, hours(21));
-        let capped = next_due(start, Duration::from_secs(23 * 3_600), 1.0);
-        assert_eq!(capped, hours(24));
+        assert!(since("2d").is_ok());
+        assert_eq!(since("nonsense").unwrap_err().code, exit::USAGE);
     }
 }
