@@ -419,18 +419,43 @@ pub struct Moved {
 
 /// A row's data as one JSON object: each active column by wire key (by its column type),
 /// then the unknown fields.
+/// What a row holds for each of its wire keys, in the order the keys first appear among
+/// `columns`: the value of the key's active column, or, where that is null, of a column the
+/// key no longer writes (its values from before its type changed, or before it left the
+/// schema). A key with neither holds `None`. So no value a row was written with is lost from
+/// its versions or from what is said to have moved.
+fn values_by_key<'c, 'r>(
+    columns: &'c [StoredColumn],
+    cells: &'r [Cell<'r>],
+) -> Vec<(&'c str, Option<(&'r Cell<'r>, ColumnType)>)> {
+    let mut out: Vec<(&str, Option<(&Cell<'_>, ColumnType)>)> = Vec::new();
+    for (column, cell) in columns.iter().zip(cells) {
+        let value = (*cell != Cell::Null).then_some((cell, column.column_type));
+        match out.iter_mut().find(|(key, _)| *key == column.wire_key) {
+            None => out.push((&column.wire_key, value)),
+            Some((_, held)) => {
+                // The active column's value wins over an older column's.
+                if value.is_some() && (held.is_none() || column.active) {
+                    *held = value;
+                }
+            }
+        }
+    }
+    out
+}
+
 fn object_json(columns: &[StoredColumn], row: &RowData<'_>) -> String {
     let mut out = String::from("{");
-    for (column, cell) in columns.iter().zip(&row.cells) {
-        if !column.active || *cell == Cell::Null {
+    for (wire_key, value) in values_by_key(columns, &row.cells) {
+        let Some((cell, column_type)) = value else {
             continue;
-        }
+        };
         if out.len() > 1 {
             out.push(',');
         }
-        out.push_str(&serde_json::to_string(&column.wire_key).unwrap_or_default());
+        out.push_str(&serde_json::to_string(wire_key).unwrap_or_default());
         out.push(':');
-        out.push_str(&cell.to_json(column.column_type));
+        out.push_str(&cell.to_json(column_type));
     }
     if let Some(extra) = row.extra.as_deref().and_then(|e| e.strip_prefix('{')) {
         let members = extra.strip_suffix('}').unwrap_or(extra);
@@ -495,17 +520,22 @@ pub fn moved(tables: &[Table], old: &StoredRow<'_>, new: &StoredRow<'_>) -> Vec<
     let Some(main) = tables.first() else {
         return out;
     };
-    for ((column, before), after) in main
-        .columns
-        .iter()
-        .zip(&old.main.cells)
-        .zip(&new.main.cells)
-    {
-        if column.active && !before.same_as(after, column.column_type) {
+    let before = values_by_key(&main.columns, &old.main.cells);
+    let after = values_by_key(&main.columns, &new.main.cells);
+    for ((wire_key, before), (_, after)) in before.into_iter().zip(after) {
+        let same = match (before, after) {
+            (None, None) => true,
+            (Some((b, t)), Some((a, u))) if t == u => b.same_as(a, t),
+            // Held in columns of two types (across a type change): the same if they read
+            // the same.
+            (Some((b, t)), Some((a, u))) => b.to_text(t) == a.to_text(u),
+            _ => false,
+        };
+        if !same {
             out.push(Moved {
-                column: column.wire_key.clone(),
-                old: before.to_text(column.column_type),
-                new: after.to_text(column.column_type),
+                column: wire_key.to_owned(),
+                old: before.and_then(|(cell, t)| cell.to_text(t)),
+                new: after.and_then(|(cell, t)| cell.to_text(t)),
             });
         }
     }

@@ -833,7 +833,7 @@ impl Writer {
             self.execute(sql)?;
         }
         self.execute("COMMIT")?;
-        self.in_transaction = false;
+        self.end_transaction();
         Ok(())
     }
 
@@ -880,13 +880,22 @@ impl Writer {
         self.drop_tables(&names)
     }
 
-    pub(super) fn rollback(&mut self) -> Result<(), StoreError> {
-        self.pending_ddl.clear();
+    /// Forgets what the transaction that ended had prepared: its tables are no longer
+    /// "made by the running sync" (a reader after it must see their rows).
+    fn end_transaction(&mut self) {
+        self.in_transaction = false;
+        self.layout = None;
+        self.tables.clear();
         self.staged = None;
-        if !self.in_transaction {
+        self.pending_ddl.clear();
+    }
+
+    pub(super) fn rollback(&mut self) -> Result<(), StoreError> {
+        let was_open = self.in_transaction;
+        self.end_transaction();
+        if !was_open {
             return Ok(());
         }
-        self.in_transaction = false;
         match self.client.batch_execute("ROLLBACK") {
             // A session the server ended was rolled back by the server.
             Err(e) if !is_lost(&e) => Err(self.fail(e)),
