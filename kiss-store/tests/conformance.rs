@@ -155,13 +155,20 @@ fn run(
     sync.finish()
 }
 
+/// A row as the merge sees it: its key, its fingerprint, whether it is marked deleted.
+type HeldState = (Vec<u8>, [u8; 16], bool);
+
+/// A run without its times and holder: endpoint, profile, status, its counts (records,
+/// inserted, updated, deleted, duplicates, skipped), and its error's first words.
+type RunState = (String, String, LoadStatus, [u64; 6], Option<String>);
+
 /// What a mirror reads back: its changes, its rows (key, fingerprint, deleted) by endpoint,
 /// and its runs without their times and holder (those differ by nature).
 #[derive(Debug, PartialEq)]
 struct ReadBack {
     changes: Vec<Change>,
-    rows: Vec<(Endpoint, Vec<(Vec<u8>, [u8; 16], bool)>)>,
-    runs: Vec<(String, String, LoadStatus, [u64; 6], Option<String>)>,
+    rows: Vec<(Endpoint, Vec<HeldState>)>,
+    runs: Vec<RunState>,
 }
 
 fn read_back(mirror: &mut Mirror) -> ReadBack {
