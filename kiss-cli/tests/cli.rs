@@ -768,7 +768,7 @@ async fn records_off_the_schema_are_summed_up_and_strict_refuses_them() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn waits_for_the_quota_are_announced_on_stderr_with_when_they_end() {
+async fn a_servers_429_is_waited_out_and_announced_on_stderr_with_when_it_ends() {
     let sandbox = sandbox(3).await;
     let limited = Fault::RateLimited {
         retry_after_secs: 1,
@@ -799,6 +799,40 @@ async fn waits_for_the_quota_are_announced_on_stderr_with_when_they_end() {
     let out = output(command).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(out.stderr.is_empty(), "{}", stderr(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pacer_waits_for_the_quota_before_the_server_refuses_and_says_until_when() {
+    // A quota of one request a minute: the export's second request must wait for the next
+    // minute. On simulated time (600 times as fast) that minute takes a tenth of a second.
+    // The server allows one more than the quota: at 600×, the few milliseconds between its
+    // clock's start and kiss's are most of a simulated second.
+    const SCALE: u32 = 600;
+    let sandbox = Sandbox::start(kiss_sandbox::SandboxConfig {
+        products: 3,
+        time_scale: SCALE,
+        rate_limit: kiss_sandbox::RateLimit {
+            per_minute: 2,
+            per_hour: 1000,
+        },
+        ..kiss_sandbox::SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let mut command = against(&sandbox);
+    command
+        .env("KISS_TIME_SCALE", SCALE.to_string())
+        .env("KISS_QUOTA", "1,1000")
+        .args(["export", "stock", "--format", "ndjson", "--no-shared-quota"]);
+    let out = output(command).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let said = stderr(&out);
+    // The pacer's own words (a server's 429 says "rate limited"), with when the wait ends.
+    assert!(said.contains("waiting for the quota"), "{said}");
+    assert!(said.contains("until="), "{said}");
+    assert!(!said.contains("rate limited"), "{said}");
+    assert_eq!(stdout(&out).lines().count(), 3);
+    assert_eq!(sandbox.control().rate_limited_count(), 0, "{said}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -619,26 +619,54 @@ async fn a_changed_type_fails_under_freeze_and_gets_its_own_column_under_evolve(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_runs_on_schedule_until_sigterm_and_status_shows_the_next_run() {
-    let sandbox = sandbox(20).await;
+    // Simulated time: the sandbox's clock and kiss's run 600 times as fast (ten minutes in
+    // one second), so that several scheduled runs happen within the test.
+    const SCALE: u32 = 600;
+    let sandbox = Sandbox::start(kiss_sandbox::SandboxConfig {
+        products: 20,
+        time_scale: SCALE,
+        ..kiss_sandbox::SandboxConfig::default()
+    })
+    .await
+    .unwrap();
     let dir = tempdir("sync-test");
     let db = dir.join("kiss.db");
     let mut command = against(&sandbox, &db);
     command
+        .env("KISS_TIME_SCALE", SCALE.to_string())
+        .env("KISS_TIME_EPOCH", chrono::Utc::now().to_rfc3339())
         .args(["sync", "--db", db.to_str().unwrap(), "--every", "stock=10m"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     let child = command.spawn().unwrap();
-    let scheduled = || {
-        db.exists()
-            && Connection::open(&db)
-                .and_then(|c| {
-                    c.query_row("SELECT count(*) FROM _kiss_schedule", [], |r| {
-                        r.get::<_, i64>(0)
-                    })
-                })
-                .is_ok_and(|n| n == 1)
+    let runs = || -> Vec<String> {
+        Connection::open(&db)
+            .and_then(|c| {
+                c.prepare(
+                    "SELECT started FROM _kiss_loads WHERE endpoint = 'stock' AND status = 'ok'
+                     ORDER BY id",
+                )?
+                .query_map([], |r| r.get::<_, String>(0))?
+                .collect()
+            })
+            .unwrap_or_default()
     };
-    assert!(wait_for(scheduled), "the first run never finished");
+    assert!(
+        wait_for(|| db.exists() && runs().len() >= 3),
+        "three scheduled runs never finished: {:?}",
+        runs()
+    );
+    // Each run begins one interval (plus at most 5 % of it) after the one before, on the
+    // simulated clock the runs are recorded by.
+    let started: Vec<chrono::DateTime<chrono::Utc>> =
+        runs().iter().map(|t| t.parse().unwrap()).collect();
+    for pair in started.windows(2) {
+        let apart = pair[1] - pair[0];
+        assert!(
+            apart >= chrono::TimeDelta::minutes(10) && apart <= chrono::TimeDelta::seconds(660),
+            "runs {apart} apart: {started:?}"
+        );
+    }
     let pid = child.id().to_string();
     assert!(Command::new("kill")
         .args(["-TERM", &pid])
