@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Two (or more) `kiss` binaries' PostgreSQL syncs side by side, with where the CPU time went.
+"""Two (or more) `kiss` binaries' PostgreSQL (and SQLite) syncs side by side, with where the CPU time went.
 
 Starts `kiss-sandbox --products N` (release build), then alternates, per run: for each
 variant a first sync of products + stock + prices into a new, empty schema and a re-sync of
@@ -9,6 +9,11 @@ the PostgreSQL server (the backends that exited meanwhile, read off the postmast
 children's times: run it with no other clients) and of the sandbox. On a machine of two
 cores a first sync keeps both busy, so its CPU total says more than its wall time, which
 swings by a fifth between identical runs.
+
+With --sqlite, each variant also makes a first sync into a new SQLite file and a re-sync of
+it, measured the same way (the server's CPU is then nobody's). The table gives, beside each
+median, the worst run's ratio to the export of the same round: the bars on re-syncs hold in
+every run, not only the median.
 
 With --floor, each run also times the server alone loading the first variant's mirror
 afresh (see `sync_vs_export.py`): the CPU time PostgreSQL needs for this layout and data
@@ -56,6 +61,8 @@ def main():
     parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432/test")
     parser.add_argument("--postmaster-pid", default="/var/run/postgresql/15-main.pid",
                         help="the server's pid file (Debian's for cluster 15/main)")
+    parser.add_argument("--sqlite", action="store_true",
+                        help="also sync each variant into a new SQLite file, and re-sync it")
     parser.add_argument("--floor", action="store_true",
                         help="also time the server alone loading the first variant's mirror")
     args = parser.parse_args()
@@ -87,6 +94,8 @@ def main():
                 cpu_seconds(sandbox.pid, False) - served)
 
     results = collections.defaultdict(list)
+    # Per round, the export's wall time: each sync's worst ratio is to its own round's export.
+    rounds = collections.defaultdict(list)
     # The export's file and the floor's copies of the mirror (some 80 MB), gone at the end.
     files = tempfile.mkdtemp(prefix="kiss-ab-")
     export = [os.path.join(RELEASE, "kiss"), "export", "products", "--format", "ndjson", "-q",
@@ -101,6 +110,14 @@ def main():
                 sync = [path, "sync", "--db", url, "-q", "--no-shared-quota"]
                 results[(label, "first sync")].append(measured(sync))
                 results[(label, "re-sync")].append(measured(sync))
+                if args.sqlite:
+                    db = os.path.join(files, f"{label}.db")
+                    sync = [path, "sync", "--db", db, "-q", "--no-shared-quota"]
+                    results[(label, "SQLite first sync")].append(measured(sync))
+                    results[(label, "SQLite re-sync")].append(measured(sync))
+                    for leftover in (db, db + ".kiss-lock"):
+                        if os.path.exists(leftover):
+                            os.remove(leftover)
                 if args.floor and label == variants[0][0]:
                     floor = "kiss_ab_floor"
                     psql(f"DROP SCHEMA IF EXISTS {floor} CASCADE; CREATE SCHEMA {floor}")
@@ -113,21 +130,25 @@ def main():
                     shutil.rmtree(copies)
                     psql(f"DROP SCHEMA {floor} CASCADE")
                 psql(f"DROP SCHEMA {schema} CASCADE")
-            results[("", "export products (ndjson)")].append(measured(export))
+            exported = measured(export)
+            results[("", "export products (ndjson)")].append(exported)
+            for key, rows in results.items():
+                rounds[key].append(rows[-1][0] / exported[0])
     finally:
         sandbox.terminate()
         sandbox.wait()
         shutil.rmtree(files, ignore_errors=True)
     export_wall = statistics.median(r[0] for r in results[("", "export products (ndjson)")])
     print(f"\n{args.size} products, {args.runs} alternating runs, medians (fastest wall):")
-    print("| variant | run | wall | wall / export | CPU: kiss | CPU: PostgreSQL | CPU: sandbox "
-          "| CPU: all |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| variant | run | wall | wall / export | worst run / its export | CPU: kiss "
+          "| CPU: PostgreSQL | CPU: sandbox | CPU: all |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for (label, run), rows in results.items():
         median = [statistics.median(r[i] for r in rows) for i in range(4)]
+        worst = max(rounds[(label, run)]) if rounds[(label, run)] else float("nan")
         print(f"| {label} | {run} | {median[0]:.3f} s ({min(r[0] for r in rows):.3f}) | "
-              f"{median[0] / export_wall:.2f}× | {median[1]:.2f} s | {median[2]:.2f} s | "
-              f"{median[3]:.2f} s | {sum(median[1:]):.2f} s |")
+              f"{median[0] / export_wall:.2f}× | {worst:.2f}× | {median[1]:.2f} s | "
+              f"{median[2]:.2f} s | {median[3]:.2f} s | {sum(median[1:]):.2f} s |")
 
 
 if __name__ == "__main__":

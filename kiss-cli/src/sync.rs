@@ -463,7 +463,9 @@ pub(crate) async fn run(
     let endpoints = endpoints_of(&args.endpoints);
     let started = crate::time::now();
     let outcomes = if let Location::Postgres(url) = mirror.location().clone() {
-        // Each endpoint's lock is taken by the session that merges it.
+        // Each endpoint's merge has a connection of its own, which takes its lock: this one
+        // has done its part (the mirror's identity), and is not held through the sync.
+        drop(mirror);
         let merging = SideBySide {
             url,
             customer: customer.clone(),

@@ -20,11 +20,18 @@
 //! columns, bulk `COPY`, an advisory lock per customer endpoint, and the quota's send log for
 //! every machine in [`postgres::QuotaLog`]). The sync logic ([`Sync`]) never sees SQL.
 //!
+//! Commands drive a [`Mirror`]: opened at a [`Location`] (a SQLite path or a PostgreSQL
+//! URL), locked per customer endpoint with one API for both engines, and holding one
+//! deployment's customer ([`Identity`]). Every run is recorded in `_kiss_loads` while it
+//! runs, and how it ended. [`schedule`] holds the rules of `kiss sync --every`.
+//!
 //! The modules are layered; each imports only from the ones below it:
 //!
 //! | layer | modules |
 //! |---|---|
+//! | what commands drive | [`mirror`] (where, the lock, whose data), [`schedule`] (when) |
 //! | over any engine, and engines | [`sync`] (one endpoint's run: merge, history, changes), [`sqlite`], [`postgres`] |
+//! | what both engines write alike | the bookkeeping tables and statements, once for both dialects |
 //! | what engines do and store | [`engine`] (the trait, runs, changes, locks), the database thread they keep their connection on |
 //! | rows | [`row`] (rows from records' text, keys, fingerprints, what moved) |
 //! | tables | [`layout`] (tables and columns from a schema, and how they evolve) |
