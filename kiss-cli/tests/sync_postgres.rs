@@ -217,14 +217,20 @@ impl Mirror {
 }
 
 fn against(sandbox: &Sandbox, state: &Path) -> Command {
+    let mut command = speaking_to(sandbox, state);
+    command.arg("--quiet");
+    command
+}
+
+/// `kiss` against the sandbox, saying what it does on stderr.
+fn speaking_to(sandbox: &Sandbox, state: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_kiss"));
     command
         .env("KISS_BASE_URL", sandbox.base_url())
         .env("KISS_CUSTOMER_CODE", "ACME01")
         .env("KISS_API_KEY", DEFAULT_API_KEY)
         .env("XDG_STATE_HOME", state)
-        .env_remove("KISS_DATABASE_URL")
-        .arg("--quiet");
+        .env_remove("KISS_DATABASE_URL");
     command
 }
 
@@ -942,7 +948,7 @@ async fn one_syncer_per_customer_endpoint_the_second_waits_or_says_who_holds_it(
     };
     let sandbox = sandbox(300).await;
     let state = tempdir("sync-pg-state");
-    let first = slow_sync(&sandbox, &state, &mirror.url, Endpoint::Stock, 20_000);
+    let first = slow_sync(&sandbox, &state, &mirror.url, Endpoint::Stock, 8_000);
     let pid = first.id();
     // The slow body is on its way: the first holds the lock.
     assert!(wait_for(|| sandbox.control().request_count("/stock") >= 1));
@@ -968,18 +974,55 @@ async fn one_syncer_per_customer_endpoint_the_second_waits_or_says_who_holds_it(
     .await;
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(mirror.count("SELECT count(*) FROM prices").await, 300);
-    // Without --no-wait the second waits, then syncs.
-    let mut second = against(&sandbox, &state);
+    // Without --no-wait the second says that it waits, and waits: it is still waiting once it
+    // has said so, and syncs after the first.
+    let mut second = speaking_to(&sandbox, &state);
     second
         .args(["sync", "--db", &mirror.url, "--endpoint", "stock"])
-        .env_remove("KISS_QUIET");
-    let second = tokio::task::spawn_blocking(move || second.output().unwrap());
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut second = second.spawn().unwrap();
+    let said = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let said = said.clone();
+        let mut stderr = second.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let mut buffer = [0u8; 512];
+            while let Ok(n) = stderr.read(&mut buffer) {
+                if n == 0 {
+                    break;
+                }
+                said.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buffer[..n]));
+            }
+        })
+    };
+    assert!(
+        wait_for(|| said.lock().unwrap().contains("waiting for it to finish")),
+        "the second never said it waits: {}",
+        said.lock().unwrap()
+    );
+    assert!(
+        said.lock().unwrap().contains(&format!("(pid {pid})")),
+        "{}",
+        said.lock().unwrap()
+    );
+    assert_eq!(
+        sandbox.control().request_count("/stock"),
+        1,
+        "the waiting process asked for stock while the first synced it"
+    );
     let first = tokio::task::spawn_blocking(move || first.wait_with_output().unwrap())
         .await
         .unwrap();
     assert!(first.status.success(), "{}", text(&first.stderr));
-    let second = second.await.unwrap();
-    assert!(second.status.success(), "{}", text(&second.stderr));
+    let second = tokio::task::spawn_blocking(move || second.wait().unwrap())
+        .await
+        .unwrap();
+    reader.join().unwrap();
+    assert!(second.success(), "{}", said.lock().unwrap());
     let loads = mirror
         .count("SELECT count(*) FROM _kiss_loads WHERE endpoint = 'stock' AND status = 'ok'")
         .await;
