@@ -7,10 +7,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use clap::{Args, ValueEnum};
 use kiss_client::{Client, Endpoint};
+use kiss_store::run::{Fetched, Pending, Piece};
 use kiss_store::schedule::{jitter_fraction, next_due, record_next, recorded_next, span};
 use kiss_store::{
-    ChangeQuery, Engine, Every, Identity, LoadStatus, Location, Locked, Mirror, OnSchemaChange,
-    StoreError, Summary, Sync,
+    ChangeQuery, Every, Failed, Identity, LoadStatus, Location, Locked, Mirror, Observer,
+    OnSchemaChange, Plan, Records, Source, StoreError, Summary,
 };
 
 use crate::export::{Interrupt, Issues};
@@ -52,27 +53,15 @@ impl Database {
     /// Opens an existing mirror for reading, creating nothing; a clear error when there is
     /// none.
     fn open_existing(&self) -> Result<Mirror, Failure> {
-        let location = self.location()?;
-        Mirror::open_existing(&location).map_err(|e| match (e, &location) {
-            (StoreError::NoMirror { .. }, Location::Sqlite(path)) => Failure::new(
-                exit::FAILURE,
-                format!(
-                    "there is no mirror at {} yet: run `kiss sync --db {}` first",
-                    path.display(),
-                    path.display()
-                ),
-            ),
-            (e, _) => Failure::new(exit::FAILURE, e.to_string()),
-        })
+        Mirror::open_existing(&self.location()?)
+            .map_err(|e| Failure::new(exit::FAILURE, e.to_string()))
     }
 
-    /// The mirror for messages: a SQLite path as given; a URL never (it may hold a
-    /// password), the engine says it without one.
+    /// The mirror for messages (a URL without its password).
     fn described(&self) -> String {
-        match Location::parse(&self.db) {
-            Ok(Location::Sqlite(path)) => path.display().to_string(),
-            _ => "in PostgreSQL".to_owned(),
-        }
+        self.location()
+            .map(|location| location.describe())
+            .unwrap_or_else(|_| self.db.clone())
     }
 }
 
@@ -154,122 +143,137 @@ fn store_failure(e: StoreError) -> Failure {
     Failure::new(code, e.to_string())
 }
 
-/// One endpoint's live schema and response, asked for (the body still arriving).
-type Fetched = Result<(kiss_schema::SchemaDocument, kiss_client::RawRecords), kiss_client::Error>;
+/// The API, as the mirror's source of records.
+struct Api<'a>(&'a Client);
 
-/// Syncs one endpoint: fetches its live schema and records, merges them in one transaction.
-async fn sync_endpoint(
-    client: &Client,
-    engine: &mut dyn Engine,
-    endpoint: Endpoint,
-    on_schema_change: OnSchemaChange,
-    quiet: bool,
-) -> Result<(Summary, Issues), Failure> {
-    let started = crate::time::now();
-    let fetched = client.raw_records(endpoint).await;
-    merge(
-        engine,
-        endpoint,
-        fetched,
-        started,
-        on_schema_change,
-        quiet,
-        Turn::default(),
-    )
-    .await
+/// One endpoint's response, its body still arriving.
+struct Response(kiss_client::RawRecords);
+
+/// Why a piece of a response's records stopped: reading it, or storing a record.
+enum PieceFailure {
+    Read(kiss_client::Error),
+    Stored(StoreError),
 }
 
-/// When a merge that runs beside others may begin: after the one before it has begun (so
-/// that runs are numbered in endpoint order, as one after another would be), telling the
-/// next when it has.
-#[derive(Default)]
-struct Turn {
-    after: Option<tokio::sync::oneshot::Receiver<()>>,
-    then: Option<tokio::sync::oneshot::Sender<()>>,
-}
-
-/// Merges one endpoint's response, as it arrives, in one transaction, beginning in `turn`.
-/// Every failure is recorded in the mirror's runs: one before the sync could begin (the
-/// response never came) as a failed run started at `started`; one after it, by the sync.
-async fn merge(
-    engine: &mut dyn Engine,
-    endpoint: Endpoint,
-    fetched: Fetched,
-    started: DateTime<Utc>,
-    on_schema_change: OnSchemaChange,
-    quiet: bool,
-    turn: Turn,
-) -> Result<(Summary, Issues), Failure> {
-    if let Some(after) = turn.after {
-        // A merge before it that failed to begin lets it go too.
-        let _ = after.await;
+impl From<kiss_client::Error> for PieceFailure {
+    fn from(e: kiss_client::Error) -> PieceFailure {
+        PieceFailure::Read(e)
     }
-    let begun = match fetched {
-        Ok((schema, records)) => Sync::begin(
-            engine,
-            endpoint,
-            &schema,
-            on_schema_change,
-            started,
-            crate::time::now,
+}
+
+impl Records for Response {
+    type Error = kiss_client::Error;
+
+    fn next_piece<'a>(
+        &'a mut self,
+        each: &'a mut dyn FnMut(kiss_dynamic::RawRecord<'_>) -> Result<(), StoreError>,
+    ) -> Pending<'a, Result<bool, Piece<kiss_client::Error>>> {
+        Box::pin(async move {
+            self.0
+                .next_chunk(|record| each(record).map_err(PieceFailure::Stored))
+                .await
+                .map_err(|e| match e {
+                    PieceFailure::Read(e) => Piece::Read(e),
+                    PieceFailure::Stored(e) => Piece::Stored(e),
+                })
+        })
+    }
+}
+
+impl Source for Api<'_> {
+    type Records = Response;
+
+    fn fetch(&self, endpoint: Endpoint) -> Pending<'_, Fetched<Response>> {
+        Box::pin(async move {
+            let (schema, records) = self.0.raw_records(endpoint).await?;
+            Ok((schema, Response(records)))
+        })
+    }
+
+    /// The body is read ahead on this runtime, whose connections the client's pool hands
+    /// out, and given to the merge's thread in pieces: polled across threads directly, every
+    /// network read woke one thread from the other.
+    fn hand_over(&self, records: Response) -> Response {
+        Response(records.0.read_ahead(READ_AHEAD_PIECE, READ_AHEAD_PIECES))
+    }
+}
+
+/// What a sync says on stderr as it happens, and the records' issues per endpoint, for the
+/// summary.
+struct Reporter {
+    quiet: bool,
+    /// The mirror and customer, for the messages.
+    mirror: String,
+    customer: String,
+    issues: std::sync::Mutex<Vec<(Endpoint, Issues)>>,
+}
+
+impl Reporter {
+    fn holding(&self, endpoint: Endpoint, holder: &str) -> String {
+        format!(
+            "{} is syncing {} of customer {} into {}",
+            escaped(holder),
+            endpoint.name(),
+            self.customer,
+            self.mirror
         )
-        .map(|sync| (sync, records))
-        .map_err(store_failure),
-        Err(e) => {
-            let failure = Failure::from(e);
-            record_failure(engine, endpoint, started, &failure.message);
-            Err(failure)
-        }
-    };
-    if let Some(then) = turn.then {
-        let _ = then.send(());
     }
-    let (mut sync, mut records) = begun?;
-    let mut issues = Issues::default();
-    loop {
-        let more = records
-            .next_chunk(|record| {
-                if !record.issues().is_empty() {
+
+    /// The issues of `endpoint`'s records since it was last asked.
+    fn issues(&self, endpoint: Endpoint) -> Issues {
+        let Ok(mut all) = self.issues.lock() else {
+            return Issues::default();
+        };
+        match all.iter().position(|(e, _)| *e == endpoint) {
+            Some(at) => all.swap_remove(at).1,
+            None => Issues::default(),
+        }
+    }
+}
+
+impl Observer for Reporter {
+    fn waiting(&self, endpoint: Endpoint, holder: &str) {
+        if !self.quiet {
+            eprintln!(
+                "kiss: {}; waiting for it to finish (--no-wait to exit instead)",
+                self.holding(endpoint, holder)
+            );
+        }
+    }
+
+    fn not_waiting(&self, endpoint: Endpoint, holder: &str) {
+        eprintln!(
+            "kiss: {}; not waiting (--no-wait)",
+            self.holding(endpoint, holder)
+        );
+    }
+
+    fn record(&self, endpoint: Endpoint, record: &kiss_dynamic::RawRecord<'_>) {
+        if record.issues().is_empty() {
+            return;
+        }
+        if let Ok(mut all) = self.issues.lock() {
+            match all.iter_mut().find(|(e, _)| *e == endpoint) {
+                Some((_, issues)) => issues.add(record.issues()),
+                None => {
+                    let mut issues = Issues::default();
                     issues.add(record.issues());
+                    all.push((endpoint, issues));
                 }
-                sync.add(&record).map_err(store_failure)
-            })
-            .await;
-        match more {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(failure) => {
-                sync.fail(&failure.message);
-                return Err(failure);
             }
         }
-        // Ctrl-C, raced against this future, is noticed between pieces of the body.
-        tokio::task::yield_now().await;
     }
-    let summary = sync.finish().map_err(store_failure)?;
-    if !quiet {
-        for change in &summary.schema_changes {
-            eprintln!("kiss: {}: {change}", endpoint.name());
-        }
-    }
-    Ok((summary, issues))
-}
 
-/// Records a run that failed before its sync began; a mirror that cannot record it is said
-/// so, and the failure itself still reaches the caller.
-fn record_failure(
-    engine: &mut dyn Engine,
-    endpoint: Endpoint,
-    started: DateTime<Utc>,
-    error: &str,
-) {
-    if let Err(e) =
-        kiss_store::record_failure(engine, endpoint, "", started, crate::time::now(), error)
-    {
-        eprintln!(
-            "kiss: {}: cannot record the failure in the mirror: {e}",
-            endpoint.name()
-        );
+    fn schema_changed(&self, endpoint: Endpoint, changes: &[kiss_store::SchemaChange]) {
+        if !self.quiet {
+            for change in changes {
+                eprintln!(
+                    "kiss: {}: {}",
+                    endpoint.name(),
+                    escaped(&change.to_string())
+                );
+            }
+        }
     }
 }
 
@@ -321,11 +325,11 @@ fn endpoints_of(chosen: &[Endpoint]) -> Vec<Endpoint> {
     }
 }
 
-/// The quota's send log in a PostgreSQL mirror, for the client: every process of one
-/// customer that syncs into the mirror, on any machine, paces its requests through it.
+/// The quota's send log a mirror keeps, for the client: every process of one customer that
+/// syncs into the mirror, on any machine, paces its requests through it.
 #[derive(Debug)]
 struct MirrorQuota {
-    log: kiss_store::postgres::QuotaLog,
+    log: kiss_store::QuotaLog,
     customer: String,
 }
 
@@ -357,66 +361,24 @@ impl kiss_client::SharedQuota for MirrorQuota {
     }
 }
 
-/// For `kiss sync` into PostgreSQL, the mirror's quota log (`None`: this machine's file).
+/// For `kiss sync`, the mirror's quota log, where it keeps one (`None`: this machine's
+/// file).
 pub(crate) fn shared_quota(
     args: &SyncArgs,
 ) -> Result<Option<std::sync::Arc<dyn kiss_client::SharedQuota>>, Failure> {
-    let Location::Postgres(url) = args.database.location()? else {
-        return Ok(None);
-    };
     let Some(customer) = args.connection.customer_code.clone() else {
         // The embedded sandbox's requests are its own.
         return Ok(None);
     };
-    let log = kiss_store::postgres::QuotaLog::new(&url)
+    let log = args
+        .database
+        .location()?
+        .quota_log()
         .map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
-    Ok(Some(std::sync::Arc::new(MirrorQuota { log, customer })))
-}
-
-/// Takes the mirror's lock on `customer`'s `endpoint`, waiting for the process that holds it
-/// unless `no_wait`: `Ok(false)` when it is held and `no_wait` is set, `Err` when Ctrl-C or
-/// SIGTERM ends the wait.
-async fn claim(
-    mirror: &mut Mirror,
-    customer: &str,
-    endpoint: Endpoint,
-    no_wait: bool,
-    quiet: bool,
-    interrupt: &mut Interrupt,
-) -> Result<bool, Failure> {
-    let described = mirror.describe();
-    let what = |holder: &str| {
-        format!(
-            "{} is syncing {} of customer {customer} into {described}",
-            crate::terminal::escaped(holder),
-            endpoint.name(),
-        )
-    };
-    let locked = mirror
-        .lock(customer, endpoint, !no_wait, interrupt.wait(), |holder| {
-            if !quiet {
-                eprintln!(
-                    "kiss: {}; waiting for it to finish (--no-wait to exit instead)",
-                    what(holder)
-                );
-            }
-        })
-        .await
-        .map_err(store_failure)?;
-    match locked {
-        Locked::Taken => Ok(true),
-        Locked::Busy(holder) => {
-            eprintln!("kiss: {}; not waiting (--no-wait)", what(&holder));
-            Ok(false)
-        }
-        Locked::Stopped((name, code)) => Err(Failure::new(
-            code,
-            format!(
-                "interrupted by {name} while waiting for the lock on {}; nothing was synced",
-                endpoint.name()
-            ),
-        )),
-    }
+    Ok(log.map(|log| {
+        std::sync::Arc::new(MirrorQuota { log, customer })
+            as std::sync::Arc<dyn kiss_client::SharedQuota>
+    }))
 }
 
 /// Records in the mirror whose data it holds, or refuses (exit 2) when it holds another's.
@@ -433,6 +395,24 @@ fn claim_identity(mirror: &mut Mirror, deployment: &str, customer: &str) -> Resu
         })
 }
 
+/// An endpoint's sync that failed, as the command reports it: the client's failures keep
+/// their exit codes (credentials, rate limits), the mirror's theirs (a frozen schema).
+fn failed(endpoint: Endpoint, failure: Failed<kiss_client::Error>) -> Failure {
+    let failure = match failure {
+        Failed::Fetch(e) => Failure::from(e),
+        Failed::Store(e) => store_failure(e),
+    };
+    Failure::new(
+        failure.code,
+        format!(
+            "{}: {} (its sync was rolled back: {} in the mirror is as it was)",
+            endpoint.name(),
+            failure.message,
+            endpoint.name()
+        ),
+    )
+}
+
 /// `kiss sync`: once, or on a schedule with `--every`.
 pub(crate) async fn run(
     client: &Client,
@@ -444,340 +424,90 @@ pub(crate) async fn run(
     let mut mirror = args.database.open()?;
     let customer = client.customer_code().to_owned();
     claim_identity(&mut mirror, deployment, &customer)?;
-    let on_change = match args.on_schema_change {
-        SchemaChangeContract::Evolve => OnSchemaChange::Evolve,
-        SchemaChangeContract::Freeze => OnSchemaChange::Freeze,
+    let plan = Plan {
+        customer: customer.clone(),
+        on_schema_change: match args.on_schema_change {
+            SchemaChangeContract::Evolve => OnSchemaChange::Evolve,
+            SchemaChangeContract::Freeze => OnSchemaChange::Freeze,
+        },
+        wait: !args.no_wait,
+        clock: crate::time::now,
     };
+    let reporter = std::sync::Arc::new(Reporter {
+        quiet,
+        mirror: mirror.describe(),
+        customer,
+        issues: std::sync::Mutex::default(),
+    });
     if let Some(every) = args.every {
-        return scheduled(
-            client,
-            &mut mirror,
-            &customer,
-            every,
-            on_change,
-            interrupt,
-            quiet,
-        )
-        .await;
+        return scheduled(client, mirror, plan, every, reporter, interrupt).await;
     }
     let endpoints = endpoints_of(&args.endpoints);
-    let started = crate::time::now();
-    let outcomes = if let Location::Postgres(url) = mirror.location().clone() {
-        // Each endpoint's merge has a connection of its own, which takes its lock: this one
-        // has done its part (the mirror's identity), and is not held through the sync.
-        drop(mirror);
-        let merging = SideBySide {
-            url,
-            customer: customer.clone(),
-            no_wait: args.no_wait,
-            on_change,
-            quiet,
-            started,
-        };
-        merging.run(client, endpoints, &mut interrupt).await?
-    } else {
-        one_after_another(
-            client,
-            &mut mirror,
-            &customer,
-            endpoints,
-            (args.no_wait, on_change, quiet, started),
-            &mut interrupt,
+    let synced = mirror
+        .sync(
+            &Api(client),
+            &endpoints,
+            &plan,
+            reporter.clone(),
+            interrupt.wait(),
         )
-        .await?
+        .await
+        .map_err(store_failure)?;
+    let outcomes = match synced {
+        Ok(outcomes) => outcomes,
+        Err(stopped) => {
+            let (name, code) = stopped.by;
+            let message = match stopped.waiting_for {
+                Some(endpoint) => format!(
+                    "interrupted by {name} while waiting for the lock on {}; nothing was synced",
+                    endpoint.name()
+                ),
+                None if stopped.merged.is_empty() => format!(
+                    "interrupted by {name}: the syncs in progress were rolled back; the mirror \
+                     is as it was"
+                ),
+                None => format!(
+                    "interrupted by {name}: the syncs in progress were rolled back; {} was \
+                     merged before it",
+                    stopped
+                        .merged
+                        .iter()
+                        .map(|e| e.name())
+                        .collect::<Vec<_>>()
+                        .join(" and ")
+                ),
+            };
+            return Err(Failure::new(code, message));
+        }
     };
     // Every endpoint that arrived was merged; each failure is said by endpoint, and the
     // first one's code is the exit code.
-    let mut failed: Option<Failure> = None;
+    let mut first_failure: Option<Failure> = None;
     for (endpoint, outcome) in outcomes {
         match outcome {
-            Ok((summary, issues, seconds)) => report(&summary, &issues, seconds, quiet),
-            Err(f) => {
-                let failure = Failure::new(
-                    f.code,
-                    format!(
-                        "{}: {} (its sync was rolled back: {} in the mirror is as it was)",
-                        endpoint.name(),
-                        f.message,
-                        endpoint.name()
-                    ),
-                );
-                if failed.is_some() {
+            Ok(merged) => report(
+                &merged.summary,
+                &reporter.issues(endpoint),
+                merged.seconds,
+                quiet,
+            ),
+            Err(failure) => {
+                let failure = failed(endpoint, failure);
+                if first_failure.is_some() {
                     eprintln!("kiss: {}", failure.message);
                 } else {
-                    failed = Some(failure);
+                    first_failure = Some(failure);
                 }
             }
         }
     }
-    failed.map_or(Ok(()), Err)
+    first_failure.map_or(Ok(()), Err)
 }
 
-/// A one-off sync into SQLite: every endpoint is asked for at once (while one is merged, the
-/// others' bodies are already on their way), then merged one after another under the
-/// mirror's lock, which is released at the end.
-async fn one_after_another(
-    client: &Client,
-    mirror: &mut Mirror,
-    customer: &str,
-    endpoints: Vec<Endpoint>,
-    (no_wait, on_change, quiet, started): (bool, OnSchemaChange, bool, DateTime<Utc>),
-    interrupt: &mut Interrupt,
-) -> Result<Vec<(Endpoint, Merged)>, Failure> {
-    let mut locked = Vec::new();
-    for endpoint in endpoints {
-        if claim(mirror, customer, endpoint, no_wait, quiet, interrupt).await? {
-            locked.push(endpoint);
-        }
-    }
-    let fetches = tokio::select! {
-        fetches = futures_util::future::join_all(locked.iter().map(|e| client.raw_records(*e))) => fetches,
-        (name, code) = interrupt.wait() => return Err(Failure::new(
-            code,
-            format!("interrupted by {name} before any data arrived; the mirror is as it was"),
-        )),
-    };
-    let mut outcomes = Vec::new();
-    for (endpoint, fetched) in locked.iter().copied().zip(fetches) {
-        let clock = std::time::Instant::now();
-        let outcome = tokio::select! {
-            outcome = merge(mirror.engine(), endpoint, fetched, started, on_change, quiet, Turn::default()) => outcome,
-            (name, code) = interrupt.wait() => {
-                let merged: Vec<&str> = outcomes.iter().filter(|(_, o): &&(Endpoint, Merged)| o.is_ok()).map(|(e, _)| e.name()).collect();
-                let kept = if merged.is_empty() {
-                    "the mirror is as it was".to_owned()
-                } else {
-                    format!("{} was merged before it", merged.join(" and "))
-                };
-                return Err(Failure::new(
-                    code,
-                    format!(
-                        "interrupted by {name}: the {} sync was rolled back; {kept}",
-                        endpoint.name()
-                    ),
-                ));
-            }
-        };
-        outcomes.push((
-            endpoint,
-            outcome.map(|(summary, issues)| (summary, issues, clock.elapsed().as_secs_f64())),
-        ));
-    }
-    for endpoint in locked {
-        if let Err(e) = mirror.unlock(customer, endpoint) {
-            eprintln!("kiss: cannot release the lock on {}: {e}", endpoint.name());
-        }
-    }
-    Ok(outcomes)
-}
-
-/// How much of a response's body [`SideBySide`] hands to its merge's thread at a time, and
-/// how many such pieces wait for it at most (about three-quarters of a MiB an endpoint).
+/// How much of a response's body a PostgreSQL merge's thread takes at a time, and how many
+/// such pieces wait for it at most (about three-quarters of a MiB an endpoint).
 const READ_AHEAD_PIECE: usize = 256 << 10;
 const READ_AHEAD_PIECES: usize = 2;
-
-/// One endpoint's merge, as it is reported: its summary, the records' issues and how long
-/// it took.
-type Merged = Result<(Summary, Issues, f64), Failure>;
-
-/// A one-off sync into PostgreSQL, each endpoint merged on a connection (and thread) of its
-/// own, all at once: each is its own transaction anyway, and while one endpoint's rows are
-/// indexed and committed by the server the others' are being read and copied (SQLite has
-/// one writer at a time, so its endpoints are merged one after another).
-///
-/// Each merge's connection takes its endpoint's lock, so that the lock and the transaction
-/// live and die together (a lost connection fails the run; see `StoreError::LockLost`); an
-/// endpoint is asked for as soon as its lock is taken, and merged as soon as its response
-/// begins. Ctrl-C or SIGTERM rolls every one of them back.
-struct SideBySide {
-    url: String,
-    customer: String,
-    no_wait: bool,
-    on_change: OnSchemaChange,
-    quiet: bool,
-    started: DateTime<Utc>,
-}
-
-impl SideBySide {
-    async fn run(
-        self,
-        client: &Client,
-        endpoints: Vec<Endpoint>,
-        interrupt: &mut Interrupt,
-    ) -> Result<Vec<(Endpoint, Merged)>, Failure> {
-        let (cancel, cancelled) = tokio::sync::watch::channel(false);
-        let mut running = Vec::new();
-        let mut asking = Vec::new();
-        let mut responses = Vec::new();
-        let mut previous: Option<tokio::sync::oneshot::Receiver<()>> = None;
-        for endpoint in endpoints.iter().copied() {
-            let (then, next) = tokio::sync::oneshot::channel();
-            let turn = Turn {
-                after: previous.replace(next),
-                then: Some(then),
-            };
-            let (respond, response) = tokio::sync::oneshot::channel::<Fetched>();
-            let (locked, lock_taken) = tokio::sync::oneshot::channel::<bool>();
-            responses.push(Some(respond));
-            asking.push(lock_taken);
-            running.push(self.spawn(endpoint, cancelled.clone(), locked, response, turn));
-        }
-        // Each endpoint is asked for once its lock is taken, and its response goes to its
-        // merge as it comes.
-        let mut arriving: futures_util::stream::FuturesUnordered<_> = asking
-            .into_iter()
-            .zip(endpoints.iter().copied())
-            .enumerate()
-            .map(|(i, (lock_taken, endpoint))| async move {
-                match lock_taken.await {
-                    Ok(true) => (i, Some(client.raw_records(endpoint).await)),
-                    _ => (i, None),
-                }
-            })
-            .collect();
-        loop {
-            tokio::select! {
-                arrived = futures_util::StreamExt::next(&mut arriving) => match arrived {
-                    Some((i, Some(fetched))) => {
-                        if let Some(respond) = responses.get_mut(i).and_then(Option::take) {
-                            let fetched = fetched.map(|(schema, records)| {
-                                (schema, records.read_ahead(READ_AHEAD_PIECE, READ_AHEAD_PIECES))
-                            });
-                            let _ = respond.send(fetched);
-                        }
-                    }
-                    Some((_, None)) => {}
-                    None => break,
-                },
-                (name, code) = interrupt.wait() => {
-                    let _ = cancel.send(true);
-                    drop(responses);
-                    let _ = futures_util::future::join_all(running).await;
-                    return Err(Failure::new(
-                        code,
-                        format!(
-                            "interrupted by {name} while the data was asked for: the syncs \
-                             begun were rolled back; the mirror is as it was"
-                        ),
-                    ));
-                }
-            }
-        }
-        let all = futures_util::future::join_all(running);
-        tokio::pin!(all);
-        let joined = tokio::select! {
-            joined = &mut all => joined,
-            (name, code) = interrupt.wait() => {
-                let _ = cancel.send(true);
-                let _ = all.await;
-                return Err(Failure::new(
-                    code,
-                    format!("interrupted by {name}: the syncs in progress were rolled back; the mirror is as it was"),
-                ));
-            }
-        };
-        let mut out = Vec::new();
-        for (endpoint, joined) in endpoints.into_iter().zip(joined) {
-            match joined {
-                Ok(Some(merged)) => out.push((endpoint, merged)),
-                // Another process holds it, and --no-wait said not to wait (said already).
-                Ok(None) => {}
-                Err(e) => out.push((
-                    endpoint,
-                    Err(Failure::new(
-                        exit::FAILURE,
-                        format!("the merge stopped: {e}"),
-                    )),
-                )),
-            }
-        }
-        Ok(out)
-    }
-
-    /// One endpoint's merge, on a thread and runtime of its own: opens its connection, takes
-    /// the endpoint's lock there (saying so through `locked`), and merges the response once
-    /// it comes. `None`: the lock was held and not waited for.
-    fn spawn(
-        &self,
-        endpoint: Endpoint,
-        mut cancelled: tokio::sync::watch::Receiver<bool>,
-        locked: tokio::sync::oneshot::Sender<bool>,
-        response: tokio::sync::oneshot::Receiver<Fetched>,
-        turn: Turn,
-    ) -> tokio::task::JoinHandle<Option<Merged>> {
-        let url = self.url.clone();
-        let customer = self.customer.clone();
-        let (no_wait, on_change, quiet, started) =
-            (self.no_wait, self.on_change, self.quiet, self.started);
-        tokio::task::spawn_blocking(move || -> Option<Merged> {
-            let runtime = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(runtime) => runtime,
-                Err(e) => {
-                    return Some(Err(Failure::new(
-                        exit::FAILURE,
-                        format!("cannot start a merge: {e}"),
-                    )))
-                }
-            };
-            runtime.block_on(async move {
-                let clock = std::time::Instant::now();
-                let stopped = || Failure::new(exit::FAILURE, "cancelled");
-                let mut mirror = match Mirror::open(&Location::Postgres(url)) {
-                    Ok(mirror) => mirror,
-                    Err(e) => return Some(Err(store_failure(e))),
-                };
-                let described = mirror.describe();
-                let what = |holder: &str| {
-                    format!(
-                        "{} is syncing {} of customer {customer} into {described}",
-                        crate::terminal::escaped(holder),
-                        endpoint.name(),
-                    )
-                };
-                let lock = mirror
-                    .lock(&customer, endpoint, !no_wait, cancelled.changed(), |holder| {
-                        if !quiet {
-                            eprintln!(
-                                "kiss: {}; waiting for it to finish (--no-wait to exit instead)",
-                                what(holder)
-                            );
-                        }
-                    })
-                    .await;
-                match lock {
-                    Ok(Locked::Taken) => {}
-                    Ok(Locked::Busy(holder)) => {
-                        eprintln!("kiss: {}; not waiting (--no-wait)", what(&holder));
-                        return None;
-                    }
-                    Ok(Locked::Stopped(_)) => return Some(Err(stopped())),
-                    Err(e) => return Some(Err(store_failure(e))),
-                }
-                let _ = locked.send(true);
-                let fetched = tokio::select! {
-                    fetched = response => fetched.map_err(|_| stopped()),
-                    _ = cancelled.changed() => Err(stopped()),
-                };
-                let merged = match fetched {
-                    Err(e) => Err(e),
-                    Ok(fetched) => tokio::select! {
-                        outcome = merge(mirror.engine(), endpoint, fetched, started, on_change, quiet, turn) => {
-                            outcome.map(|(summary, issues)| (summary, issues, clock.elapsed().as_secs_f64()))
-                        }
-                        _ = cancelled.changed() => Err(stopped()),
-                    },
-                };
-                if let Err(e) = mirror.unlock(&customer, endpoint) {
-                    eprintln!("kiss: cannot release the lock on {}: {e}", endpoint.name());
-                }
-                Some(merged)
-            })
-        })
-    }
-}
 
 /// `kiss sync --every`: each endpoint on its own interval (plus up to 5% of it at random, so
 /// that many mirrors started together drift apart), until SIGTERM or Ctrl-C, which end the
@@ -791,13 +521,14 @@ impl SideBySide {
 /// progress: between runs, a one-off `kiss sync` of the same mirror goes ahead.
 async fn scheduled(
     client: &Client,
-    mirror: &mut Mirror,
-    customer: &str,
+    mut mirror: Mirror,
+    plan: Plan,
     every: Every,
-    on_change: OnSchemaChange,
+    reporter: std::sync::Arc<Reporter>,
     mut interrupt: Interrupt,
-    quiet: bool,
 ) -> Result<(), Failure> {
+    let quiet = reporter.quiet;
+    let api = Api(client);
     let now = crate::time::now();
     let mut next: Vec<(Endpoint, Duration, DateTime<Utc>)> = every
         .intervals()
@@ -827,20 +558,31 @@ async fn scheduled(
                 return Ok(());
             }
         }
-        match claim(mirror, customer, endpoint, false, quiet, &mut interrupt).await {
-            Ok(_) => {}
-            Err(failure) if is_interruption(&failure) => {
+        let locked = mirror
+            .lock(&plan.customer, endpoint, true, interrupt.wait(), |holder| {
+                reporter.waiting(endpoint, holder)
+            })
+            .await;
+        match locked {
+            Ok(Locked::Taken) => {}
+            Ok(Locked::Stopped((name, _))) => {
                 if !quiet {
-                    eprintln!("kiss: {}; stopping", failure.message);
+                    eprintln!(
+                        "kiss: interrupted by {name} while waiting for the lock on {}; stopping",
+                        endpoint.name()
+                    );
                 }
                 return Ok(());
             }
-            Err(failure) => {
-                eprintln!(
-                    "kiss: {}: {} (retrying at the next run)",
-                    endpoint.name(),
-                    failure.message
-                );
+            // Waiting, it is never busy; and a failure to lock is retried at the next run.
+            Ok(Locked::Busy(_)) | Err(_) => {
+                if let Err(e) = locked {
+                    eprintln!(
+                        "kiss: {}: {} (retrying at the next run)",
+                        endpoint.name(),
+                        store_failure(e).message
+                    );
+                }
                 next[index].2 = next_due(crate::time::now(), interval, 0.0);
                 continue;
             }
@@ -849,15 +591,14 @@ async fn scheduled(
         {
             // Another process did this run while this one waited.
             next[index].2 = later;
-            if let Err(e) = mirror.unlock(customer, endpoint) {
+            if let Err(e) = mirror.unlock(&plan.customer, endpoint) {
                 eprintln!("kiss: cannot release the lock on {}: {e}", endpoint.name());
             }
             continue;
         }
         let started = crate::time::now();
-        let clock = std::time::Instant::now();
         let outcome = tokio::select! {
-            outcome = sync_endpoint(client, mirror.engine(), endpoint, on_change, quiet) => Some(outcome),
+            outcome = mirror.sync_locked(&api, endpoint, &plan, reporter.as_ref()) => Some(outcome),
             (name, _) = interrupt.wait() => {
                 if !quiet {
                     eprintln!(
@@ -872,14 +613,16 @@ async fn scheduled(
             return Ok(());
         };
         match outcome {
-            Ok((summary, issues)) => {
-                report(&summary, &issues, clock.elapsed().as_secs_f64(), quiet)
-            }
+            Ok(merged) => report(
+                &merged.summary,
+                &reporter.issues(endpoint),
+                merged.seconds,
+                quiet,
+            ),
             // Recorded in the mirror's runs by the merge.
             Err(failure) => eprintln!(
-                "kiss: {}: {} (the mirror is as it was; retrying at the next run)",
-                endpoint.name(),
-                failure.message
+                "kiss: {}; retrying at the next run",
+                failed(endpoint, failure).message
             ),
         }
         let due = next_due(started, interval, jitter_fraction());
@@ -887,15 +630,10 @@ async fn scheduled(
         if let Err(e) = record_next(mirror.engine(), endpoint, interval, due) {
             eprintln!("kiss: cannot record the schedule: {e}");
         }
-        if let Err(e) = mirror.unlock(customer, endpoint) {
+        if let Err(e) = mirror.unlock(&plan.customer, endpoint) {
             eprintln!("kiss: cannot release the lock on {}: {e}", endpoint.name());
         }
     }
-}
-
-/// Whether a failure is Ctrl-C or SIGTERM.
-fn is_interruption(failure: &Failure) -> bool {
-    [exit::INTERRUPTED, exit::TERMINATED, exit::HANGUP].contains(&failure.code)
 }
 
 /// `--since`: a date, a time, or a span back from now.

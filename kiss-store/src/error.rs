@@ -122,8 +122,19 @@ pub enum StoreError {
         /// Whose data the sync was for.
         asked: String,
     },
+    /// A merge on a thread of its own stopped before it could say how it ended (it
+    /// panicked): a bug in kiss. Its transaction was not committed.
+    #[error("the merge stopped unexpectedly ({detail}); nothing of it was committed: please report this")]
+    MergeStopped {
+        /// What the thread's end said.
+        detail: String,
+    },
+    /// The sync was stopped (Ctrl-C, SIGTERM) before this endpoint's merge ended; it was
+    /// rolled back.
+    #[error("stopped before it ended; nothing of it was kept")]
+    Cancelled,
     /// A command that reads a mirror found none where it was pointed.
-    #[error("there is no mirror in {database} yet (no _kiss_loads in its current schema): run `kiss sync` into it first")]
+    #[error("there is no mirror in {database} yet (no _kiss_loads there): run `kiss sync` into it first")]
     NoMirror {
         /// The database, without its password.
         database: String,

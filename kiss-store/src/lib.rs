@@ -18,7 +18,7 @@
 //! The storage engine is behind [`Engine`]; [`SqliteEngine`] is the embedded default (SQLite,
 //! bundled: nothing to install) and [`PostgresEngine`] the shared mirror for teams (typed
 //! columns, bulk `COPY`, an advisory lock per customer endpoint, and the quota's send log for
-//! every machine in [`postgres::QuotaLog`]). The sync logic ([`Sync`]) never sees SQL.
+//! every machine in [`postgres::QuotaLog`]). The sync logic ([`EndpointSync`]) never sees SQL.
 //!
 //! Commands drive a [`Mirror`]: opened at a [`Location`] (a SQLite path or a PostgreSQL
 //! URL), locked per customer endpoint with one API for both engines, and holding one
@@ -44,6 +44,7 @@ pub mod layout;
 pub mod mirror;
 pub mod postgres;
 pub mod row;
+pub mod run;
 pub mod schedule;
 pub mod sqlite;
 pub mod sync;
@@ -56,7 +57,8 @@ pub use engine::{
 pub use error::StoreError;
 pub use layout::{natural_key, ColumnType, Layout, OnSchemaChange, SchemaChange};
 pub use mirror::{Location, Locked, Mirror};
-pub use postgres::PostgresEngine;
+pub use postgres::{PostgresEngine, QuotaLog};
+pub use run::{Failed, Merged, Observer, Plan, Records, Source, Stopped};
 pub use schedule::Every;
 pub use sqlite::SqliteEngine;
-pub use sync::{record_failure, timestamp, Summary, Sync};
+pub use sync::{record_failure, timestamp, EndpointSync, Summary};

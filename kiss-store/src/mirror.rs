@@ -57,6 +57,29 @@ impl Location {
     }
 }
 
+impl Location {
+    /// The quota's send log a mirror here keeps for every process of a customer that syncs
+    /// into it, on any machine (PostgreSQL's `_kiss_quota`); `None` where the mirror keeps
+    /// none (a SQLite file is one machine's: its processes share a file of the client's).
+    pub fn quota_log(&self) -> Result<Option<crate::postgres::QuotaLog>, StoreError> {
+        match self {
+            Location::Sqlite(_) => Ok(None),
+            Location::Postgres(url) => crate::postgres::QuotaLog::new(url).map(Some),
+        }
+    }
+
+    /// Where it is, for messages: a path as given, a URL without its password.
+    pub fn describe(&self) -> String {
+        match self {
+            Location::Sqlite(path) => path.display().to_string(),
+            Location::Postgres(url) => match crate::postgres::tls::parse(url) {
+                Ok((config, _)) => crate::postgres::describe_url(&config),
+                Err(_) => "the PostgreSQL database of --db".to_owned(),
+            },
+        }
+    }
+}
+
 /// Whether a lock was had.
 #[derive(Debug)]
 pub enum Locked<S> {
@@ -105,7 +128,7 @@ impl Mirror {
             Location::Sqlite(path) => {
                 if !path.exists() {
                     return Err(StoreError::NoMirror {
-                        database: path.display().to_string(),
+                        database: location.describe(),
                     });
                 }
                 Box::new(SqliteEngine::open(path)?)

@@ -3,7 +3,7 @@
 //!
 //! A record is compared with what the mirror holds by its fingerprint (a hash of its compact
 //! text), so an unchanged record costs one hash and no write; only a new or changed record is
-//! decoded into its row. A sync that is dropped before [`Sync::finish`] rolls back.
+//! decoded into its row. A sync that is dropped before [`EndpointSync::finish`] rolls back.
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
@@ -91,7 +91,7 @@ pub struct Summary {
 }
 
 /// One endpoint's sync in progress.
-pub struct Sync<'e, E: Engine + ?Sized> {
+pub struct EndpointSync<'e, E: Engine + ?Sized> {
     engine: &'e mut E,
     endpoint: Endpoint,
     layout: Layout,
@@ -128,13 +128,13 @@ pub fn timestamp(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
-impl<'e, E: Engine + ?Sized> Sync<'e, E> {
+impl<'e, E: Engine + ?Sized> EndpointSync<'e, E> {
     /// Begins `endpoint`'s sync against its live `schema`: records the run as running since
     /// `started` (when its data was asked for; committed at once, so that other processes
     /// see it), opens the sync's
     /// transaction, and adapts the tables (or fails, the tables untouched, when a type
     /// changed under [`OnSchemaChange::Freeze`]). Its end, or failure, is timed by `clock`. A sync that fails from here on is recorded
-    /// as failed ([`Sync::fail`], or dropping it); one whose process dies stays `running`,
+    /// as failed ([`EndpointSync::fail`], or dropping it); one whose process dies stays `running`,
     /// which readers tell from a live run by its lock ([`Engine::lock_holder`]).
     pub fn begin(
         engine: &'e mut E,
@@ -143,7 +143,7 @@ impl<'e, E: Engine + ?Sized> Sync<'e, E> {
         on_schema_change: OnSchemaChange,
         started: DateTime<Utc>,
         clock: Clock,
-    ) -> Result<Sync<'e, E>, StoreError> {
+    ) -> Result<EndpointSync<'e, E>, StoreError> {
         let at = timestamp(started);
         let layout = match Layout::from_schema(endpoint, schema) {
             Ok(layout) => layout,
@@ -182,7 +182,7 @@ impl<'e, E: Engine + ?Sized> Sync<'e, E> {
             close_failed(engine, &mut load, clock(), &e.to_string());
             return Err(e);
         }
-        let mut sync = Sync {
+        let mut sync = EndpointSync {
             engine,
             endpoint,
             layout,
@@ -572,7 +572,7 @@ impl<'e, E: Engine + ?Sized> Sync<'e, E> {
     }
 }
 
-impl<E: Engine + ?Sized> Drop for Sync<'_, E> {
+impl<E: Engine + ?Sized> Drop for EndpointSync<'_, E> {
     fn drop(&mut self) {
         // Dropped unfinished: the caller stopped it (Ctrl-C, SIGTERM, or an error it did not
         // hand to `fail`).

@@ -13,8 +13,8 @@ use std::sync::Once;
 use chrono::{DateTime, Utc};
 use kiss_schema::{Endpoint, SchemaDocument};
 use kiss_store::{
-    Change, ChangeQuery, Identity, Load, LoadStatus, Location, Locked, Mirror, OnSchemaChange,
-    StoreError, Summary, Sync,
+    Change, ChangeQuery, EndpointSync, Identity, Load, LoadStatus, Location, Locked, Mirror,
+    OnSchemaChange, StoreError, Summary,
 };
 
 const URL_VAR: &str = "KISS_TEST_POSTGRES_URL";
@@ -127,7 +127,7 @@ fn run(
     started: &str,
 ) -> Result<Summary, StoreError> {
     let schema = SchemaDocument::from_json(schema).unwrap();
-    let mut sync = Sync::begin(
+    let mut sync = EndpointSync::begin(
         mirror.engine(),
         endpoint,
         &schema,
@@ -433,7 +433,7 @@ fn a_failed_run_is_recorded_and_leaves_the_rows_as_they_were_alike() {
         .unwrap();
         let before = read_back(mirror);
         let schema = SchemaDocument::from_json(STOCK).unwrap();
-        let mut sync = Sync::begin(
+        let mut sync = EndpointSync::begin(
             mirror.engine(),
             Endpoint::Stock,
             &schema,
@@ -472,7 +472,7 @@ fn a_frozen_type_change_is_a_failed_run_and_leaves_the_tables_alike() {
         )
         .unwrap();
         let schema = SchemaDocument::from_json(STOCK_DECIMAL_QTY).unwrap();
-        let refused = Sync::begin(
+        let refused = EndpointSync::begin(
             mirror.engine(),
             Endpoint::Stock,
             &schema,
@@ -514,7 +514,7 @@ fn a_killed_run_stays_running_and_is_stale_once_its_lock_is_free_alike() {
         ));
         assert!(matches!(locked, Ok(Locked::Taken)), "{locked:?}");
         let schema = SchemaDocument::from_json(STOCK).unwrap();
-        let sync = Sync::begin(
+        let sync = EndpointSync::begin(
             dying.engine(),
             Endpoint::Stock,
             &schema,

@@ -25,7 +25,7 @@
 mod connection;
 mod copy;
 mod quota;
-mod tls;
+pub(crate) mod tls;
 mod writer;
 
 pub use quota::QuotaLog;
