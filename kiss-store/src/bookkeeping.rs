@@ -9,8 +9,9 @@
 
 use kiss_schema::Endpoint;
 
-use crate::engine::{Identity, Load, LoadStatus, Schedule};
+use crate::engine::{Change, ChangeKind, Identity, Load, LoadStatus, Schedule};
 use crate::error::StoreError;
+use crate::layout::{natural_key, quote, ColumnType, StoredColumn};
 
 /// The SQL dialect of an engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -328,6 +329,114 @@ pub(crate) fn identity_of(row: &dyn Fields) -> Result<Identity, StoreError> {
     Ok(Identity {
         deployment: required_text(row, 0)?,
         customer: required_text(row, 1)?,
+    })
+}
+
+/// The column types of `endpoint`'s natural key among the mirror's `columns` (text where the
+/// mirror has no such column).
+pub(crate) fn key_types(endpoint: Endpoint, columns: &[StoredColumn]) -> Vec<ColumnType> {
+    natural_key(endpoint)
+        .iter()
+        .map(|k| {
+            columns
+                .iter()
+                .find(|c| c.table == endpoint.name() && c.name == *k)
+                .map_or(ColumnType::Text, |c| c.column_type)
+        })
+        .collect()
+}
+
+/// What `kiss changes` reads, in `dialect`: updates and deletions from `_kiss_changes`, and
+/// insertions from the versions of each endpoint in `inserting` (those that have them, with
+/// their natural key's column types), since an insertion is a row's first version and is not
+/// stored twice. Oldest first; within a run, updates and deletions as recorded, then
+/// insertions by natural key, each key sorted as its type does (numbers as numbers, text
+/// byte by byte): a number and a text column per key, so that the endpoints' parts can be one
+/// query. Parameters: `$1` the endpoint (or NULL), `$2` the earliest time (or NULL), `$3` how
+/// many of the latest. Rows are read by [`change_of`].
+pub(crate) fn changes(dialect: Dialect, inserting: &[(Endpoint, Vec<ColumnType>)]) -> String {
+    const NUMBER: &str = "CAST(NULL AS NUMERIC)";
+    const TEXT: &str = "CAST(NULL AS TEXT)";
+    // SQLite numbers a table's rows itself; PostgreSQL's `_kiss_changes` has a column for it.
+    let n = match dialect {
+        Dialect::Sqlite => "rowid",
+        Dialect::Postgres => "\"n\"",
+    };
+    let mut parts = vec![format!(
+        "SELECT \"load\", \"at\", \"endpoint\", \"key\", \"change\", \"col\", \"old\", \"new\",
+            0 AS \"part\", {n} AS \"n\", {NUMBER} AS \"k1n\", {TEXT} AS \"k1t\",
+            {NUMBER} AS \"k2n\", {TEXT} AS \"k2t\", {NUMBER} AS \"k3n\", {TEXT} AS \"k3t\"
+         FROM \"_kiss_changes\" WHERE \"change\" <> 'inserted'"
+    )];
+    for (endpoint, key_types) in inserting {
+        let keys: Vec<String> = natural_key(*endpoint).iter().map(|k| quote(k)).collect();
+        let display = keys
+            .iter()
+            .map(|k| format!("COALESCE(CAST({k} AS TEXT), '')"))
+            .collect::<Vec<_>>()
+            .join(" || ' / ' || ");
+        let sort: Vec<String> = (0..3)
+            .map(|i| match (keys.get(i), key_types.get(i)) {
+                (Some(k), Some(ColumnType::Integer | ColumnType::Decimal)) => {
+                    format!("CAST({k} AS NUMERIC), {TEXT}")
+                }
+                (Some(k), _) => format!("{NUMBER}, CAST({k} AS TEXT){{C}}"),
+                (None, _) => format!("{NUMBER}, {TEXT}"),
+            })
+            .collect();
+        parts.push(format!(
+            "SELECT \"_kiss_load\", \"_kiss_valid_from\", '{endpoint}', {display}, 'inserted',
+                NULL, NULL, NULL, 1, 0, {sort}
+             FROM {versions} WHERE \"_kiss_change\" = 'inserted'",
+            endpoint = endpoint.name(),
+            versions = quote(&format!("{}_versions", endpoint.name())),
+            sort = sort.join(", "),
+        ));
+    }
+    let order = [
+        "\"load\"",
+        "\"part\"",
+        "\"n\"",
+        "\"k1n\"",
+        "\"k1t\"{C}",
+        "\"k2n\"",
+        "\"k2t\"{C}",
+        "\"k3n\"",
+        "\"k3t\"{C}",
+    ];
+    let ascending: Vec<String> = order.iter().map(|o| format!("{o} NULLS FIRST")).collect();
+    let descending: Vec<String> = order
+        .iter()
+        .map(|o| format!("{o} DESC NULLS LAST"))
+        .collect();
+    dialect.render(&format!(
+        "SELECT \"load\", \"at\", \"endpoint\", \"key\", \"change\", \"col\", \"old\", \"new\"
+         FROM (SELECT * FROM ({all}) AS every_change
+               WHERE (CAST($1 AS TEXT) IS NULL OR \"endpoint\" = $1)
+                 AND (CAST($2 AS TEXT) IS NULL OR \"at\"{{C}} >= $2)
+               ORDER BY {descending}
+               LIMIT $3) AS latest
+         ORDER BY {ascending}",
+        all = parts.join(" UNION ALL "),
+        descending = descending.join(", "),
+        ascending = ascending.join(", "),
+    ))
+}
+
+/// A change, from a row of [`changes`].
+pub(crate) fn change_of(row: &dyn Fields) -> Result<Change, StoreError> {
+    let kind = required_text(row, 4)?;
+    Ok(Change {
+        load: required_integer(row, 0)?,
+        at: required_text(row, 1)?,
+        endpoint: required_text(row, 2)?,
+        key: required_text(row, 3)?,
+        change: ChangeKind::from_name(&kind).ok_or_else(|| StoreError::Corrupt {
+            detail: format!("_kiss_changes has the change {kind:?}"),
+        })?,
+        column: row.text(5)?,
+        old: row.text(6)?,
+        new: row.text(7)?,
     })
 }
 

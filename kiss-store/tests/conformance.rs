@@ -167,6 +167,9 @@ type RunState = (String, String, LoadStatus, [u64; 6], Option<String>);
 #[derive(Debug, PartialEq)]
 struct ReadBack {
     changes: Vec<Change>,
+    /// The latest three of one endpoint's changes since the second run began (`kiss changes
+    /// --endpoint stock --since … --limit 3`).
+    latest: Vec<Change>,
     rows: Vec<(Endpoint, Vec<HeldState>)>,
     runs: Vec<RunState>,
 }
@@ -174,6 +177,13 @@ struct ReadBack {
 fn read_back(mirror: &mut Mirror) -> ReadBack {
     let engine = mirror.engine();
     let changes = engine.changes(&ChangeQuery::default()).unwrap();
+    let latest = engine
+        .changes(&ChangeQuery {
+            endpoint: Some(Endpoint::Stock),
+            since: Some("2026-12-01T01:00:00.000Z".to_owned()),
+            limit: Some(3),
+        })
+        .unwrap();
     let mut rows = Vec::new();
     for endpoint in Endpoint::ALL {
         let Ok(mut held) = engine.current(endpoint) else {
@@ -215,6 +225,7 @@ fn read_back(mirror: &mut Mirror) -> ReadBack {
     runs.reverse();
     ReadBack {
         changes,
+        latest,
         rows,
         runs,
     }
@@ -313,6 +324,19 @@ fn evolution_deletions_and_returns_read_back_alike() {
         (3, "WOLF001 / UK01".into(), "inserted", None),
     ];
     assert_eq!(kinds(&back), expected);
+    let latest: Vec<_> = back
+        .latest
+        .iter()
+        .map(|c| (c.load, c.key.as_str()))
+        .collect();
+    assert_eq!(
+        latest,
+        [
+            (2, "WOLF001 / UK01"),
+            (2, "MUMM001 / UK02"),
+            (3, "WOLF001 / UK01")
+        ]
+    );
     let statuses: Vec<_> = back.runs.iter().map(|r| (r.2, r.3)).collect();
     assert_eq!(
         statuses,

@@ -14,11 +14,9 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::copy;
 use crate::bookkeeping::{self, Dialect, Fields, Param, Statement};
-use crate::engine::{
-    host_name, Change, ChangeKind, ChangeQuery, HeldRow, Identity, Load, Schedule,
-};
+use crate::engine::{host_name, Change, ChangeQuery, HeldRow, Identity, Load, Schedule};
 use crate::error::{is_lost, StoreError};
-use crate::layout::{natural_key, quote, ColumnType, Evolution, Layout, StoredColumn, Table};
+use crate::layout::{quote, ColumnType, Evolution, Layout, StoredColumn, Table};
 use crate::row::{canonical_json, Cell, RowData, StoredRow};
 
 /// How long a statement waits for another session's lock on the mirror's tables before the
@@ -1326,118 +1324,25 @@ impl Writer {
     }
 
     pub(super) fn changes(&mut self, query: &ChangeQuery) -> Result<Vec<Change>, StoreError> {
-        // As in the SQLite engine: updates and deletions from `_kiss_changes`, insertions from
-        // the endpoints' versions; within a run, updates and deletions as recorded, then
-        // insertions by natural key. Keys sort as their types do (numbers as numbers, text
-        // byte by byte, as SQLite sorts them), each in a column of its own kind so that the
-        // endpoints' parts can be one query.
-        let mut parts = vec![
-            "SELECT \"load\", \"at\", \"endpoint\", \"key\", \"change\", \"col\", \"old\", \"new\",
-                0 AS \"part\", \"n\", NULL::numeric AS \"k1n\", NULL::text AS \"k1t\",
-                NULL::numeric AS \"k2n\", NULL::text AS \"k2t\", NULL::numeric AS \"k3n\",
-                NULL::text AS \"k3t\"
-             FROM \"_kiss_changes\" WHERE \"change\" <> 'inserted'"
-                .to_owned(),
-        ];
+        let mut inserting = Vec::new();
         for endpoint in Endpoint::ALL {
-            let versions = format!("{}_versions", endpoint.name());
-            if !self.exists("view", &versions)? {
-                continue;
+            if self.exists("view", &format!("{}_versions", endpoint.name()))? {
+                let columns = self.stored_columns(endpoint)?;
+                inserting.push((endpoint, bookkeeping::key_types(endpoint, &columns)));
             }
-            let key_types = self.key_types(endpoint)?;
-            let keys: Vec<String> = natural_key(endpoint).iter().map(|k| quote(k)).collect();
-            let display = keys
-                .iter()
-                .map(|k| format!("COALESCE({k}::text, '')"))
-                .collect::<Vec<_>>()
-                .join(" || ' / ' || ");
-            let sort: Vec<String> = (0..3)
-                .map(|i| match (keys.get(i), key_types.get(i)) {
-                    (Some(k), Some(ColumnType::Integer | ColumnType::Decimal)) => {
-                        format!("{k}::numeric, NULL::text")
-                    }
-                    (Some(k), _) => format!("NULL::numeric, {k}::text COLLATE \"C\""),
-                    (None, _) => "NULL::numeric, NULL::text".to_owned(),
-                })
-                .collect();
-            parts.push(format!(
-                "SELECT \"_kiss_load\", \"_kiss_valid_from\", '{endpoint}', {display}, 'inserted',
-                    NULL, NULL, NULL, 1, 0, {sort}
-                 FROM {versions} WHERE \"_kiss_change\" = 'inserted'",
-                endpoint = endpoint.name(),
-                versions = quote(&versions),
-                sort = sort.join(", "),
-            ));
         }
-        let order = [
-            "\"load\"",
-            "\"part\"",
-            "\"n\"",
-            "\"k1n\"",
-            "\"k1t\" COLLATE \"C\"",
-            "\"k2n\"",
-            "\"k2t\" COLLATE \"C\"",
-            "\"k3n\"",
-            "\"k3t\" COLLATE \"C\"",
-        ];
-        let ascending: Vec<String> = order.iter().map(|o| format!("{o} NULLS FIRST")).collect();
-        let descending: Vec<String> = order
-            .iter()
-            .map(|o| format!("{o} DESC NULLS LAST"))
-            .collect();
-        let sql = format!(
-            "SELECT \"load\", \"at\", \"endpoint\", \"key\", \"change\", \"col\", \"old\", \"new\"
-             FROM (SELECT * FROM ({all}) AS every_change
-                   WHERE ($1::text IS NULL OR \"endpoint\" = $1)
-                     AND ($2::text IS NULL OR \"at\" COLLATE \"C\" >= $2)
-                   ORDER BY {descending}
-                   LIMIT $3) AS latest
-             ORDER BY {ascending}",
-            all = parts.join(" UNION ALL "),
-            descending = descending.join(", "),
-            ascending = ascending.join(", "),
-        );
+        let sql = bookkeeping::changes(Dialect::Postgres, &inserting);
         let limit = query
             .limit
             .map_or(i64::MAX, |n| i64::try_from(n).unwrap_or(i64::MAX));
         let rows = self
             .client
             .query(
-                &sql,
+                sql.as_str(),
                 &[&query.endpoint.map(Endpoint::name), &query.since, &limit],
             )
             .map_err(|e| self.fail(e))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let kind: String = column(&row, 4)?;
-            out.push(Change {
-                load: column(&row, 0)?,
-                at: column(&row, 1)?,
-                endpoint: column(&row, 2)?,
-                key: column(&row, 3)?,
-                change: ChangeKind::from_name(&kind).ok_or_else(|| StoreError::Corrupt {
-                    detail: format!("_kiss_changes has the change {kind:?}"),
-                })?,
-                column: column(&row, 5)?,
-                old: column(&row, 6)?,
-                new: column(&row, 7)?,
-            });
-        }
-        Ok(out)
-    }
-
-    /// The column types of an endpoint's natural key, as the mirror stores them.
-    fn key_types(&mut self, endpoint: Endpoint) -> Result<Vec<ColumnType>, StoreError> {
-        let columns = self.stored_columns(endpoint)?;
-        Ok(natural_key(endpoint)
-            .iter()
-            .map(|k| {
-                columns
-                    .iter()
-                    .find(|c| c.table == endpoint.name() && c.name == *k)
-                    .map_or(ColumnType::Text, |c| c.column_type)
-            })
-            .collect())
+        rows.iter().map(|row| bookkeeping::change_of(row)).collect()
     }
 
     pub(super) fn set_schedule(&mut self, schedule: &Schedule) -> Result<(), StoreError> {

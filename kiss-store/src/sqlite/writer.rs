@@ -11,9 +11,9 @@ use kiss_schema::Endpoint;
 use rusqlite::{params, params_from_iter, Connection};
 
 use crate::bookkeeping::{self, Dialect, Fields};
-use crate::engine::{Change, ChangeKind, ChangeQuery, HeldRow, Identity, Load, Schedule};
+use crate::engine::{Change, ChangeQuery, HeldRow, Identity, Load, Schedule};
 use crate::error::StoreError;
-use crate::layout::{natural_key, quote, ColumnType, Evolution, Layout, StoredColumn, Table};
+use crate::layout::{quote, ColumnType, Evolution, Layout, StoredColumn, Table};
 use crate::row::{Cell, RowData, StoredRow};
 
 /// How long a reader or writer waits for another connection's lock before failing.
@@ -908,83 +908,31 @@ impl Writer {
     }
 
     pub(super) fn changes(&mut self, query: &ChangeQuery) -> Result<Vec<Change>, StoreError> {
-        // Updates and deletions are rows of `_kiss_changes`; an insertion is the first version
-        // of a row, so it is read from the endpoint's versions rather than stored twice
-        // (`inserted` rows that a mirror of an earlier kiss holds in `_kiss_changes` are left
-        // out for the same reason). Within a run: updates and deletions as recorded, then
-        // insertions by natural key.
-        let mut parts = vec![
-            "SELECT \"load\", \"at\", \"endpoint\", \"key\", \"change\", \"col\", \"old\", \"new\",
-                0 AS \"part\", rowid AS \"n\", NULL AS \"k1\", NULL AS \"k2\", NULL AS \"k3\"
-             FROM \"_kiss_changes\" WHERE \"change\" <> 'inserted'"
-                .to_owned(),
-        ];
+        let mut inserting = Vec::new();
         for endpoint in Endpoint::ALL {
-            let versions = format!("{}_versions", endpoint.name());
             let exists: bool = self.connection.query_row(
                 "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'view' AND name = ?1)",
-                [&versions],
+                [format!("{}_versions", endpoint.name())],
                 |row| row.get(0),
             )?;
-            if !exists {
-                continue;
+            if exists {
+                let columns = self.stored_columns(endpoint)?;
+                inserting.push((endpoint, bookkeeping::key_types(endpoint, &columns)));
             }
-            let keys: Vec<String> = natural_key(endpoint).iter().map(|k| quote(k)).collect();
-            let display = keys
-                .iter()
-                .map(|k| format!("CAST({k} AS TEXT)"))
-                .collect::<Vec<_>>()
-                .join(" || ' / ' || ");
-            let sort: Vec<String> = (0..3)
-                .map(|i| keys.get(i).cloned().unwrap_or_else(|| "NULL".to_owned()))
-                .collect();
-            parts.push(format!(
-                "SELECT \"_kiss_load\", \"_kiss_valid_from\", '{endpoint}', {display}, 'inserted',
-                    NULL, NULL, NULL, 1, 0, {sort}
-                 FROM {versions} WHERE \"_kiss_change\" = 'inserted'",
-                endpoint = endpoint.name(),
-                versions = quote(&versions),
-                sort = sort.join(", "),
-            ));
         }
-        let mut statement = self.connection.prepare(&format!(
-            "SELECT \"load\", \"at\", \"endpoint\", \"key\", \"change\", \"col\", \"old\", \"new\"
-             FROM (SELECT * FROM ({all})
-                   WHERE (?1 IS NULL OR \"endpoint\" = ?1) AND (?2 IS NULL OR \"at\" >= ?2)
-                   ORDER BY \"load\" DESC, \"part\" DESC, \"n\" DESC, \"k1\" DESC, \"k2\" DESC,
-                       \"k3\" DESC
-                   LIMIT ?3)
-             ORDER BY \"load\", \"part\", \"n\", \"k1\", \"k2\", \"k3\"",
-            all = parts.join(" UNION ALL "),
-        ))?;
+        let sql = bookkeeping::changes(Dialect::Sqlite, &inserting);
         let limit = query
             .limit
             .map_or(i64::MAX, |n| i64::try_from(n).unwrap_or(i64::MAX));
-        let rows = statement.query_map(
-            params![query.endpoint.map(Endpoint::name), query.since, limit],
-            |row| {
-                Ok((
-                    Change {
-                        load: row.get(0)?,
-                        at: row.get(1)?,
-                        endpoint: row.get(2)?,
-                        key: row.get(3)?,
-                        change: ChangeKind::Inserted,
-                        column: row.get(5)?,
-                        old: row.get(6)?,
-                        new: row.get(7)?,
-                    },
-                    row.get::<_, String>(4)?,
-                ))
-            },
-        )?;
+        let mut statement = self.connection.prepare(&sql)?;
+        let mut rows = statement.query(params![
+            query.endpoint.map(Endpoint::name),
+            query.since,
+            limit
+        ])?;
         let mut out = Vec::new();
-        for row in rows {
-            let (mut change, kind) = row?;
-            change.change = ChangeKind::from_name(&kind).ok_or_else(|| StoreError::Corrupt {
-                detail: format!("_kiss_changes has the change {kind:?}"),
-            })?;
-            out.push(change);
+        while let Some(row) = rows.next()? {
+            out.push(bookkeeping::change_of(row)?);
         }
         Ok(out)
     }
