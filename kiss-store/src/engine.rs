@@ -260,85 +260,31 @@ pub struct RowWrite<'a> {
     pub changed: bool,
 }
 
-/// A storage engine for the mirror.
+/// A storage engine for the mirror: the transactions a sync writes in, and what readers ask.
 ///
-/// One endpoint's sync calls, in order: [`Engine::begin`], [`Engine::stored_columns`],
-/// [`Engine::apply`], [`Engine::start_load`], [`Engine::current`], then
-/// [`Engine::current_row`], [`Engine::write`] and [`Engine::mark_deleted`] as needed,
-/// [`Engine::add_changes`], [`Engine::finish_load`], and [`Engine::commit`] (or
-/// [`Engine::rollback`] on any failure, after which the mirror is exactly as it was).
-pub trait Engine {
+/// A sync does its work in [`Transaction`]s that [`Engine::begin`] hands out.
+pub trait Engine: Send {
     /// Where the mirror is, for messages (a path, or a URL without its password).
     fn describe(&self) -> String;
 
-    /// Starts a transaction that no other writer shares.
-    fn begin(&mut self) -> Result<(), StoreError>;
+    /// Starts a transaction that no other writer shares. Dropping it unfinished rolls it
+    /// back.
+    fn begin(&mut self) -> Result<Box<dyn Transaction + '_>, StoreError> {
+        self.start_transaction()?;
+        Ok(self.started_transaction())
+    }
 
-    /// Makes everything since [`Engine::begin`] permanent.
-    fn commit(&mut self) -> Result<(), StoreError>;
+    /// Starts a transaction on the connection: [`Engine::begin`]'s part that can fail. (Apart
+    /// so that a caller can still use the engine when it does: a failure to begin a sync is
+    /// recorded with it.)
+    fn start_transaction(&mut self) -> Result<(), StoreError>;
 
-    /// Undoes everything since [`Engine::begin`].
-    fn rollback(&mut self) -> Result<(), StoreError>;
+    /// The transaction [`Engine::start_transaction`] started, as a value.
+    fn started_transaction(&mut self) -> Box<dyn Transaction + '_>;
 
-    /// The data columns the mirror holds for `endpoint`'s tables (none before its first sync).
-    fn stored_columns(&mut self, endpoint: Endpoint) -> Result<Vec<StoredColumn>, StoreError>;
-
-    /// Creates and alters tables as `evolution` says and records its changes, made by run
-    /// `load` at `at`.
-    fn apply(
-        &mut self,
-        layout: &Layout,
-        evolution: &Evolution,
-        load: i64,
-        at: &str,
-    ) -> Result<(), StoreError>;
-
-    /// Every row of `endpoint`'s table, as the merge needs it.
-    fn current(&mut self, endpoint: Endpoint) -> Result<Vec<HeldRow>, StoreError>;
-
-    /// The row with this key as the mirror holds it now (cells in the order of the sync's
-    /// tables), unless it is absent or deleted.
-    fn current_row(
-        &mut self,
-        layout: &Layout,
-        evolution: &Evolution,
-        key: &[u8],
-    ) -> Result<Option<StoredRow<'static>>, StoreError>;
-
-    /// Inserts or replaces one row and its children, moving the version it ends to the
-    /// history.
-    fn write(
-        &mut self,
-        layout: &Layout,
-        evolution: &Evolution,
-        row: &RowWrite<'_>,
-        load: i64,
-        at: &str,
-    ) -> Result<(), StoreError>;
-
-    /// Marks the row with this key deleted at `at`, moving its last version (`closed_version`,
-    /// JSON) to the history.
-    fn mark_deleted(
-        &mut self,
-        endpoint: Endpoint,
-        key: &[u8],
-        closed_version: &str,
-        load: i64,
-        at: &str,
-    ) -> Result<(), StoreError>;
-
-    /// Records updates and deletions (`_kiss_changes`). Insertions are not recorded apart:
-    /// an inserted row's first version says when and by which run, and [`Engine::changes`]
-    /// reads them from there.
-    fn add_changes(&mut self, changes: &[Change]) -> Result<(), StoreError>;
-
-    /// Records a run (as started, or failed before it could start); returns its number. A
-    /// sync calls it in a transaction of its own, committed before the sync's begins, so
-    /// that other processes see the run while it runs.
-    fn start_load(&mut self, load: &Load) -> Result<i64, StoreError>;
-
-    /// Records how a run ended.
-    fn finish_load(&mut self, load: &Load) -> Result<(), StoreError>;
+    /// Every row of `endpoint`'s table as a sync's merge sees it (key, fingerprint, deleted
+    /// mark), read outside any sync; none before the endpoint's first sync.
+    fn held(&mut self, endpoint: Endpoint) -> Result<Vec<HeldRow>, StoreError>;
 
     /// The latest runs, newest first, of one endpoint or all.
     fn loads(&mut self, endpoint: Option<Endpoint>, limit: u64) -> Result<Vec<Load>, StoreError>;
@@ -346,9 +292,6 @@ pub trait Engine {
     /// Changes, oldest first: within a run, updates and deletions as recorded, then the rows
     /// it inserted by natural key.
     fn changes(&mut self, query: &ChangeQuery) -> Result<Vec<Change>, StoreError>;
-
-    /// Records when an endpoint runs next under `kiss sync --every`.
-    fn set_schedule(&mut self, schedule: &Schedule) -> Result<(), StoreError>;
 
     /// The schedules recorded.
     fn schedules(&mut self) -> Result<Vec<Schedule>, StoreError>;
@@ -384,5 +327,121 @@ pub trait Engine {
     fn unlock(&mut self, customer: &str, endpoint: Endpoint) -> Result<(), StoreError> {
         let _ = (customer, endpoint);
         Ok(())
+    }
+}
+
+/// One transaction on a mirror, as a value: what it prepared ([`Transaction::apply`]: the
+/// tables it writes, as which run, at what time) is its own, and ends with it.
+///
+/// One endpoint's sync calls, in order: [`Transaction::stored_columns`],
+/// [`Transaction::apply`], [`Transaction::current`], then [`Transaction::current_row`],
+/// [`Transaction::write`] and [`Transaction::mark_deleted`] as needed,
+/// [`Transaction::add_changes`], [`Transaction::finish_load`], and [`Transaction::commit`]
+/// (or [`Transaction::fail`], or a drop, after which the mirror is exactly as it was).
+pub trait Transaction {
+    /// The data columns the mirror holds for `endpoint`'s tables (none before its first sync).
+    fn stored_columns(&mut self, endpoint: Endpoint) -> Result<Vec<StoredColumn>, StoreError>;
+
+    /// Creates and alters tables as `evolution` says and records its changes, as run `load`
+    /// at `at`; from here on the transaction writes these tables, as this run.
+    fn apply(
+        &mut self,
+        layout: &Layout,
+        evolution: &Evolution,
+        load: i64,
+        at: &str,
+    ) -> Result<(), StoreError>;
+
+    /// Every row of the applied endpoint's table, as the merge needs it.
+    fn current(&mut self) -> Result<Vec<HeldRow>, StoreError>;
+
+    /// The row with this key as the mirror holds it now (cells in the order of the applied
+    /// tables), unless it is absent or deleted.
+    fn current_row(&mut self, key: &[u8]) -> Result<Option<StoredRow<'static>>, StoreError>;
+
+    /// Inserts or replaces one row and its children, moving the version it ends to the
+    /// history.
+    fn write(&mut self, row: &RowWrite<'_>) -> Result<(), StoreError>;
+
+    /// Marks the row with this key deleted, moving its last version (`closed_version`, JSON)
+    /// to the history.
+    fn mark_deleted(&mut self, key: &[u8], closed_version: &str) -> Result<(), StoreError>;
+
+    /// Records updates and deletions (`_kiss_changes`). Insertions are not recorded apart:
+    /// an inserted row's first version says when and by which run, and [`Engine::changes`]
+    /// reads them from there.
+    fn add_changes(&mut self, changes: &[Change]) -> Result<(), StoreError>;
+
+    /// Records a run (as started, or failed before it could start); returns its number. A
+    /// sync calls it in a transaction of its own, committed before the sync's begins, so
+    /// that other processes see the run while it runs.
+    fn start_load(&mut self, load: &Load) -> Result<i64, StoreError>;
+
+    /// Records how a run ended.
+    fn finish_load(&mut self, load: &Load) -> Result<(), StoreError>;
+
+    /// Records when an endpoint runs next under `kiss sync --every`.
+    fn set_schedule(&mut self, schedule: &Schedule) -> Result<(), StoreError>;
+
+    /// Makes everything in it permanent.
+    fn commit(self: Box<Self>) -> Result<(), StoreError>;
+
+    /// Makes a sync's run permanent; when that fails, nothing of it stays and `run` is
+    /// recorded as failed, with why, in a transaction of its own.
+    fn commit_run(self: Box<Self>, run: &Load) -> Result<(), StoreError>;
+
+    /// Undoes everything in it.
+    fn rollback(self: Box<Self>) -> Result<(), StoreError>;
+
+    /// Undoes everything in it, then records `load` as it ended (failed) in a transaction of
+    /// its own. Best effort: when the mirror cannot be written (its connection is gone), the
+    /// run stays as it was recorded.
+    fn fail(self: Box<Self>, load: &Load);
+}
+
+/// What [`Transaction::apply`] prepared: the tables a transaction writes, as which run, at
+/// what time (an engine's transaction keeps it, so that its later calls need not be told).
+#[derive(Debug, Clone)]
+pub(crate) struct Applied {
+    pub(crate) layout: Layout,
+    pub(crate) evolution: Evolution,
+    pub(crate) load: i64,
+    pub(crate) at: String,
+}
+
+impl Applied {
+    /// The applied state, or the error of a call made before [`Transaction::apply`].
+    pub(crate) fn of(applied: &Option<Applied>) -> Result<&Applied, StoreError> {
+        applied.as_ref().ok_or_else(|| StoreError::Corrupt {
+            detail: "a transaction wrote rows before its tables were applied".to_owned(),
+        })
+    }
+}
+
+/// What an engine's transaction does for [`Transaction::commit_run`]: `commit`, and when it
+/// fails, `rollback` and the run recorded as failed on `engine`.
+pub(crate) fn commit_or_record<E: Engine + ?Sized>(
+    engine: &mut E,
+    commit: impl FnOnce(&mut E) -> Result<(), StoreError>,
+    rollback: impl FnOnce(&mut E) -> Result<(), StoreError>,
+    run: &Load,
+) -> Result<(), StoreError> {
+    let Err(e) = commit(engine) else {
+        return Ok(());
+    };
+    let _ = rollback(engine);
+    let mut failed = run.clone();
+    failed.status = LoadStatus::Failed;
+    failed.error = Some(e.to_string());
+    record_ended(engine, &failed);
+    Err(e)
+}
+
+/// Records `load` as it ended in a transaction of its own (for [`Transaction::fail`]).
+pub(crate) fn record_ended<E: Engine + ?Sized>(engine: &mut E, load: &Load) {
+    if let Ok(mut transaction) = engine.begin() {
+        if transaction.finish_load(load).is_ok() {
+            let _ = transaction.commit();
+        }
     }
 }

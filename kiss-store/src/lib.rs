@@ -52,7 +52,7 @@ mod thread;
 
 pub use engine::{
     holder, Change, ChangeKind, ChangeQuery, Claim, Clock, Engine, HeldRow, Identity, Load,
-    LoadStatus, RowWrite, Schedule,
+    LoadStatus, RowWrite, Schedule, Transaction,
 };
 pub use error::StoreError;
 pub use layout::{natural_key, ColumnType, Layout, OnSchemaChange, SchemaChange};

@@ -169,14 +169,9 @@ pub fn record_next(
         every_secs: interval.as_secs(),
         next: timestamp(due),
     };
-    let recorded = engine
-        .begin()
-        .and_then(|()| engine.set_schedule(&schedule))
-        .and_then(|()| engine.commit());
-    if recorded.is_err() {
-        let _ = engine.rollback();
-    }
-    recorded
+    let mut transaction = engine.begin()?;
+    transaction.set_schedule(&schedule)?;
+    transaction.commit()
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use kiss_dynamic::{RawRecord, RawStream, SchemaDocument};
 use kiss_schema::Endpoint;
 
-use crate::engine::{Change, ChangeKind, Clock, Engine, Load, LoadStatus, RowWrite};
+use crate::engine::{Change, ChangeKind, Clock, Engine, Load, LoadStatus, RowWrite, Transaction};
 use crate::error::StoreError;
 use crate::layout::{evolve, Evolution, Layout, OnSchemaChange, SchemaChange};
 use crate::row::{
@@ -91,8 +91,9 @@ pub struct Summary {
 }
 
 /// One endpoint's sync in progress.
-pub struct EndpointSync<'e, E: Engine + ?Sized> {
-    engine: &'e mut E,
+pub struct EndpointSync<'e> {
+    /// The sync's transaction, while it is open.
+    transaction: Option<Box<dyn Transaction + 'e>>,
     endpoint: Endpoint,
     layout: Layout,
     evolution: Evolution,
@@ -117,8 +118,6 @@ pub struct EndpointSync<'e, E: Engine + ?Sized> {
     /// Whether the tables gained columns that unchanged rows must be rewritten to fill (a
     /// new field, a changed type, a returning field, a new nested array).
     refill: bool,
-    /// Whether the sync's transaction is open (dropping the sync rolls it back).
-    open: bool,
     /// The time the run's times are taken from.
     clock: Clock,
 }
@@ -128,7 +127,7 @@ pub fn timestamp(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
-impl<'e, E: Engine + ?Sized> EndpointSync<'e, E> {
+impl<'e> EndpointSync<'e> {
     /// Begins `endpoint`'s sync against its live `schema`: records the run as running since
     /// `started` (when its data was asked for; committed at once, so that other processes
     /// see it), opens the sync's
@@ -136,14 +135,14 @@ impl<'e, E: Engine + ?Sized> EndpointSync<'e, E> {
     /// changed under [`OnSchemaChange::Freeze`]). Its end, or failure, is timed by `clock`. A sync that fails from here on is recorded
     /// as failed ([`EndpointSync::fail`], or dropping it); one whose process dies stays `running`,
     /// which readers tell from a live run by its lock ([`Engine::lock_holder`]).
-    pub fn begin(
+    pub fn begin<E: Engine + ?Sized>(
         engine: &'e mut E,
         endpoint: Endpoint,
         schema: &SchemaDocument,
         on_schema_change: OnSchemaChange,
         started: DateTime<Utc>,
         clock: Clock,
-    ) -> Result<EndpointSync<'e, E>, StoreError> {
+    ) -> Result<EndpointSync<'e>, StoreError> {
         let at = timestamp(started);
         let layout = match Layout::from_schema(endpoint, schema) {
             Ok(layout) => layout,
@@ -165,25 +164,21 @@ impl<'e, E: Engine + ?Sized> EndpointSync<'e, E> {
             at.clone(),
             LoadStatus::Running,
         );
-        engine.begin()?;
-        let id = match engine.start_load(&running).and_then(|id| {
-            engine.commit()?;
-            Ok(id)
-        }) {
-            Ok(id) => id,
-            Err(e) => {
-                let _ = engine.rollback();
-                return Err(e);
-            }
+        let id = {
+            let mut transaction = engine.begin()?;
+            let id = transaction.start_load(&running)?;
+            transaction.commit()?;
+            id
         };
         let mut load = running;
         load.id = id;
-        if let Err(e) = engine.begin() {
+        if let Err(e) = engine.start_transaction() {
             close_failed(engine, &mut load, clock(), &e.to_string());
             return Err(e);
         }
+        let transaction = engine.started_transaction();
         let mut sync = EndpointSync {
-            engine,
+            transaction: Some(transaction),
             endpoint,
             layout,
             evolution: Evolution {
@@ -205,7 +200,6 @@ impl<'e, E: Engine + ?Sized> EndpointSync<'e, E> {
             key_positions: Vec::new(),
             key_columns: Vec::new(),
             refill: false,
-            open: true,
             clock,
         };
         // From here on, dropping `sync` rolls back and records the run as failed.
@@ -224,7 +218,7 @@ impl<'e, E: Engine + ?Sized> EndpointSync<'e, E> {
         on_schema_change: OnSchemaChange,
     ) -> Result<(), StoreError> {
         let endpoint = self.endpoint;
-        let stored = self.engine.stored_columns(endpoint)?;
+        let stored = self.transaction()?.stored_columns(endpoint)?;
         self.evolution = evolve(&self.layout, &stored);
         if on_schema_change == OnSchemaChange::Freeze {
             let frozen: Vec<String> = self
@@ -241,8 +235,9 @@ impl<'e, E: Engine + ?Sized> EndpointSync<'e, E> {
                 });
             }
         }
-        self.engine
-            .apply(&self.layout, &self.evolution, self.load.id, &self.at)?;
+        let (load, at) = (self.load.id, self.at.clone());
+        let (layout, evolution) = (self.layout.clone(), self.evolution.clone());
+        self.transaction()?.apply(&layout, &evolution, load, &at)?;
         let existing_tables = self.evolution.tables.iter().any(|t| !t.is_new);
         self.refill = existing_tables
             && self
@@ -299,7 +294,7 @@ impl<'e, E: Engine + ?Sized> EndpointSync<'e, E> {
                     .position(|c| c.active && c.wire_key == k.wire_key)
             })
             .collect();
-        let current = self.engine.current(endpoint)?;
+        let current = self.transaction()?.current()?;
         self.held.reserve(current.len());
         self.held.extend(current.into_iter().map(|row| {
             (
@@ -376,10 +371,7 @@ impl<'e, E: Engine + ?Sized> EndpointSync<'e, E> {
         let new = self.stored_row(record);
         let mut closed_version = None;
         if changed && !inserted {
-            if let Some(old) = self
-                .engine
-                .current_row(&self.layout, &self.evolution, key)?
-            {
+            if let Some(old) = self.transaction()?.current_row(key)? {
                 let moved = moved(&self.evolution.tables, &old, &new);
                 // The same values in another order or spacing: the row is rewritten (for its
                 // fingerprint) but nothing changed.
@@ -408,15 +400,11 @@ impl<'e, E: Engine + ?Sized> EndpointSync<'e, E> {
             existed,
             changed,
         };
-        self.engine.write(
-            &self.layout,
-            &self.evolution,
-            &write,
-            self.load.id,
-            &self.at,
-        )?;
+        self.transaction()?.write(&write)?;
         if self.changes.len() >= CHANGE_BATCH {
-            self.engine.add_changes(&self.changes)?;
+            let changes = std::mem::take(&mut self.changes);
+            self.transaction()?.add_changes(&changes)?;
+            self.changes = changes;
             self.changes.clear();
         }
         Ok(())
@@ -507,14 +495,24 @@ impl<'e, E: Engine + ?Sized> EndpointSync<'e, E> {
     }
 
     fn abandon(&mut self, error: &str) {
-        if !self.open {
+        let Some(transaction) = self.transaction.take() else {
             return;
-        }
-        self.open = false;
-        // Nothing of an unfinished sync stays; a failed rollback leaves SQLite's own
-        // journal to undo it on the next open.
-        let _ = self.engine.rollback();
-        close_failed(self.engine, &mut self.load, (self.clock)(), error);
+        };
+        // Nothing of an unfinished sync stays; the run is recorded as failed.
+        self.load.status = LoadStatus::Failed;
+        self.load.finished = Some(timestamp((self.clock)()));
+        self.load.error = Some(error.to_owned());
+        transaction.fail(&self.load);
+    }
+
+    /// The sync's transaction: open from [`EndpointSync::begin`] until it is finished or
+    /// abandoned, and no method runs after that.
+    fn transaction(&mut self) -> Result<&mut (dyn Transaction + 'e), StoreError> {
+        self.transaction
+            .as_deref_mut()
+            .ok_or_else(|| StoreError::Corrupt {
+                detail: "a sync was used after it ended".to_owned(),
+            })
     }
 
     /// Marks what the response no longer had as deleted, records the run, and commits.
@@ -538,12 +536,11 @@ impl<'e, E: Engine + ?Sized> EndpointSync<'e, E> {
         vanished.sort_unstable();
         for key in vanished {
             let last = self
-                .engine
-                .current_row(&self.layout, &self.evolution, &key)?
+                .transaction()?
+                .current_row(&key)?
                 .map(|row| version_json(&self.evolution.tables, &row))
                 .unwrap_or_default();
-            self.engine
-                .mark_deleted(self.endpoint, &key, &last, self.load.id, &self.at)?;
+            self.transaction()?.mark_deleted(&key, &last)?;
             self.load.deleted += 1;
             let display = Key::display_of(&key);
             self.changes.push(Change {
@@ -557,13 +554,17 @@ impl<'e, E: Engine + ?Sized> EndpointSync<'e, E> {
                 new: None,
             });
         }
-        self.engine.add_changes(&self.changes)?;
-        self.changes.clear();
-        self.load.status = LoadStatus::Ok;
-        self.load.finished = Some(timestamp((self.clock)()));
-        self.engine.finish_load(&self.load)?;
-        self.engine.commit()?;
-        self.open = false;
+        let changes = std::mem::take(&mut self.changes);
+        self.transaction()?.add_changes(&changes)?;
+        let mut load = self.load.clone();
+        load.status = LoadStatus::Ok;
+        load.finished = Some(timestamp((self.clock)()));
+        self.transaction()?.finish_load(&load)?;
+        if let Some(transaction) = self.transaction.take() {
+            // A commit that fails records the run as failed itself: the transaction is gone.
+            transaction.commit_run(&load)?;
+        }
+        self.load = load;
         Ok(Summary {
             load: self.load.clone(),
             schema_changes: self.evolution.changes.clone(),
@@ -572,7 +573,7 @@ impl<'e, E: Engine + ?Sized> EndpointSync<'e, E> {
     }
 }
 
-impl<E: Engine + ?Sized> Drop for EndpointSync<'_, E> {
+impl Drop for EndpointSync<'_> {
     fn drop(&mut self) {
         // Dropped unfinished: the caller stopped it (Ctrl-C, SIGTERM, or an error it did not
         // hand to `fail`).
@@ -592,12 +593,10 @@ fn close_failed<E: Engine + ?Sized>(
     load.status = LoadStatus::Failed;
     load.finished = Some(timestamp(finished));
     load.error = Some(error.to_owned());
-    let recorded = engine
-        .begin()
-        .and_then(|()| engine.finish_load(load))
-        .and_then(|()| engine.commit());
-    if recorded.is_err() {
-        let _ = engine.rollback();
+    if let Ok(mut transaction) = engine.begin() {
+        if transaction.finish_load(load).is_ok() {
+            let _ = transaction.commit();
+        }
     }
 }
 
@@ -615,12 +614,7 @@ pub fn record_failure<E: Engine + ?Sized>(
     let mut load = Load::new(endpoint, profile, timestamp(started), LoadStatus::Failed);
     load.finished = Some(timestamp(finished));
     load.error = Some(error.to_owned());
-    engine.begin()?;
-    match engine.start_load(&load).and_then(|_| engine.commit()) {
-        Ok(()) => Ok(()),
-        Err(e) => {
-            let _ = engine.rollback();
-            Err(e)
-        }
-    }
+    let mut transaction = engine.begin()?;
+    transaction.start_load(&load)?;
+    transaction.commit()
 }

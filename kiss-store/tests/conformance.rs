@@ -186,7 +186,7 @@ fn read_back(mirror: &mut Mirror) -> ReadBack {
         .unwrap();
     let mut rows = Vec::new();
     for endpoint in Endpoint::ALL {
-        let Ok(mut held) = engine.current(endpoint) else {
+        let Ok(mut held) = engine.held(endpoint) else {
             continue;
         };
         held.sort_by(|a, b| a.key.cmp(&b.key));

@@ -37,7 +37,8 @@ use kiss_schema::Endpoint;
 use postgres::Config;
 
 use crate::engine::{
-    Change, ChangeQuery, Claim, Engine, HeldRow, Identity, Load, RowWrite, Schedule,
+    commit_or_record, record_ended, Applied, Change, ChangeQuery, Claim, Engine, HeldRow, Identity,
+    Load, RowWrite, Schedule, Transaction,
 };
 use crate::error::StoreError;
 use crate::layout::{quote, Evolution, Layout, StoredColumn, Table};
@@ -299,11 +300,74 @@ impl Engine for PostgresEngine {
         self.described.clone()
     }
 
-    fn begin(&mut self) -> Result<(), StoreError> {
+    fn held(&mut self, endpoint: Endpoint) -> Result<Vec<HeldRow>, StoreError> {
+        self.current(endpoint)
+    }
+
+    fn start_transaction(&mut self) -> Result<(), StoreError> {
+        self.open_transaction()
+    }
+
+    fn started_transaction(&mut self) -> Box<dyn Transaction + '_> {
+        Box::new(PostgresTransaction {
+            engine: self,
+            applied: None,
+            open: true,
+        })
+    }
+
+    fn loads(&mut self, endpoint: Option<Endpoint>, limit: u64) -> Result<Vec<Load>, StoreError> {
+        self.call(move |w| w.loads(endpoint, limit))
+    }
+
+    fn changes(&mut self, query: &ChangeQuery) -> Result<Vec<Change>, StoreError> {
+        let query = query.clone();
+        self.call(move |w| w.changes(&query))
+    }
+
+    fn schedules(&mut self) -> Result<Vec<Schedule>, StoreError> {
+        self.call(Writer::schedules)
+    }
+
+    fn identity(&mut self) -> Result<Option<Identity>, StoreError> {
+        self.call(Writer::identity)
+    }
+
+    fn claim_identity(&mut self, identity: &Identity, since: &str) -> Result<Identity, StoreError> {
+        let (identity, since) = (identity.clone(), since.to_owned());
+        self.call(move |w| w.claim_identity(&identity, &since))
+    }
+
+    fn lock_holder(
+        &mut self,
+        customer: &str,
+        endpoint: Endpoint,
+    ) -> Result<Option<String>, StoreError> {
+        let customer = customer.to_owned();
+        self.call(move |w| w.lock_holder(&customer, endpoint))
+    }
+
+    fn try_lock(&mut self, customer: &str, endpoint: Endpoint) -> Result<Claim, StoreError> {
+        let customer = customer.to_owned();
+        Ok(match self.call(move |w| w.try_lock(&customer, endpoint))? {
+            None => Claim::Taken,
+            Some(holder) => Claim::HeldBy(holder),
+        })
+    }
+
+    fn unlock(&mut self, customer: &str, endpoint: Endpoint) -> Result<(), StoreError> {
+        let customer = customer.to_owned();
+        self.call(move |w| w.unlock(&customer, endpoint))
+    }
+}
+
+/// The operations of a transaction, which [`PostgresTransaction`] calls with what it applied.
+impl PostgresEngine {
+    fn open_transaction(&mut self) -> Result<(), StoreError> {
         self.call(Writer::begin)
     }
 
-    fn commit(&mut self) -> Result<(), StoreError> {
+    fn commit_transaction(&mut self) -> Result<(), StoreError> {
         self.flush(true)?;
         let kinds = std::mem::take(&mut self.kinds);
         self.thread.post(move |w| {
@@ -331,7 +395,7 @@ impl Engine for PostgresEngine {
         Ok(())
     }
 
-    fn rollback(&mut self) -> Result<(), StoreError> {
+    fn rollback_transaction(&mut self) -> Result<(), StoreError> {
         for (_, rows) in &mut self.buffers {
             rows.clear();
         }
@@ -409,12 +473,8 @@ impl Engine for PostgresEngine {
         self.call(move |w| w.current(endpoint))
     }
 
-    fn current_row(
-        &mut self,
-        _layout: &Layout,
-        _evolution: &Evolution,
-        key: &[u8],
-    ) -> Result<Option<StoredRow<'static>>, StoreError> {
+    fn current_row(&mut self, key: &[u8]) -> Result<Option<StoredRow<'static>>, StoreError> {
+        // The database thread reads by the tables of the transaction's `apply`.
         let key = key.to_vec();
         self.call(move |w| w.current_row(&key))
     }
@@ -424,8 +484,6 @@ impl Engine for PostgresEngine {
         layout: &Layout,
         evolution: &Evolution,
         row: &RowWrite<'_>,
-        _load: i64,
-        _at: &str,
     ) -> Result<(), StoreError> {
         for loading in self.loading.iter_mut().filter(|l| l.thread.failing()) {
             // Rows handed to a loading connection failed: say why now.
@@ -516,14 +574,7 @@ impl Engine for PostgresEngine {
         Ok(())
     }
 
-    fn mark_deleted(
-        &mut self,
-        _endpoint: Endpoint,
-        key: &[u8],
-        closed_version: &str,
-        _load: i64,
-        _at: &str,
-    ) -> Result<(), StoreError> {
+    fn mark_deleted(&mut self, key: &[u8], closed_version: &str) -> Result<(), StoreError> {
         self.kinds.deleted = true;
         let mut copy = CopyRow::new(&mut self.deleted);
         copy.bytes(key);
@@ -564,52 +615,114 @@ impl Engine for PostgresEngine {
         self.call(move |w| w.finish_load(&load))
     }
 
-    fn loads(&mut self, endpoint: Option<Endpoint>, limit: u64) -> Result<Vec<Load>, StoreError> {
-        self.call(move |w| w.loads(endpoint, limit))
-    }
-
-    fn changes(&mut self, query: &ChangeQuery) -> Result<Vec<Change>, StoreError> {
-        let query = query.clone();
-        self.call(move |w| w.changes(&query))
-    }
-
     fn set_schedule(&mut self, schedule: &Schedule) -> Result<(), StoreError> {
         let schedule = schedule.clone();
         self.call(move |w| w.set_schedule(&schedule))
     }
+}
 
-    fn schedules(&mut self) -> Result<Vec<Schedule>, StoreError> {
-        self.call(Writer::schedules)
+/// A transaction on a PostgreSQL mirror: what its `apply` prepared is kept here, and the
+/// database threads hold its staging and loading tables until it ends.
+struct PostgresTransaction<'e> {
+    engine: &'e mut PostgresEngine,
+    applied: Option<Applied>,
+    open: bool,
+}
+
+impl Transaction for PostgresTransaction<'_> {
+    fn stored_columns(&mut self, endpoint: Endpoint) -> Result<Vec<StoredColumn>, StoreError> {
+        self.engine.stored_columns(endpoint)
     }
 
-    fn identity(&mut self) -> Result<Option<Identity>, StoreError> {
-        self.call(Writer::identity)
-    }
-
-    fn claim_identity(&mut self, identity: &Identity, since: &str) -> Result<Identity, StoreError> {
-        let (identity, since) = (identity.clone(), since.to_owned());
-        self.call(move |w| w.claim_identity(&identity, &since))
-    }
-
-    fn lock_holder(
+    fn apply(
         &mut self,
-        customer: &str,
-        endpoint: Endpoint,
-    ) -> Result<Option<String>, StoreError> {
-        let customer = customer.to_owned();
-        self.call(move |w| w.lock_holder(&customer, endpoint))
+        layout: &Layout,
+        evolution: &Evolution,
+        load: i64,
+        at: &str,
+    ) -> Result<(), StoreError> {
+        self.engine.apply(layout, evolution, load, at)?;
+        self.applied = Some(Applied {
+            layout: layout.clone(),
+            evolution: evolution.clone(),
+            load,
+            at: at.to_owned(),
+        });
+        Ok(())
     }
 
-    fn try_lock(&mut self, customer: &str, endpoint: Endpoint) -> Result<Claim, StoreError> {
-        let customer = customer.to_owned();
-        Ok(match self.call(move |w| w.try_lock(&customer, endpoint))? {
-            None => Claim::Taken,
-            Some(holder) => Claim::HeldBy(holder),
-        })
+    fn current(&mut self) -> Result<Vec<HeldRow>, StoreError> {
+        let endpoint = Applied::of(&self.applied)?.layout.endpoint;
+        self.engine.current(endpoint)
     }
 
-    fn unlock(&mut self, customer: &str, endpoint: Endpoint) -> Result<(), StoreError> {
-        let customer = customer.to_owned();
-        self.call(move |w| w.unlock(&customer, endpoint))
+    fn current_row(&mut self, key: &[u8]) -> Result<Option<StoredRow<'static>>, StoreError> {
+        Applied::of(&self.applied)?;
+        self.engine.current_row(key)
+    }
+
+    fn write(&mut self, row: &RowWrite<'_>) -> Result<(), StoreError> {
+        let applied = Applied::of(&self.applied)?;
+        self.engine.write(&applied.layout, &applied.evolution, row)
+    }
+
+    fn mark_deleted(&mut self, key: &[u8], closed_version: &str) -> Result<(), StoreError> {
+        Applied::of(&self.applied)?;
+        self.engine.mark_deleted(key, closed_version)
+    }
+
+    fn add_changes(&mut self, changes: &[Change]) -> Result<(), StoreError> {
+        self.engine.add_changes(changes)
+    }
+
+    fn start_load(&mut self, load: &Load) -> Result<i64, StoreError> {
+        self.engine.start_load(load)
+    }
+
+    fn finish_load(&mut self, load: &Load) -> Result<(), StoreError> {
+        self.engine.finish_load(load)
+    }
+
+    fn set_schedule(&mut self, schedule: &Schedule) -> Result<(), StoreError> {
+        self.engine.set_schedule(schedule)
+    }
+
+    fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
+        self.open = false;
+        let committed = self.engine.commit_transaction();
+        if committed.is_err() {
+            let _ = self.engine.rollback_transaction();
+        }
+        committed
+    }
+
+    fn commit_run(mut self: Box<Self>, run: &Load) -> Result<(), StoreError> {
+        self.open = false;
+        commit_or_record(
+            &mut *self.engine,
+            |engine| engine.commit_transaction(),
+            |engine| engine.rollback_transaction(),
+            run,
+        )
+    }
+
+    fn rollback(mut self: Box<Self>) -> Result<(), StoreError> {
+        self.open = false;
+        self.engine.rollback_transaction()
+    }
+
+    fn fail(mut self: Box<Self>, load: &Load) {
+        self.open = false;
+        let _ = self.engine.rollback_transaction();
+        record_ended(&mut *self.engine, load);
+    }
+}
+
+impl Drop for PostgresTransaction<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            // A session that is gone was rolled back by the server.
+            let _ = self.engine.rollback_transaction();
+        }
     }
 }

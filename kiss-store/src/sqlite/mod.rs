@@ -18,7 +18,10 @@ use std::sync::mpsc::{self, Receiver, Sender};
 
 use kiss_schema::Endpoint;
 
-use crate::engine::{Change, ChangeQuery, Engine, HeldRow, Identity, Load, RowWrite, Schedule};
+use crate::engine::{
+    commit_or_record, record_ended, Applied, Change, ChangeQuery, Engine, HeldRow, Identity, Load,
+    RowWrite, Schedule, Transaction,
+};
 use crate::error::StoreError;
 use crate::layout::{Evolution, Layout, StoredColumn};
 use crate::row::StoredRow;
@@ -101,15 +104,56 @@ impl Engine for SqliteEngine {
         self.path.display().to_string()
     }
 
-    fn begin(&mut self) -> Result<(), StoreError> {
+    fn held(&mut self, endpoint: Endpoint) -> Result<Vec<HeldRow>, StoreError> {
+        self.current(endpoint)
+    }
+
+    fn start_transaction(&mut self) -> Result<(), StoreError> {
+        self.open_transaction()
+    }
+
+    fn started_transaction(&mut self) -> Box<dyn Transaction + '_> {
+        Box::new(SqliteTransaction {
+            engine: self,
+            applied: None,
+            open: true,
+        })
+    }
+
+    fn loads(&mut self, endpoint: Option<Endpoint>, limit: u64) -> Result<Vec<Load>, StoreError> {
+        self.call(move |w| w.loads(endpoint, limit))
+    }
+
+    fn changes(&mut self, query: &ChangeQuery) -> Result<Vec<Change>, StoreError> {
+        let query = query.clone();
+        self.call(move |w| w.changes(&query))
+    }
+
+    fn schedules(&mut self) -> Result<Vec<Schedule>, StoreError> {
+        self.call(Writer::schedules)
+    }
+
+    fn identity(&mut self) -> Result<Option<Identity>, StoreError> {
+        self.call(Writer::identity)
+    }
+
+    fn claim_identity(&mut self, identity: &Identity, since: &str) -> Result<Identity, StoreError> {
+        let (identity, since) = (identity.clone(), since.to_owned());
+        self.call(move |w| w.claim_identity(&identity, &since))
+    }
+}
+
+/// The operations of a transaction, which [`SqliteTransaction`] calls with what it applied.
+impl SqliteEngine {
+    fn open_transaction(&mut self) -> Result<(), StoreError> {
         self.call(Writer::begin)
     }
 
-    fn commit(&mut self) -> Result<(), StoreError> {
+    fn commit_transaction(&mut self) -> Result<(), StoreError> {
         self.call(Writer::commit)
     }
 
-    fn rollback(&mut self) -> Result<(), StoreError> {
+    fn rollback_transaction(&mut self) -> Result<(), StoreError> {
         // Rows not yet handed over are dropped, and rows that failed are undone with the
         // rest: their error is not this call's.
         self.batch.clear();
@@ -135,20 +179,14 @@ impl Engine for SqliteEngine {
         self.call(move |w| w.current(endpoint))
     }
 
-    fn current_row(
-        &mut self,
-        _layout: &Layout,
-        _evolution: &Evolution,
-        key: &[u8],
-    ) -> Result<Option<StoredRow<'static>>, StoreError> {
-        // The database thread reads by the tables of the sync's `apply`, the same evolution.
+    fn current_row(&mut self, key: &[u8]) -> Result<Option<StoredRow<'static>>, StoreError> {
+        // The database thread reads by the tables of the transaction's `apply`.
         let key = key.to_vec();
         self.call(move |w| w.current_row(&key))
     }
 
     fn write(
         &mut self,
-        _layout: &Layout,
         evolution: &Evolution,
         row: &RowWrite<'_>,
         load: i64,
@@ -258,30 +296,121 @@ impl Engine for SqliteEngine {
         self.call(move |w| w.finish_load(&load))
     }
 
-    fn loads(&mut self, endpoint: Option<Endpoint>, limit: u64) -> Result<Vec<Load>, StoreError> {
-        self.call(move |w| w.loads(endpoint, limit))
-    }
-
-    fn changes(&mut self, query: &ChangeQuery) -> Result<Vec<Change>, StoreError> {
-        let query = query.clone();
-        self.call(move |w| w.changes(&query))
-    }
-
     fn set_schedule(&mut self, schedule: &Schedule) -> Result<(), StoreError> {
         let schedule = schedule.clone();
         self.call(move |w| w.set_schedule(&schedule))
     }
+}
 
-    fn schedules(&mut self) -> Result<Vec<Schedule>, StoreError> {
-        self.call(Writer::schedules)
+/// A transaction on a SQLite mirror: what its `apply` prepared is kept here, and the database
+/// thread holds the statements for it until the transaction ends.
+struct SqliteTransaction<'e> {
+    engine: &'e mut SqliteEngine,
+    applied: Option<Applied>,
+    open: bool,
+}
+
+impl Transaction for SqliteTransaction<'_> {
+    fn stored_columns(&mut self, endpoint: Endpoint) -> Result<Vec<StoredColumn>, StoreError> {
+        self.engine.stored_columns(endpoint)
     }
 
-    fn identity(&mut self) -> Result<Option<Identity>, StoreError> {
-        self.call(Writer::identity)
+    fn apply(
+        &mut self,
+        layout: &Layout,
+        evolution: &Evolution,
+        load: i64,
+        at: &str,
+    ) -> Result<(), StoreError> {
+        self.engine.apply(layout, evolution, load, at)?;
+        self.applied = Some(Applied {
+            layout: layout.clone(),
+            evolution: evolution.clone(),
+            load,
+            at: at.to_owned(),
+        });
+        Ok(())
     }
 
-    fn claim_identity(&mut self, identity: &Identity, since: &str) -> Result<Identity, StoreError> {
-        let (identity, since) = (identity.clone(), since.to_owned());
-        self.call(move |w| w.claim_identity(&identity, &since))
+    fn current(&mut self) -> Result<Vec<HeldRow>, StoreError> {
+        let endpoint = Applied::of(&self.applied)?.layout.endpoint;
+        self.engine.current(endpoint)
+    }
+
+    fn current_row(&mut self, key: &[u8]) -> Result<Option<StoredRow<'static>>, StoreError> {
+        Applied::of(&self.applied)?;
+        self.engine.current_row(key)
+    }
+
+    fn write(&mut self, row: &RowWrite<'_>) -> Result<(), StoreError> {
+        let applied = Applied::of(&self.applied)?;
+        self.engine
+            .write(&applied.evolution, row, applied.load, &applied.at)
+    }
+
+    fn mark_deleted(&mut self, key: &[u8], closed_version: &str) -> Result<(), StoreError> {
+        let applied = Applied::of(&self.applied)?;
+        self.engine.mark_deleted(
+            applied.layout.endpoint,
+            key,
+            closed_version,
+            applied.load,
+            &applied.at,
+        )
+    }
+
+    fn add_changes(&mut self, changes: &[Change]) -> Result<(), StoreError> {
+        self.engine.add_changes(changes)
+    }
+
+    fn start_load(&mut self, load: &Load) -> Result<i64, StoreError> {
+        self.engine.start_load(load)
+    }
+
+    fn finish_load(&mut self, load: &Load) -> Result<(), StoreError> {
+        self.engine.finish_load(load)
+    }
+
+    fn set_schedule(&mut self, schedule: &Schedule) -> Result<(), StoreError> {
+        self.engine.set_schedule(schedule)
+    }
+
+    fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
+        self.open = false;
+        let committed = self.engine.commit_transaction();
+        if committed.is_err() {
+            let _ = self.engine.rollback_transaction();
+        }
+        committed
+    }
+
+    fn commit_run(mut self: Box<Self>, run: &Load) -> Result<(), StoreError> {
+        self.open = false;
+        commit_or_record(
+            &mut *self.engine,
+            |engine| engine.commit_transaction(),
+            |engine| engine.rollback_transaction(),
+            run,
+        )
+    }
+
+    fn rollback(mut self: Box<Self>) -> Result<(), StoreError> {
+        self.open = false;
+        self.engine.rollback_transaction()
+    }
+
+    fn fail(mut self: Box<Self>, load: &Load) {
+        self.open = false;
+        let _ = self.engine.rollback_transaction();
+        record_ended(&mut *self.engine, load);
+    }
+}
+
+impl Drop for SqliteTransaction<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            // A failed rollback leaves SQLite's own journal to undo it on the next open.
+            let _ = self.engine.rollback_transaction();
+        }
     }
 }
