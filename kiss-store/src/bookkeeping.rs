@@ -11,7 +11,7 @@ use kiss_schema::Endpoint;
 
 use crate::engine::{Change, ChangeKind, Identity, Load, LoadStatus, Schedule};
 use crate::error::StoreError;
-use crate::layout::{natural_key, quote, ColumnType, StoredColumn};
+use crate::layout::{natural_key, quote, ColumnType, Layout, SchemaChange, StoredColumn, Table};
 
 /// The SQL dialect of an engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +101,8 @@ pub(crate) enum Param<'a> {
     Text(Option<&'a str>),
     /// A 64-bit integer.
     Integer(i64),
+    /// A boolean (SQLite stores it as 0 or 1).
+    Boolean(bool),
 }
 
 impl rusqlite::ToSql for Param<'_> {
@@ -108,6 +110,7 @@ impl rusqlite::ToSql for Param<'_> {
         match self {
             Param::Text(text) => text.to_sql(),
             Param::Integer(n) => n.to_sql(),
+            Param::Boolean(b) => b.to_sql(),
         }
     }
 }
@@ -121,12 +124,14 @@ impl postgres::types::ToSql for Param<'_> {
         match self {
             Param::Text(text) => text.to_sql(ty, out),
             Param::Integer(n) => n.to_sql(ty, out),
+            Param::Boolean(b) => b.to_sql(ty, out),
         }
     }
 
     fn accepts(ty: &postgres::types::Type) -> bool {
         <&str as postgres::types::ToSql>::accepts(ty)
             || <i64 as postgres::types::ToSql>::accepts(ty)
+            || <bool as postgres::types::ToSql>::accepts(ty)
     }
 
     // Checked per variant: text only where the statement wants text, and so on.
@@ -138,6 +143,7 @@ impl postgres::types::ToSql for Param<'_> {
         match self {
             Param::Text(text) => text.to_sql_checked(ty, out),
             Param::Integer(n) => n.to_sql_checked(ty, out),
+            Param::Boolean(b) => b.to_sql_checked(ty, out),
         }
     }
 }
@@ -148,6 +154,8 @@ pub(crate) trait Fields {
     fn text(&self, index: usize) -> Result<Option<String>, StoreError>;
     /// Column `index` as an integer (NULL: `None`).
     fn integer(&self, index: usize) -> Result<Option<i64>, StoreError>;
+    /// Column `index` as a boolean (NULL: `None`).
+    fn boolean(&self, index: usize) -> Result<Option<bool>, StoreError>;
 }
 
 impl Fields for rusqlite::Row<'_> {
@@ -157,6 +165,9 @@ impl Fields for rusqlite::Row<'_> {
     fn integer(&self, index: usize) -> Result<Option<i64>, StoreError> {
         Ok(self.get(index)?)
     }
+    fn boolean(&self, index: usize) -> Result<Option<bool>, StoreError> {
+        Ok(self.get(index)?)
+    }
 }
 
 impl Fields for postgres::Row {
@@ -164,6 +175,9 @@ impl Fields for postgres::Row {
         self.try_get(index).map_err(|e| corrupt(index, e))
     }
     fn integer(&self, index: usize) -> Result<Option<i64>, StoreError> {
+        self.try_get(index).map_err(|e| corrupt(index, e))
+    }
+    fn boolean(&self, index: usize) -> Result<Option<bool>, StoreError> {
         self.try_get(index).map_err(|e| corrupt(index, e))
     }
 }
@@ -187,7 +201,7 @@ fn required_integer(row: &dyn Fields, index: usize) -> Result<i64, StoreError> {
 /// A statement and its parameters.
 pub(crate) struct Statement<'a> {
     /// Its text, in the shared spelling ([`Dialect::render`] turns it into an engine's).
-    pub(crate) sql: &'static str,
+    pub(crate) sql: std::borrow::Cow<'static, str>,
     /// Its parameters, `$1` first.
     pub(crate) params: Vec<Param<'a>>,
 }
@@ -202,7 +216,8 @@ pub(crate) fn start_load(load: &Load) -> Statement<'_> {
         sql: "INSERT INTO \"_kiss_loads\" (\"endpoint\", \"profile\", \"started\", \"status\",
                 \"records\", \"inserted\", \"updated\", \"deleted\", \"duplicates\", \"skipped\",
                 \"finished\", \"error\", \"holder\")
-              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING \"id\"",
+              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING \"id\""
+            .into(),
         params: vec![
             Param::Text(Some(&load.endpoint)),
             Param::Text(Some(&load.profile)),
@@ -226,7 +241,8 @@ pub(crate) fn finish_load(load: &Load) -> Statement<'_> {
     Statement {
         sql: "UPDATE \"_kiss_loads\" SET \"finished\" = $1, \"status\" = $2, \"records\" = $3,
                 \"inserted\" = $4, \"updated\" = $5, \"deleted\" = $6, \"duplicates\" = $7,
-                \"skipped\" = $8, \"error\" = $9, \"profile\" = $10 WHERE \"id\" = $11",
+                \"skipped\" = $8, \"error\" = $9, \"profile\" = $10 WHERE \"id\" = $11"
+            .into(),
         params: vec![
             Param::Text(load.finished.as_deref()),
             Param::Text(Some(load.status.name())),
@@ -250,7 +266,8 @@ pub(crate) fn loads(endpoint: Option<Endpoint>, limit: u64) -> Statement<'static
                 \"records\", \"inserted\", \"updated\", \"deleted\", \"duplicates\", \"skipped\",
                 \"error\", \"holder\"
               FROM \"_kiss_loads\" WHERE CAST($1 AS TEXT) IS NULL OR \"endpoint\" = $1
-              ORDER BY \"id\" DESC LIMIT $2",
+              ORDER BY \"id\" DESC LIMIT $2"
+            .into(),
         params: vec![Param::Text(endpoint.map(Endpoint::name)), count(limit)],
     }
 }
@@ -285,7 +302,8 @@ pub(crate) fn set_schedule(schedule: &Schedule) -> Statement<'_> {
         sql: "INSERT INTO \"_kiss_schedule\" (\"endpoint\", \"every_secs\", \"next\")
               VALUES ($1, $2, $3)
               ON CONFLICT (\"endpoint\") DO UPDATE SET \"every_secs\" = excluded.\"every_secs\",
-                 \"next\" = excluded.\"next\"",
+                 \"next\" = excluded.\"next\""
+            .into(),
         params: vec![
             Param::Text(Some(&schedule.endpoint)),
             count(schedule.every_secs),
@@ -311,7 +329,8 @@ pub(crate) fn schedule_of(row: &dyn Fields) -> Result<Schedule, StoreError> {
 pub(crate) fn claim_identity<'a>(identity: &'a Identity, since: &'a str) -> Statement<'a> {
     Statement {
         sql: "INSERT INTO \"_kiss_mirror\" (\"one\", \"deployment\", \"customer\", \"since\")
-              VALUES (1, $1, $2, $3) ON CONFLICT (\"one\") DO NOTHING",
+              VALUES (1, $1, $2, $3) ON CONFLICT (\"one\") DO NOTHING"
+            .into(),
         params: vec![
             Param::Text(Some(&identity.deployment)),
             Param::Text(Some(&identity.customer)),
@@ -438,6 +457,148 @@ pub(crate) fn change_of(row: &dyn Fields) -> Result<Change, StoreError> {
         old: row.text(6)?,
         new: row.text(7)?,
     })
+}
+
+/// The data columns the mirror holds for an endpoint's tables (`$1`), the endpoint's own
+/// table first, then by table and position. Rows are read by [`stored_column_of`].
+pub(crate) const STORED_COLUMNS: &str =
+    "SELECT \"tbl\", \"col\", \"wire_key\", \"type\", \"active\" FROM \"_kiss_columns\"
+     WHERE \"endpoint\" = $1 ORDER BY \"tbl\" = $1 DESC, \"tbl\"{C}, \"position\"";
+
+/// A stored column, from a row of [`STORED_COLUMNS`].
+pub(crate) fn stored_column_of(row: &dyn Fields) -> Result<StoredColumn, StoreError> {
+    Ok(StoredColumn {
+        table: required_text(row, 0)?,
+        name: required_text(row, 1)?,
+        wire_key: required_text(row, 2)?,
+        column_type: ColumnType::stored(&required_text(row, 3)?)?,
+        active: row
+            .boolean(4)?
+            .ok_or_else(|| corrupt(4, "NULL where kiss writes a value"))?,
+    })
+}
+
+/// How many rows one statement of [`columns_of`] records at most: seven parameters a row,
+/// within SQLite's 32,766 per statement even for a table of thousands of columns.
+const COLUMNS_PER_STATEMENT: usize = 1000;
+
+/// Records `table`'s columns (of `endpoint`) in `_kiss_columns`, in order: a statement per
+/// thousand columns rather than one per column.
+pub(crate) fn columns_of<'a>(endpoint: &'a str, table: &'a Table) -> Vec<Statement<'a>> {
+    table
+        .columns
+        .chunks(COLUMNS_PER_STATEMENT)
+        .enumerate()
+        .map(|(chunk, columns)| {
+            let mut values = Vec::with_capacity(columns.len());
+            let mut params = Vec::with_capacity(columns.len() * 7);
+            for (i, column) in columns.iter().enumerate() {
+                let first = params.len() + 1;
+                values.push(format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                    first,
+                    first + 1,
+                    first + 2,
+                    first + 3,
+                    first + 4,
+                    first + 5,
+                    first + 6
+                ));
+                let position = chunk * COLUMNS_PER_STATEMENT + i;
+                params.extend([
+                    Param::Text(Some(&table.name)),
+                    Param::Text(Some(&column.name)),
+                    Param::Text(Some(endpoint)),
+                    Param::Text(Some(&column.wire_key)),
+                    Param::Text(Some(column.column_type.name())),
+                    Param::Boolean(column.active),
+                    Param::Integer(i64::try_from(position).unwrap_or(i64::MAX)),
+                ]);
+            }
+            Statement {
+                sql: format!(
+                    "INSERT INTO \"_kiss_columns\" (\"tbl\", \"col\", \"endpoint\", \"wire_key\",
+                        \"type\", \"active\", \"position\") VALUES {}
+                     ON CONFLICT (\"tbl\", \"col\") DO UPDATE SET \"active\" = excluded.\"active\"",
+                    values.join(", ")
+                )
+                .into(),
+                params,
+            }
+        })
+        .collect()
+}
+
+/// Records one change to the tables, made by run `load` at `at`.
+pub(crate) fn schema_change<'a>(
+    load: i64,
+    at: &'a str,
+    endpoint: &'a str,
+    change: &'a SchemaChange,
+    description: &'a str,
+) -> Statement<'a> {
+    Statement {
+        sql: "INSERT INTO \"_kiss_schema_changes\" (\"load\", \"at\", \"endpoint\", \"tbl\",
+                \"change\", \"description\") VALUES ($1, $2, $3, $4, $5, $6)"
+            .into(),
+        params: vec![
+            Param::Integer(load),
+            Param::Text(Some(at)),
+            Param::Text(Some(endpoint)),
+            Param::Text(Some(change.table())),
+            Param::Text(Some(change.kind())),
+            Param::Text(Some(description)),
+        ],
+    }
+}
+
+/// An endpoint's history table and its index, in `dialect`: every earlier version of a
+/// row (the record as JSON), valid from and to, the change that began it and its run.
+/// `key_types` are the natural key's column types in the dialect; `index` the index's name.
+pub(crate) fn history_table(
+    dialect: Dialect,
+    layout: &Layout,
+    key_type: impl Fn(ColumnType) -> &'static str,
+    index: &str,
+) -> String {
+    let history = quote(&format!("{}_history", layout.endpoint.name()));
+    let key_defs: Vec<String> = layout
+        .key
+        .iter()
+        .map(|k| format!("{} {}", quote(&k.wire_key), key_type(k.column_type)))
+        .collect();
+    let (bytes, json) = match dialect {
+        Dialect::Sqlite => ("BLOB", "TEXT"),
+        Dialect::Postgres => ("BYTEA", "JSONB"),
+    };
+    dialect.render(&format!(
+        "CREATE TABLE {history} (\"_kiss_key\" {bytes} NOT NULL, {key_defs},
+            \"_kiss_valid_from\" TEXT{{C}} NOT NULL, \"_kiss_valid_to\" TEXT{{C}} NOT NULL,
+            \"_kiss_change\" TEXT NOT NULL, \"_kiss_load\" {{INT}} NOT NULL,
+            \"_kiss_record\" {json});
+         CREATE INDEX {index} ON {history} (\"_kiss_key\")",
+        key_defs = key_defs.join(", "),
+        index = quote(index),
+    ))
+}
+
+/// An endpoint's versions view: its history, and each row's current version (valid to NULL,
+/// its values the row itself).
+pub(crate) fn versions_view(layout: &Layout) -> String {
+    let table = layout.endpoint.name();
+    let key_list: Vec<String> = layout.key.iter().map(|k| quote(&k.wire_key)).collect();
+    format!(
+        "CREATE VIEW {versions} AS
+            SELECT \"_kiss_key\", {key_list}, \"_kiss_valid_from\", \"_kiss_valid_to\",
+                \"_kiss_change\", \"_kiss_load\", \"_kiss_record\" FROM {history}
+            UNION ALL
+            SELECT \"_kiss_key\", {key_list}, \"_kiss_changed\", NULL, \"_kiss_change\",
+                \"_kiss_load\", NULL FROM {table}",
+        key_list = key_list.join(", "),
+        table = quote(table),
+        history = quote(&format!("{table}_history")),
+        versions = quote(&format!("{table}_versions")),
+    )
 }
 
 #[cfg(test)]

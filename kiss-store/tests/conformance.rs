@@ -681,3 +681,54 @@ fn tokio_block<F: std::future::Future>(future: F) -> F::Output {
         .unwrap()
         .block_on(future)
 }
+
+#[test]
+fn a_schema_of_twelve_hundred_fields_is_recorded_and_read_back_alike() {
+    // More columns than one statement records (a thousand). Most are absent (NULL): a
+    // PostgreSQL row holds at most 8 KB of values that cannot be moved out of line, such as
+    // a thousand BIGINTs.
+    let mut fields: Vec<String> = vec![
+        r#"{"name": "sKU", "type": "string", "required": true}"#.to_owned(),
+        r#"{"name": "stockLocation", "type": "string", "required": false}"#.to_owned(),
+    ];
+    for i in 0..1200 {
+        fields.push(format!(
+            r#"{{"name": "f{i}", "type": "integer", "required": false}}"#
+        ));
+    }
+    let schema = format!(
+        r#"{{"endpoint": "/stock", "apiVersion": "2026-04", "fields": [{}]}}"#,
+        fields.join(", ")
+    );
+    let first = r#"[{"SKU": "DRAC001", "StockLocation": "UK01", "F0": 0, "F1199": 1199}]"#;
+    let second = r#"[{"SKU": "DRAC001", "StockLocation": "UK01", "F0": 0, "F1199": -1}]"#;
+    let back = on_every_engine("wide", |mirror| {
+        run(
+            mirror,
+            Endpoint::Stock,
+            &schema,
+            first,
+            "2026-12-01T00:00:00.000Z",
+        )
+        .unwrap();
+        run(
+            mirror,
+            Endpoint::Stock,
+            &schema,
+            second,
+            "2026-12-01T01:00:00.000Z",
+        )
+        .unwrap();
+        let mut transaction = mirror.engine().begin().unwrap();
+        let stored = transaction.stored_columns(Endpoint::Stock).unwrap();
+        assert_eq!(stored.len(), 1202);
+        assert_eq!(stored.last().map(|c| c.wire_key.as_str()), Some("F1199"));
+    });
+    let moved: Vec<_> = back
+        .changes
+        .iter()
+        .filter(|c| c.load == 2)
+        .map(|c| (c.column.as_deref(), c.old.as_deref(), c.new.as_deref()))
+        .collect();
+    assert_eq!(moved, [(Some("F1199"), Some("1199"), Some("-1"))]);
+}

@@ -415,34 +415,14 @@ impl Writer {
                 quote(&table.name)
             ));
             let history = history_table(layout.endpoint);
-            let key_defs: Vec<String> = layout
-                .key
-                .iter()
-                .map(|k| format!("{} {}", quote(&k.wire_key), sql_type(k.column_type)))
-                .collect();
-            self.execute(&format!(
-                "CREATE TABLE {history} (\"_kiss_key\" BYTEA NOT NULL, {key_defs},
-                    \"_kiss_valid_from\" TEXT COLLATE \"C\" NOT NULL,
-                    \"_kiss_valid_to\" TEXT COLLATE \"C\" NOT NULL,
-                    \"_kiss_change\" TEXT NOT NULL, \"_kiss_load\" BIGINT NOT NULL,
-                    \"_kiss_record\" JSONB);
-                 CREATE INDEX {history_index} ON {history} (\"_kiss_key\")",
-                history = quote(&history),
-                key_defs = key_defs.join(", "),
-                history_index = quote(&index_name(&history, "key")),
+            self.execute(&bookkeeping::history_table(
+                Dialect::Postgres,
+                layout,
+                sql_type,
+                &index_name(&history, "key"),
             ))?;
             // Once the table has its run's columns.
-            self.pending_ddl.push(format!(
-                "CREATE VIEW {versions} AS
-                    SELECT \"_kiss_key\", {key_list}, \"_kiss_valid_from\", \"_kiss_valid_to\",
-                        \"_kiss_change\", \"_kiss_load\", \"_kiss_record\" FROM {history}
-                    UNION ALL
-                    SELECT \"_kiss_key\", {key_list}, \"_kiss_changed\", NULL, \"_kiss_change\",
-                        \"_kiss_load\", NULL FROM {table}",
-                table = quote(&table.name),
-                history = quote(&history),
-                versions = quote(&format!("{}_versions", table.name)),
-            ));
+            self.pending_ddl.push(bookkeeping::versions_view(layout));
         } else {
             self.pending_ddl.push(format!(
                 "CREATE UNIQUE INDEX {} ON {} (\"_kiss_parent\", \"_position\")",
@@ -986,26 +966,11 @@ impl Writer {
         &mut self,
         endpoint: Endpoint,
     ) -> Result<Vec<StoredColumn>, StoreError> {
-        let rows = self
-            .client
-            .query(
-                "SELECT \"tbl\", \"col\", \"wire_key\", \"type\", \"active\" FROM \"_kiss_columns\"
-                 WHERE \"endpoint\" = $1 ORDER BY \"tbl\" = $1 DESC, \"tbl\" COLLATE \"C\", \"position\"",
-                &[&endpoint.name()],
-            )
-            .map_err(|e| self.fail(e))?;
-        let mut columns = Vec::new();
-        for row in rows {
-            let column_type = ColumnType::stored(&column::<String>(&row, 3)?)?;
-            columns.push(StoredColumn {
-                table: column(&row, 0)?,
-                name: column(&row, 1)?,
-                wire_key: column(&row, 2)?,
-                column_type,
-                active: column(&row, 4)?,
-            });
-        }
-        Ok(columns)
+        self.query_shared(
+            bookkeeping::STORED_COLUMNS,
+            &[Param::Text(Some(endpoint.name()))],
+            bookkeeping::stored_column_of,
+        )
     }
 
     /// Adapts the tables to the sync's `evolution`; the new tables at `elsewhere` (indexes
@@ -1053,54 +1018,19 @@ impl Writer {
                     ))?;
                 }
             }
-            // One statement per table, not one per column.
-            let mut names = Vec::new();
-            let mut wire_keys = Vec::new();
-            let mut types = Vec::new();
-            let mut active = Vec::new();
-            let mut positions = Vec::new();
-            for (position, column) in table.columns.iter().enumerate() {
-                names.push(column.name.clone());
-                wire_keys.push(column.wire_key.clone());
-                types.push(column.column_type.name().to_owned());
-                active.push(column.active);
-                positions.push(i64::try_from(position).unwrap_or(i64::MAX));
+            for statement in bookkeeping::columns_of(endpoint, table) {
+                self.execute_shared(&statement)?;
             }
-            self.client
-                .execute(
-                    "INSERT INTO \"_kiss_columns\" (\"tbl\", \"col\", \"endpoint\", \"wire_key\", \"type\",
-                        \"active\", \"position\")
-                     SELECT $1, c, $2, w, t, a, p
-                     FROM unnest($3::text[], $4::text[], $5::text[], $6::boolean[], $7::bigint[])
-                        AS column_of(c, w, t, a, p)
-                     ON CONFLICT (\"tbl\", \"col\") DO UPDATE SET \"active\" = excluded.\"active\"",
-                    &[
-                        &table.name,
-                        &endpoint,
-                        &names,
-                        &wire_keys,
-                        &types,
-                        &active,
-                        &positions,
-                    ],
-                )
-                .map_err(|e| self.fail(e))?;
         }
         for change in &evolution.changes {
-            self.client
-                .execute(
-                    "INSERT INTO \"_kiss_schema_changes\" (\"load\", \"at\", \"endpoint\", \"tbl\",
-                        \"change\", \"description\") VALUES ($1, $2, $3, $4, $5, $6)",
-                    &[
-                        &load,
-                        &at,
-                        &endpoint,
-                        &change.table(),
-                        &change.kind(),
-                        &change.to_string(),
-                    ],
-                )
-                .map_err(|e| self.fail(e))?;
+            let description = change.to_string();
+            self.execute_shared(&bookkeeping::schema_change(
+                load,
+                at,
+                endpoint,
+                change,
+                &description,
+            ))?;
         }
         self.tables = evolution.tables.clone();
         self.layout = Some(layout.clone());
@@ -1252,7 +1182,7 @@ impl Writer {
 
     /// Runs one of the shared bookkeeping statements.
     fn execute_shared(&mut self, statement: &Statement<'_>) -> Result<u64, StoreError> {
-        let sql = Dialect::Postgres.render(statement.sql);
+        let sql = Dialect::Postgres.render(&statement.sql);
         let params: Vec<&(dyn postgres::types::ToSql + Sync)> =
             statement.params.iter().map(|p| p as _).collect();
         self.client
@@ -1282,7 +1212,7 @@ impl Writer {
         let no_number = || StoreError::Corrupt {
             detail: "_kiss_loads gave no number for a new run".to_owned(),
         };
-        self.query_shared(statement.sql, &statement.params, |row| {
+        self.query_shared(&statement.sql, &statement.params, |row| {
             row.integer(0)?.ok_or_else(no_number)
         })?
         .pop()
@@ -1320,7 +1250,7 @@ impl Writer {
         limit: u64,
     ) -> Result<Vec<Load>, StoreError> {
         let statement = bookkeeping::loads(endpoint, limit);
-        self.query_shared(statement.sql, &statement.params, bookkeeping::load_of)
+        self.query_shared(&statement.sql, &statement.params, bookkeeping::load_of)
     }
 
     pub(super) fn changes(&mut self, query: &ChangeQuery) -> Result<Vec<Change>, StoreError> {

@@ -185,11 +185,6 @@ impl Writer {
         if is_main {
             let key_columns: Vec<String> = layout.key.iter().map(|k| quote(&k.wire_key)).collect();
             let history = history_table(layout.endpoint);
-            let key_defs: Vec<String> = layout
-                .key
-                .iter()
-                .map(|k| format!("{} {}", quote(&k.wire_key), sql_type(k.column_type)))
-                .collect();
             let key_list = key_columns.join(", ");
             // The natural key's index is built when the first sync is done: in one sort,
             // far faster than row by row.
@@ -199,22 +194,14 @@ impl Writer {
                 quote(&table.name),
             ));
             self.connection.execute_batch(&format!(
-                "CREATE TABLE {history} (\"_kiss_key\" BLOB NOT NULL, {key_defs},
-                    \"_kiss_valid_from\" TEXT NOT NULL, \"_kiss_valid_to\" TEXT NOT NULL,
-                    \"_kiss_change\" TEXT NOT NULL, \"_kiss_load\" INTEGER NOT NULL,
-                    \"_kiss_record\" TEXT);
-                 CREATE INDEX {history_index} ON {history} (\"_kiss_key\");
-                 CREATE VIEW {versions} AS
-                    SELECT \"_kiss_key\", {key_list}, \"_kiss_valid_from\", \"_kiss_valid_to\",
-                        \"_kiss_change\", \"_kiss_load\", \"_kiss_record\" FROM {history}
-                    UNION ALL
-                    SELECT \"_kiss_key\", {key_list}, \"_kiss_changed\", NULL, \"_kiss_change\",
-                        \"_kiss_load\", NULL FROM {table};",
-                table = quote(&table.name),
-                history = quote(&history),
-                key_defs = key_defs.join(", "),
-                history_index = quote(&format!("{history}_key")),
-                versions = quote(&format!("{}_versions", table.name)),
+                "{}; {};",
+                bookkeeping::history_table(
+                    Dialect::Sqlite,
+                    layout,
+                    sql_type,
+                    &format!("{history}_key")
+                ),
+                bookkeeping::versions_view(layout)
             ))?;
         }
         Ok(())
@@ -561,32 +548,11 @@ impl Writer {
         &mut self,
         endpoint: Endpoint,
     ) -> Result<Vec<StoredColumn>, StoreError> {
-        let mut statement = self.connection.prepare_cached(
-            "SELECT \"tbl\", \"col\", \"wire_key\", \"type\", \"active\" FROM \"_kiss_columns\"
-             WHERE \"endpoint\" = ?1 ORDER BY \"tbl\" = ?1 DESC, \"tbl\", \"position\"",
-        )?;
-        let rows = statement.query_map([endpoint.name()], |row| {
-            Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, String>(2)?,
-                row.get::<_, String>(3)?,
-                row.get::<_, bool>(4)?,
-            ))
-        })?;
-        let mut columns = Vec::new();
-        for row in rows {
-            let (table, name, wire_key, type_name, active) = row?;
-            let column_type = ColumnType::stored(&type_name)?;
-            columns.push(StoredColumn {
-                table,
-                name,
-                wire_key,
-                column_type,
-                active,
-            });
-        }
-        Ok(columns)
+        self.query(
+            bookkeeping::STORED_COLUMNS,
+            &[bookkeeping::Param::Text(Some(endpoint.name()))],
+            bookkeeping::stored_column_of,
+        )
     }
 
     pub(super) fn apply(
@@ -620,40 +586,21 @@ impl Writer {
                     ))?;
                 }
             }
-            let mut statement = self.connection.prepare_cached(
-                "INSERT INTO \"_kiss_columns\" (\"tbl\", \"col\", \"endpoint\", \"wire_key\", \"type\",
-                    \"active\", \"position\") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                 ON CONFLICT (\"tbl\", \"col\") DO UPDATE SET \"active\" = excluded.\"active\"",
-            )?;
-            for (position, column) in table.columns.iter().enumerate() {
-                statement.execute(params![
-                    table.name,
-                    column.name,
-                    endpoint,
-                    column.wire_key,
-                    column.column_type.name(),
-                    column.active,
-                    position as i64
-                ])?;
+            for statement in bookkeeping::columns_of(endpoint, table) {
+                self.execute(&statement)?;
             }
-            drop(statement);
             self.prepare_statements(layout, table);
         }
-        let mut statement = self.connection.prepare_cached(
-            "INSERT INTO \"_kiss_schema_changes\" (\"load\", \"at\", \"endpoint\", \"tbl\", \"change\",
-                \"description\") VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )?;
         for change in &evolution.changes {
-            statement.execute(params![
+            let description = change.to_string();
+            self.execute(&bookkeeping::schema_change(
                 load,
                 at,
                 endpoint,
-                change.table(),
-                change.kind(),
-                change.to_string()
-            ])?;
+                change,
+                &description,
+            ))?;
         }
-        drop(statement);
         self.tables = evolution.tables.clone();
         Ok(())
     }
@@ -820,7 +767,7 @@ impl Writer {
 
     /// Runs one of the shared bookkeeping statements.
     fn execute(&mut self, statement: &bookkeeping::Statement<'_>) -> Result<usize, StoreError> {
-        let sql = Dialect::Sqlite.render(statement.sql);
+        let sql = Dialect::Sqlite.render(&statement.sql);
         Ok(self
             .connection
             .prepare_cached(&sql)?
@@ -846,7 +793,7 @@ impl Writer {
 
     pub(super) fn start_load(&mut self, load: &Load) -> Result<i64, StoreError> {
         let statement = bookkeeping::start_load(load);
-        self.query(statement.sql, &statement.params, |row| {
+        self.query(&statement.sql, &statement.params, |row| {
             row.integer(0)?.ok_or_else(|| StoreError::Corrupt {
                 detail: "_kiss_loads gave no number for a new run".to_owned(),
             })
@@ -871,7 +818,7 @@ impl Writer {
         limit: u64,
     ) -> Result<Vec<Load>, StoreError> {
         let statement = bookkeeping::loads(endpoint, limit);
-        self.query(statement.sql, &statement.params, bookkeeping::load_of)
+        self.query(&statement.sql, &statement.params, bookkeeping::load_of)
     }
 
     pub(super) fn identity(&mut self) -> Result<Option<Identity>, StoreError> {
