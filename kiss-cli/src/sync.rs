@@ -2,16 +2,15 @@
 //! kiss-store.
 
 use std::io::Write;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use clap::{Args, ValueEnum};
 use kiss_client::{Client, Endpoint};
-use kiss_store::run::{Fetched, Pending, Piece};
-use kiss_store::schedule::{jitter_fraction, next_due, record_next, recorded_next, span};
+use kiss_store::run::{Fetched, Halt, Pending, Piece};
+use kiss_store::schedule::span;
 use kiss_store::{
-    ChangeQuery, Every, Failed, Identity, LoadStatus, Location, Locked, Mirror, Observer,
-    OnSchemaChange, Plan, Records, Source, StoreError, Summary,
+    ChangeQuery, Every, Failed, Identity, LoadStatus, Location, Mirror, Observer, OnSchemaChange,
+    Plan, Records, Source, StoreError, Summary,
 };
 
 use crate::export::{Interrupt, Issues};
@@ -264,6 +263,10 @@ impl Observer for Reporter {
         }
     }
 
+    fn bookkeeping_failed(&self, endpoint: Endpoint, what: &str, error: &StoreError) {
+        eprintln!("kiss: {}: cannot {what}: {error}", endpoint.name());
+    }
+
     fn schema_changed(&self, endpoint: Endpoint, changes: &[kiss_store::SchemaChange]) {
         if !self.quiet {
             for change in changes {
@@ -432,6 +435,7 @@ pub(crate) async fn run(
         },
         wait: !args.no_wait,
         clock: crate::time::now,
+        sleep: |duration| Box::pin(crate::time::sleep(duration)),
     };
     let reporter = std::sync::Arc::new(Reporter {
         quiet,
@@ -509,131 +513,53 @@ pub(crate) async fn run(
 const READ_AHEAD_PIECE: usize = 256 << 10;
 const READ_AHEAD_PIECES: usize = 2;
 
-/// `kiss sync --every`: each endpoint on its own interval (plus up to 5% of it at random, so
-/// that many mirrors started together drift apart), until SIGTERM or Ctrl-C, which end the
-/// current sync by rolling it back and exit 0. A failed run is recorded in `_kiss_loads` and
-/// retried at its next time. Requests stay inside both quota windows: the client paces them.
-///
-/// The schedule lives in the mirror (`_kiss_schedule`): a run is done under the endpoint's
-/// lock only if the mirror does not already say a later time, so several processes syncing
-/// one customer into one mirror do every scheduled run once between them, and a restarted
-/// process carries on where the schedule stands. The lock is held only while a run is in
-/// progress: between runs, a one-off `kiss sync` of the same mirror goes ahead.
+/// `kiss sync --every`: each endpoint on its own interval (see `Mirror::schedule`) until
+/// SIGTERM or Ctrl-C, which end the run in progress by rolling it back and exit 0.
 async fn scheduled(
     client: &Client,
-    mut mirror: Mirror,
+    mirror: Mirror,
     plan: Plan,
     every: Every,
     reporter: std::sync::Arc<Reporter>,
     mut interrupt: Interrupt,
 ) -> Result<(), Failure> {
     let quiet = reporter.quiet;
-    let api = Api(client);
-    let now = crate::time::now();
-    let mut next: Vec<(Endpoint, Duration, DateTime<Utc>)> = every
-        .intervals()
-        .iter()
-        .map(|&(e, d)| {
-            (
-                e,
-                d,
-                recorded_next(mirror.engine(), e, d, now).unwrap_or(now),
-            )
-        })
-        .collect();
-    loop {
-        let Some(index) = (0..next.len()).min_by_key(|&i| next[i].2) else {
-            return Ok(());
-        };
-        let (endpoint, interval, due) = next[index];
-        let wait = (due - crate::time::now())
-            .to_std()
-            .unwrap_or(Duration::ZERO);
-        tokio::select! {
-            () = crate::time::sleep(wait) => {}
-            (name, _) = interrupt.wait() => {
-                if !quiet {
-                    eprintln!("kiss: {name}: stopping (no sync was running)");
-                }
-                return Ok(());
-            }
-        }
-        let locked = mirror
-            .lock(&plan.customer, endpoint, true, interrupt.wait(), |holder| {
-                reporter.waiting(endpoint, holder)
-            })
-            .await;
-        match locked {
-            Ok(Locked::Taken) => {}
-            Ok(Locked::Stopped((name, _))) => {
-                if !quiet {
-                    eprintln!(
-                        "kiss: interrupted by {name} while waiting for the lock on {}; stopping",
-                        endpoint.name()
-                    );
-                }
-                return Ok(());
-            }
-            // Waiting, it is never busy; and a failure to lock is retried at the next run.
-            Ok(Locked::Busy(_)) | Err(_) => {
-                if let Err(e) = locked {
-                    eprintln!(
-                        "kiss: {}: {} (retrying at the next run)",
-                        endpoint.name(),
-                        store_failure(e).message
-                    );
-                }
-                next[index].2 = next_due(crate::time::now(), interval, 0.0);
-                continue;
-            }
-        }
-        if let Some(later) = recorded_next(mirror.engine(), endpoint, interval, crate::time::now())
-        {
-            // Another process did this run while this one waited.
-            next[index].2 = later;
-            if let Err(e) = mirror.unlock(&plan.customer, endpoint) {
-                eprintln!("kiss: cannot release the lock on {}: {e}", endpoint.name());
-            }
-            continue;
-        }
-        let started = crate::time::now();
-        let outcome = tokio::select! {
-            outcome = mirror.sync_locked(&api, endpoint, &plan, reporter.as_ref()) => Some(outcome),
-            (name, _) = interrupt.wait() => {
-                if !quiet {
-                    eprintln!(
-                        "kiss: {name}: stopping; the {} sync in progress was rolled back",
-                        endpoint.name()
-                    );
-                }
-                None
-            }
-        };
-        let Some(outcome) = outcome else {
-            return Ok(());
-        };
-        match outcome {
-            Ok(merged) => report(
-                &merged.summary,
-                &reporter.issues(endpoint),
-                merged.seconds,
-                quiet,
+    let ((name, _), halted) = mirror
+        .schedule(
+            &Api(client),
+            &plan,
+            &every,
+            reporter.as_ref(),
+            interrupt.wait(),
+            |endpoint, outcome| match outcome {
+                Ok(merged) => report(
+                    &merged.summary,
+                    &reporter.issues(endpoint),
+                    merged.seconds,
+                    quiet,
+                ),
+                // Recorded in the mirror's runs.
+                Err(failure) => eprintln!(
+                    "kiss: {}; retrying at the next run",
+                    failed(endpoint, failure).message
+                ),
+            },
+        )
+        .await;
+    if !quiet {
+        match halted {
+            Halt::Idle => eprintln!("kiss: {name}: stopping (no sync was running)"),
+            Halt::Waiting(endpoint) => eprintln!(
+                "kiss: interrupted by {name} while waiting for the lock on {}; stopping",
+                endpoint.name()
             ),
-            // Recorded in the mirror's runs by the merge.
-            Err(failure) => eprintln!(
-                "kiss: {}; retrying at the next run",
-                failed(endpoint, failure).message
+            Halt::Running(endpoint) => eprintln!(
+                "kiss: {name}: stopping; the {} sync in progress was rolled back",
+                endpoint.name()
             ),
-        }
-        let due = next_due(started, interval, jitter_fraction());
-        next[index].2 = due;
-        if let Err(e) = record_next(mirror.engine(), endpoint, interval, due) {
-            eprintln!("kiss: cannot record the schedule: {e}");
-        }
-        if let Err(e) = mirror.unlock(&plan.customer, endpoint) {
-            eprintln!("kiss: cannot release the lock on {}: {e}", endpoint.name());
         }
     }
+    Ok(())
 }
 
 /// `--since`: a date, a time, or a span back from now.

@@ -84,6 +84,11 @@ pub trait Observer: std::marker::Sync + Send {
     fn schema_changed(&self, endpoint: Endpoint, changes: &[SchemaChange]) {
         let _ = (endpoint, changes);
     }
+    /// Bookkeeping around a scheduled run failed (`what`: "record the next run", "release
+    /// the lock"); the schedule goes on.
+    fn bookkeeping_failed(&self, endpoint: Endpoint, what: &str, error: &StoreError) {
+        let _ = (endpoint, what, error);
+    }
 }
 
 /// How to sync.
@@ -95,8 +100,10 @@ pub struct Plan {
     pub on_schema_change: OnSchemaChange,
     /// Whether to wait for another process's lock (or skip the endpoint).
     pub wait: bool,
-    /// The clock runs are recorded by.
+    /// The clock runs are recorded and scheduled by.
     pub clock: Clock,
+    /// How a schedule waits on that clock.
+    pub sleep: Sleep,
 }
 
 /// One endpoint's sync that did not end well.
@@ -137,6 +144,21 @@ pub struct Stopped<T> {
     /// The endpoint whose lock the sync was waiting for, if it was (nothing was synced).
     pub waiting_for: Option<Endpoint>,
 }
+
+/// Where a schedule was when `stop` ended it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Halt {
+    /// Between runs.
+    Idle,
+    /// Waiting for this endpoint's lock.
+    Waiting(Endpoint),
+    /// Running this endpoint's sync, which was rolled back.
+    Running(Endpoint),
+}
+
+/// How a scheduler waits: `sleep(duration)` of the process's time (simulated or real, as
+/// [`Plan::clock`] tells it).
+pub type Sleep = fn(std::time::Duration) -> Pending<'static, ()>;
 
 /// Each endpoint's outcome, in the order asked for; an endpoint whose lock was held and not
 /// waited for has none.
@@ -371,6 +393,82 @@ impl Mirror {
     fn unlock_all(&mut self, plan: &Plan, endpoints: &[Endpoint]) {
         for &endpoint in endpoints {
             let _ = self.unlock(&plan.customer, endpoint);
+        }
+    }
+}
+
+impl Mirror {
+    /// Syncs each endpoint of `every` on its own interval until `stop` ends it, telling
+    /// `ended` how each run ended (a failed one is recorded in the mirror's runs and tried
+    /// again at its next time); returns what `stop` gave and where the schedule was.
+    ///
+    /// The schedule lives in the mirror (`_kiss_schedule`): a run is done under the
+    /// endpoint's lock only if the mirror does not already say a later time, so several
+    /// processes syncing one customer into one mirror do every scheduled run once between
+    /// them, and a restarted process carries on where the schedule stands. The lock is held
+    /// only while a run is in progress, so a one-off sync of the same mirror goes ahead
+    /// between runs. Each run is put off by its interval plus up to 5 % of it, never past
+    /// the Datafeed App's longest interval.
+    pub async fn schedule<S: Source, T>(
+        mut self,
+        source: &S,
+        plan: &Plan,
+        every: &crate::schedule::Every,
+        observer: &dyn Observer,
+        stop: impl Future<Output = T>,
+        mut ended: impl FnMut(Endpoint, Result<Merged, Failed<<S::Records as Records>::Error>>),
+    ) -> (T, Halt) {
+        use crate::schedule::{jitter_fraction, next_due, record_next, recorded_next};
+        let mut stop = std::pin::pin!(stop);
+        let now = (plan.clock)();
+        let mut next: Vec<(Endpoint, std::time::Duration, DateTime<Utc>)> = every
+            .intervals()
+            .iter()
+            .map(|&(e, d)| (e, d, recorded_next(self.engine(), e, d, now).unwrap_or(now)))
+            .collect();
+        loop {
+            let Some(index) = (0..next.len()).min_by_key(|&i| next[i].2) else {
+                return (stop.await, Halt::Idle);
+            };
+            let (endpoint, interval, due) = next[index];
+            let wait = (due - (plan.clock)())
+                .to_std()
+                .unwrap_or(std::time::Duration::ZERO);
+            tokio::select! {
+                () = (plan.sleep)(wait) => {}
+                by = stop.as_mut() => return (by, Halt::Idle),
+            }
+            match self.lock_for(endpoint, plan, observer, &mut stop).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(by)) => return (by, Halt::Waiting(endpoint)),
+                Err(e) => {
+                    ended(endpoint, Err(Failed::Store(e)));
+                    next[index].2 = next_due((plan.clock)(), interval, 0.0);
+                    continue;
+                }
+            }
+            if let Some(later) = recorded_next(self.engine(), endpoint, interval, (plan.clock)()) {
+                // Another process did this run while this one waited.
+                next[index].2 = later;
+                if let Err(e) = self.unlock(&plan.customer, endpoint) {
+                    observer.bookkeeping_failed(endpoint, "release the lock", &e);
+                }
+                continue;
+            }
+            let started = (plan.clock)();
+            let outcome = tokio::select! {
+                outcome = self.sync_locked(source, endpoint, plan, observer) => outcome,
+                by = stop.as_mut() => return (by, Halt::Running(endpoint)),
+            };
+            ended(endpoint, outcome);
+            let due = next_due(started, interval, jitter_fraction());
+            next[index].2 = due;
+            if let Err(e) = record_next(self.engine(), endpoint, interval, due) {
+                observer.bookkeeping_failed(endpoint, "record the next run", &e);
+            }
+            if let Err(e) = self.unlock(&plan.customer, endpoint) {
+                observer.bookkeeping_failed(endpoint, "release the lock", &e);
+            }
         }
     }
 }
