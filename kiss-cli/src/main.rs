@@ -151,35 +151,23 @@ fn parse_quota(text: &str) -> Result<kiss_client::Quota, String> {
     })
 }
 
-/// The file through which the processes of one customer of one deployment share its quota.
+/// The file through which the processes of one customer of one deployment share its quota:
+/// named by a hash of the two, so that nothing of the URL or the customer (whatever they
+/// hold) reaches a file name.
 fn shared_quota_file(base_url: &str, customer_code: &str) -> std::path::PathBuf {
+    use sha2::Digest;
     let state = std::env::var_os("XDG_STATE_HOME")
         .map(std::path::PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".local/state")))
         .unwrap_or_else(std::env::temp_dir);
-    let host = base_url
-        .split("://")
-        .nth(1)
-        .unwrap_or(base_url)
-        .split('/')
-        .next()
-        .unwrap_or("");
-    // Only characters safe in a file name on every platform.
-    let safe = |text: &str| -> String {
-        text.chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .take(100)
-            .collect()
-    };
+    let mut hash = sha2::Sha256::new();
+    hash.update(deployment_of(base_url).as_bytes());
+    hash.update([0]);
+    hash.update(customer_code.as_bytes());
+    let digest = hash.finalize();
     state
         .join("kiss")
-        .join(format!("quota-{}@{}", safe(customer_code), safe(host)))
+        .join(format!("quota-{}", hex::encode(&digest[..12])))
 }
 
 #[derive(Subcommand)]

@@ -836,6 +836,64 @@ async fn the_pacer_waits_for_the_quota_before_the_server_refuses_and_says_until_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_base_url_with_credentials_is_refused_without_repeating_or_sending_them() {
+    let sandbox = sandbox(3).await;
+    let with_password = sandbox
+        .base_url()
+        .replacen("http://", "http://alice:s3cret-pw@", 1);
+    let dir = tempdir("cli-test");
+    let mut command = kiss();
+    command
+        .env("KISS_BASE_URL", &with_password)
+        .env("KISS_CUSTOMER_CODE", "ACME01")
+        .env("KISS_API_KEY", DEFAULT_API_KEY)
+        .env("XDG_STATE_HOME", &dir)
+        .args(["export", "stock", "--format", "ndjson"]);
+    let out = output(command).await;
+    let said = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(said.contains("holds credentials"), "{said}");
+    assert!(
+        !said.contains("s3cret") && !said.contains("alice"),
+        "{said}"
+    );
+    assert_eq!(
+        sandbox.control().request_count("/auth/token"),
+        0,
+        "a request was sent"
+    );
+    assert!(!dir.join("kiss").exists(), "a quota file was made");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shared_quota_file_is_named_by_a_hash_and_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let sandbox = sandbox(3).await;
+    let dir = tempdir("cli-test");
+    let mut command = against(&sandbox);
+    command
+        .env("XDG_STATE_HOME", &dir)
+        .args(["export", "stock", "--format", "ndjson"]);
+    let out = output(command).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let files: Vec<_> = std::fs::read_dir(dir.join("kiss"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let name = files[0].file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.starts_with("quota-"), "{name}");
+    assert!(
+        !name.contains("ACME01") && !name.contains("127.0.0.1"),
+        "{name}"
+    );
+    let mode = std::fs::metadata(&files[0]).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conventional_outputs_stdout_dash_pipes_json_and_version() {
     let sandbox = sandbox(20).await;
     // `--out -` is stdout, not a file named "-".

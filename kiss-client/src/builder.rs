@@ -168,12 +168,26 @@ impl ClientBuilder {
         self
     }
 
-    /// Builds the client; fails on a missing setting or an insecure URL.
+    /// Builds the client; fails on a missing setting, an insecure URL, or a URL that holds
+    /// credentials (`https://user:password@host/`: never sent, never repeated).
     pub fn build(self) -> Result<Client, Error> {
         let missing = |what: &str| Error::Config(format!("{what} is not set"));
         let raw_url = self.base_url.ok_or_else(|| missing("the base URL"))?;
-        let base = url::Url::parse(&raw_url)
-            .map_err(|e| Error::Config(format!("{raw_url:?} is not a URL: {e}")))?;
+        let base = url::Url::parse(&raw_url).map_err(|e| {
+            Error::Config(format!(
+                "{:?} is not a URL: {e}",
+                without_userinfo(&raw_url)
+            ))
+        })?;
+        if !base.username().is_empty() || base.password().is_some() {
+            // Sent as HTTP Basic beside the bearer token on every request, and written into
+            // file names and messages: refused, and never repeated.
+            return Err(Error::Config(format!(
+                "the base URL {} holds credentials (user:password@); the API authenticates \
+                 with the Customer Code and API Key alone: remove them from the URL",
+                without_userinfo(&raw_url)
+            )));
+        }
         let loopback = match base.host() {
             Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
             Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
@@ -284,5 +298,64 @@ impl Client {
     /// setting at its default (to change some, start from [`ClientBuilder::from_env`]).
     pub fn from_env() -> Result<Client, Error> {
         ClientBuilder::from_env()?.build()
+    }
+}
+
+/// `url` with any `user:password@` between its scheme and its host shown as `***@`, for
+/// messages about a URL that may hold a secret (written by hand: a URL that does not parse
+/// has no parser's help).
+pub(crate) fn without_userinfo(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (Some(scheme), rest),
+        None => (None, url),
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let authority = match authority.rsplit_once('@') {
+        Some((_, host)) => format!("***@{host}"),
+        None => authority.to_owned(),
+    };
+    match scheme {
+        Some(scheme) => format!("{scheme}://{authority}{path}"),
+        None => format!("{authority}{path}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_base_url_with_credentials_is_refused_without_repeating_them() {
+        for url in [
+            "https://alice:s3cret-pw@api.example.com/",
+            "https://token-only@api.example.com",
+            "http://alice:s3cret-pw@127.0.0.1:8080/",
+        ] {
+            let refused = Client::builder()
+                .base_url(url)
+                .customer_code("C1")
+                .api_key("k")
+                .build()
+                .unwrap_err();
+            let said = refused.to_string();
+            assert!(matches!(refused, Error::Config(_)), "{said}");
+            assert!(said.contains("holds credentials"), "{said}");
+            assert!(
+                !said.contains("s3cret") && !said.contains("alice") && !said.contains("token-only"),
+                "{said}"
+            );
+            assert!(said.contains("***@"), "{said}");
+        }
+    }
+
+    #[test]
+    fn userinfo_is_hidden_in_urls_that_do_not_parse_too() {
+        assert_eq!(
+            without_userinfo("https://a:b@host:99999/x"),
+            "https://***@host:99999/x"
+        );
+        assert_eq!(without_userinfo("https://host/a@b"), "https://host/a@b");
+        assert_eq!(without_userinfo("a:b@host"), "***@host");
     }
 }

@@ -182,12 +182,12 @@ fn reserve_shared(path: &Path, quota: Quota, now: u64) -> std::io::Result<Durati
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    // The customer's send times are nobody else's business: readable by its owner only.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
     file.lock()?;
     let mut text = String::new();
     // Bounded: an hour's log of a 1,000-an-hour quota is some 14 KB; anything far larger is
