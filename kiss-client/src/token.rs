@@ -108,6 +108,28 @@ impl Client {
                         ),
                     });
                 }
+                // A token that cannot be a header's value would fail every request as it is
+                // built (which looks like a network failure and is retried): refused here,
+                // once, as what it is. Its text is never shown.
+                let unusable = if token.access_token.is_empty() {
+                    Some("an empty access_token")
+                } else if !token.access_token.bytes().all(|b| b.is_ascii_graphic()) {
+                    Some(
+                        "an access_token holding characters that no request header can carry \
+                         (spaces, control characters or non-ASCII)",
+                    )
+                } else {
+                    None
+                };
+                if let Some(what) = unusable {
+                    return Err(Error::InvalidBody {
+                        path: TOKEN_PATH.to_owned(),
+                        detail: format!(
+                            "the token endpoint answered 200 with {what}, so it cannot be used; \
+                             nothing else was requested (report it to Kiss if it persists)"
+                        ),
+                    });
+                }
                 tracing::debug!(expires_in = token.expires_in, "obtained an access token");
                 Ok((Secret::new(token.access_token), token.expires_in))
             }

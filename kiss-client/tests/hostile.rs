@@ -129,6 +129,41 @@ async fn a_token_that_is_not_a_bearer_token_is_a_clear_error() {
     assert!(client(&base).stock().await.unwrap().is_empty());
 }
 
+#[tokio::test]
+async fn an_empty_or_unsendable_token_is_refused_at_once_for_what_it_is() {
+    for (body, said) in [
+        (
+            r#"{"access_token":"","token_type":"Bearer","expires_in":3600}"#,
+            "an empty access_token",
+        ),
+        (
+            r#"{"access_token":"t0k\r\nX-Injected: 1","token_type":"Bearer","expires_in":3600}"#,
+            "no request header can carry",
+        ),
+        (
+            r#"{"access_token":"t0k\u00e9n","token_type":"Bearer","expires_in":3600}"#,
+            "no request header can carry",
+        ),
+    ] {
+        let (base, seen) = server(move |_| response("200 OK", "", body)).await;
+        let err = client(&base).stock().await.unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains(said) && text.contains("token endpoint"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("network") && !text.contains("X-Injected"),
+            "{text}"
+        );
+        assert_eq!(
+            seen.lock().unwrap().len(),
+            1,
+            "one token request, no retry and no data request"
+        );
+    }
+}
+
 /// A server that sends the head of a 200 at once, then its body one byte every `gap`.
 async fn trickling_server(body: &'static str, gap: std::time::Duration) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
