@@ -136,7 +136,7 @@ pub(crate) async fn run(client: &Client, args: ExportArgs, quiet: bool) -> Resul
     };
     if !quiet {
         if let Some(summary) = issues.summary("exported as they came; --strict fails on them") {
-            eprintln!("kiss: {summary}");
+            eprintln!("kiss: {}", crate::terminal::escaped(&summary));
         }
     }
     if let Some(target) = target {

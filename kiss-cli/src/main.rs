@@ -562,7 +562,9 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(failure) => {
             if !failure.message.is_empty() {
-                eprintln!("kiss: {}", failure.message);
+                // A failure's message may quote the server (a key, a field's name, an error
+                // body): on one line, with its control characters escaped.
+                eprintln!("kiss: {}", terminal::escaped(&failure.message));
             }
             ExitCode::from(failure.code)
         }

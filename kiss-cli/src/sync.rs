@@ -264,7 +264,11 @@ impl Observer for Reporter {
     }
 
     fn bookkeeping_failed(&self, endpoint: Endpoint, what: &str, error: &StoreError) {
-        eprintln!("kiss: {}: cannot {what}: {error}", endpoint.name());
+        eprintln!(
+            "kiss: {}: cannot {what}: {}",
+            endpoint.name(),
+            escaped(&error.to_string())
+        );
     }
 
     fn schema_changed(&self, endpoint: Endpoint, changes: &[kiss_store::SchemaChange]) {
@@ -295,7 +299,7 @@ fn report(summary: &Summary, issues: &Issues, seconds: f64, quiet: bool) {
              first was kept): {}{}",
             load.endpoint,
             load.duplicates,
-            summary.duplicate_keys.join(", "),
+            escaped(&summary.duplicate_keys.join(", ")),
             if load.duplicates > summary.duplicate_keys.len() as u64 {
                 ", …"
             } else {
@@ -310,7 +314,7 @@ fn report(summary: &Summary, issues: &Issues, seconds: f64, quiet: bool) {
         );
     }
     if let Some(line) = issues.summary("stored as they came") {
-        eprintln!("kiss: {}: {line}", load.endpoint);
+        eprintln!("kiss: {}: {}", load.endpoint, escaped(&line));
     }
 }
 
@@ -498,7 +502,7 @@ pub(crate) async fn run(
             Err(failure) => {
                 let failure = failed(endpoint, failure);
                 if first_failure.is_some() {
-                    eprintln!("kiss: {}", failure.message);
+                    eprintln!("kiss: {}", escaped(&failure.message));
                 } else {
                     first_failure = Some(failure);
                 }
@@ -541,7 +545,7 @@ async fn scheduled(
                 // Recorded in the mirror's runs.
                 Err(failure) => eprintln!(
                     "kiss: {}; retrying at the next run",
-                    failed(endpoint, failure).message
+                    escaped(&failed(endpoint, failure).message)
                 ),
             },
         )

@@ -914,3 +914,45 @@ async fn a_mirror_of_one_customer_refuses_another_naming_both_and_left_untouched
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_text_reaches_the_terminal_escaped_in_syncs_messages_and_changes() {
+    // A key with an escape sequence that would clear the screen, and a newline that would
+    // forge a line of kiss's own; repeated, so that the duplicate message names it.
+    let body = r#"[
+        {"SKU": "A\u001b[2J", "StockLocation": "UK01\nkiss: forged", "AvailableQTY": 1},
+        {"SKU": "A\u001b[2J", "StockLocation": "UK01\nkiss: forged", "AvailableQTY": 2}]"#;
+    let base = kiss_tests::hostile::api("/stock", kiss_schema::contract::STOCK_SCHEMA, body).await;
+    let dir = tempdir("sync-test");
+    let db = dir.join("kiss.db");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kiss"));
+    command
+        .env("KISS_BASE_URL", &base)
+        .env("KISS_CUSTOMER_CODE", "ACME01")
+        .env("KISS_API_KEY", DEFAULT_API_KEY)
+        .env("XDG_STATE_HOME", &dir)
+        .env_remove("KISS_DATABASE_URL")
+        .args(["sync", "--db", db.to_str().unwrap(), "--endpoint", "stock"]);
+    let out = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    let said = text(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("repeated a natural key"), "{said}");
+    assert!(!said.contains('\u{1b}'), "{said:?}");
+    assert!(said.contains("A\\u{1b}[2J"), "{said:?}");
+    assert!(
+        !said.lines().any(|l| l.starts_with("kiss: forged")),
+        "{said:?}"
+    );
+    let changes = kiss_reading(&db, &["changes"]);
+    let shown = text(&changes.stdout);
+    assert!(changes.status.success(), "{}", text(&changes.stderr));
+    assert!(!shown.contains('\u{1b}'), "{shown:?}");
+    assert!(
+        shown.contains("A\\u{1b}[2J / UK01\\nkiss: forged"),
+        "{shown:?}"
+    );
+    assert_eq!(shown.lines().count(), 1, "{shown:?}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
