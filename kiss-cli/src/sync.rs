@@ -41,19 +41,23 @@ impl Database {
 
     /// Opens the mirror for syncing, making it where there is none.
     fn open(&self) -> Result<Mirror, Failure> {
-        Mirror::open(&self.location()?).map_err(|e| {
-            Failure::new(
+        Mirror::open(&self.location()?).map_err(|e| match e {
+            // A --db that names the wrong thing is the command line's mistake.
+            e @ StoreError::NotAMirror { .. } => Failure::new(exit::USAGE, e.to_string()),
+            e => Failure::new(
                 exit::FAILURE,
                 format!("cannot open the mirror {}: {e}", self.described()),
-            )
+            ),
         })
     }
 
     /// Opens an existing mirror for reading, creating nothing; a clear error when there is
     /// none.
     fn open_existing(&self) -> Result<Mirror, Failure> {
-        Mirror::open_existing(&self.location()?)
-            .map_err(|e| Failure::new(exit::FAILURE, e.to_string()))
+        Mirror::open_existing(&self.location()?).map_err(|e| match e {
+            e @ StoreError::NotAMirror { .. } => Failure::new(exit::USAGE, e.to_string()),
+            e => Failure::new(exit::FAILURE, e.to_string()),
+        })
     }
 
     /// The mirror for messages (a URL without its password).

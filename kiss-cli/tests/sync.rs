@@ -956,3 +956,69 @@ async fn server_text_reaches_the_terminal_escaped_in_syncs_messages_and_changes(
     assert_eq!(shown.lines().count(), 1, "{shown:?}");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_db_that_is_not_a_kiss_mirror_is_refused_untouched_with_nothing_left_beside_it() {
+    let sandbox = sandbox(20).await;
+    let dir = tempdir("sync-test");
+    // Another application's database: WAL mode, a `products` table of its own.
+    let app = dir.join("app.db");
+    {
+        let connection = Connection::open(&app).unwrap();
+        connection
+            .query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
+            .unwrap();
+        connection
+            .execute_batch(
+                "CREATE TABLE products (id INTEGER PRIMARY KEY, name TEXT);
+                 INSERT INTO products (name) VALUES ('theirs');
+                 PRAGMA wal_checkpoint(TRUNCATE);",
+            )
+            .unwrap();
+    }
+    let text_file = dir.join("notes.txt");
+    std::fs::write(&text_file, "not a database at all\n").unwrap();
+    let folder = dir.join("a-folder");
+    std::fs::create_dir(&folder).unwrap();
+    for (db, why) in [
+        (&app, "it holds tables of its own (products)"),
+        (&text_file, "it is not a SQLite database"),
+        (&folder, "it is a folder"),
+    ] {
+        let listing = |dir: &Path| -> Vec<String> {
+            let mut names: Vec<String> = std::fs::read_dir(dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        };
+        let before_files = listing(&dir);
+        let before_bytes = std::fs::read(db).ok();
+        let out = sync(&sandbox, db, &["--endpoint", "stock"]).await;
+        let said = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{said}");
+        assert!(
+            said.contains("is not a kiss mirror") && said.contains(why),
+            "{said}"
+        );
+        assert_eq!(
+            std::fs::read(db).ok(),
+            before_bytes,
+            "{} changed",
+            db.display()
+        );
+        assert_eq!(listing(&dir), before_files, "something was left beside it");
+        assert_eq!(
+            sandbox.control().request_count("/stock"),
+            0,
+            "data was asked for"
+        );
+    }
+    let mode: String = Connection::open(&app)
+        .unwrap()
+        .query_row("PRAGMA journal_mode", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal", "the application's journal mode was changed");
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -122,6 +122,18 @@ pub enum StoreError {
         /// Whose data the sync was for.
         asked: String,
     },
+    /// `--db` names something that is not a kiss mirror (nor a new file): refused before
+    /// anything was written.
+    #[error(
+        "{path} is not a kiss mirror: {why}; nothing was changed: point --db at a new file, or \
+         at a mirror kiss made"
+    )]
+    NotAMirror {
+        /// The path as given.
+        path: String,
+        /// What it is instead.
+        why: String,
+    },
     /// A merge on a thread of its own stopped before it could say how it ended (it
     /// panicked): a bug in kiss. Its transaction was not committed.
     #[error("the merge stopped unexpectedly ({detail}); nothing of it was committed: please report this")]

@@ -47,13 +47,93 @@ fn sql_type(column_type: ColumnType) -> &'static str {
     }
 }
 
+/// A path as a `file:` URI (SQLite's), its special characters percent-encoded.
+fn url_of_file(path: &Path) -> Result<String, String> {
+    let absolute =
+        std::path::absolute(path).map_err(|e| format!("its full path cannot be found ({e})"))?;
+    let text = absolute
+        .to_str()
+        .ok_or_else(|| "its path is not UTF-8".to_owned())?;
+    const SPECIAL: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+        .add(b' ')
+        .add(b'#')
+        .add(b'?')
+        .add(b'%')
+        .add(b'"');
+    Ok(format!(
+        "file:{}",
+        percent_encoding::utf8_percent_encode(text, SPECIAL)
+    ))
+}
+
 fn history_table(endpoint: Endpoint) -> String {
     format!("{}_history", endpoint.name())
 }
 
 impl Writer {
     /// Opens (or creates) the mirror at `path`.
+    /// Refuses, before anything is written, a file that is not a kiss mirror nor a new
+    /// (absent or empty) file: a folder, a file that is not SQLite, or another application's
+    /// database (tables of its own, no kiss bookkeeping). Read through a read-only
+    /// connection, which never checkpoints another application's write-ahead log.
+    fn refuse_foreign(path: &Path) -> Result<(), StoreError> {
+        let refused = |why: String| StoreError::NotAMirror {
+            path: path.display().to_string(),
+            why,
+        };
+        let metadata = match std::fs::metadata(path) {
+            Ok(metadata) => metadata,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(refused(format!("it cannot be read ({e})"))),
+        };
+        if metadata.is_dir() {
+            return Err(refused("it is a folder".to_owned()));
+        }
+        if metadata.len() == 0 {
+            return Ok(());
+        }
+        let mut header = [0u8; 20];
+        let read = std::fs::File::open(path)
+            .and_then(|mut file| std::io::Read::read_exact(&mut file, &mut header));
+        if read.is_err() || &header[..16] != b"SQLite format 3\0" {
+            return Err(refused("it is not a SQLite database".to_owned()));
+        }
+        // A database in WAL mode (its header's format versions are 2; kiss's mirrors use a
+        // rollback journal) is read as immutable: even a read-only connection would make its
+        // `-wal` and `-shm` files otherwise. Its tables are read from the main file, which
+        // is where a kiss mirror's would be.
+        let wal = header[18] == 2 || header[19] == 2;
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+            | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | rusqlite::OpenFlags::SQLITE_OPEN_URI;
+        let connection = if wal {
+            let uri = url_of_file(path).map_err(refused)?;
+            Connection::open_with_flags(format!("{uri}?immutable=1"), flags)
+        } else {
+            Connection::open_with_flags(path, flags)
+        }
+        .map_err(|e| refused(format!("it cannot be opened to be checked ({e})")))?;
+        connection.busy_timeout(BUSY_TIMEOUT)?;
+        let tables: Vec<String> = connection
+            .prepare(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'
+                 ORDER BY name",
+            )?
+            .query_map([], |row| row.get(0))?
+            .collect::<Result<_, _>>()?;
+        if tables.is_empty() || tables.iter().any(|t| t == "_kiss_loads") {
+            return Ok(());
+        }
+        let named: Vec<&str> = tables.iter().take(3).map(String::as_str).collect();
+        Err(refused(format!(
+            "it holds tables of its own ({}{}) and no kiss bookkeeping",
+            named.join(", "),
+            if tables.len() > 3 { ", …" } else { "" }
+        )))
+    }
+
     pub(super) fn open(path: &Path) -> Result<Writer, StoreError> {
+        Writer::refuse_foreign(path)?;
         let connection = Connection::open(path)?;
         connection.busy_timeout(BUSY_TIMEOUT)?;
         // A rollback journal rather than WAL: a first sync writes every page once instead of
