@@ -147,8 +147,18 @@ impl Layout {
                 column_type: ColumnType::of(&field.field_type),
             });
         }
+        // Ignoring ASCII case, as SQLite's identifiers do: `_EXTRA` is `_extra` there.
+        let reserved = |wire_key: &str| {
+            wire_key.eq_ignore_ascii_case("_extra")
+                || RESERVED_PREFIXES.iter().any(|p| {
+                    wire_key
+                        .as_bytes()
+                        .get(..p.len())
+                        .is_some_and(|start| start.eq_ignore_ascii_case(p.as_bytes()))
+                })
+        };
         let check = |wire_key: &str| {
-            if wire_key == "_extra" || RESERVED_PREFIXES.iter().any(|p| wire_key.starts_with(p)) {
+            if reserved(wire_key) {
                 Err(schema_error(format!(
                     "the field {wire_key} takes a column name the mirror uses for itself"
                 )))
@@ -185,7 +195,16 @@ impl Layout {
                     column_type: ColumnType::of(&field.field_type),
                 });
             }
-            let name = child_table_name(endpoint, &array.wire_key);
+            let mut name = child_table_name(endpoint, &array.wire_key);
+            // An array named `History` or `Versions` of stock would take the mirror's own
+            // history table or versions view: its table is named apart.
+            let own = [
+                format!("{}_history", endpoint.name()),
+                format!("{}_versions", endpoint.name()),
+            ];
+            if own.contains(&name) {
+                name.push_str("_array");
+            }
             if name == main_name || children.iter().any(|c: &TableSpec| c.name == name) {
                 return Err(schema_error(format!(
                     "two nested arrays would share the table name {name}"
@@ -483,7 +502,12 @@ pub fn evolve(layout: &Layout, stored: &[StoredColumn]) -> Evolution {
                     });
                 }
                 (None, None) => {
-                    let name = if columns.iter().any(|c| c.name == column.wire_key) {
+                    // Ignoring ASCII case, as SQLite's column names do: `Sku` beside `SKU`
+                    // gets a column of its own on every engine.
+                    let name = if columns
+                        .iter()
+                        .any(|c| c.name.eq_ignore_ascii_case(&column.wire_key))
+                    {
                         variant_name(&column.wire_key, column.column_type, &columns)
                     } else {
                         column.wire_key.clone()
@@ -562,7 +586,7 @@ fn variant_name(wire_key: &str, column_type: ColumnType, columns: &[StoredColumn
     let base = format!("{wire_key}__{}", column_type.name());
     let mut name = base.clone();
     let mut n = 2;
-    while columns.iter().any(|c| c.name == name) {
+    while columns.iter().any(|c| c.name.eq_ignore_ascii_case(&name)) {
         name = format!("{base}{n}");
         n += 1;
     }

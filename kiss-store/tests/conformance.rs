@@ -732,3 +732,159 @@ fn a_schema_of_twelve_hundred_fields_is_recorded_and_read_back_alike() {
         .collect();
     assert_eq!(moved, [(Some("F1199"), Some("1199"), Some("-1"))]);
 }
+
+#[test]
+fn a_field_named_as_the_mirrors_own_in_any_case_is_refused_and_the_mirror_stays_usable_alike() {
+    let back = on_every_engine("reserved", |mirror| {
+        for name in ["_EXTRA", "_KISS_deleted", "_Parent_x"] {
+            let schema = STOCK.replace(
+                r#"{"name": "nextAvailableETA""#,
+                &format!(r#"{{"name": "{name}", "type": "string"}}, {{"name": "nextAvailableETA""#),
+            );
+            let body = r#"[{"SKU": "DRAC001", "StockLocation": "UK01", "AvailableQTY": 1}]"#;
+            let refused = run(
+                mirror,
+                Endpoint::Stock,
+                &schema,
+                body,
+                "2026-12-01T00:00:00.000Z",
+            )
+            .err()
+            .unwrap();
+            let said = refused.to_string();
+            assert!(
+                said.contains("a column name the mirror uses"),
+                "{name}: {said}"
+            );
+        }
+        let body = r#"[{"SKU": "DRAC001", "StockLocation": "UK01", "AvailableQTY": 1}]"#;
+        run(
+            mirror,
+            Endpoint::Stock,
+            STOCK,
+            body,
+            "2026-12-01T01:00:00.000Z",
+        )
+        .unwrap();
+    });
+    let statuses: Vec<LoadStatus> = back.runs.iter().map(|r| r.2).collect();
+    assert_eq!(
+        statuses,
+        [
+            LoadStatus::Failed,
+            LoadStatus::Failed,
+            LoadStatus::Failed,
+            LoadStatus::Ok
+        ]
+    );
+    assert_eq!(back.changes.len(), 1);
+}
+
+#[test]
+fn a_nested_array_named_history_or_versions_gets_a_table_of_its_own_alike() {
+    let schema = STOCK.replace(
+        r#"]}"#,
+        r#"], "arrays": {
+            "history": {"fields": [{"name": "at", "type": "date"}, {"name": "qty", "type": "integer"}]},
+            "versions": {"fields": [{"name": "v", "type": "string"}]}}}"#,
+    );
+    let back = on_every_engine("own_names", |mirror| {
+        let body = r#"[{"SKU": "DRAC001", "StockLocation": "UK01", "AvailableQTY": 1,
+            "History": [{"At": "2026-01-01", "Qty": 5}], "Versions": [{"V": "a"}]}]"#;
+        run(
+            mirror,
+            Endpoint::Stock,
+            &schema,
+            body,
+            "2026-12-01T00:00:00.000Z",
+        )
+        .unwrap();
+        let body = r#"[{"SKU": "DRAC001", "StockLocation": "UK01", "AvailableQTY": 2,
+            "History": [{"At": "2026-01-01", "Qty": 5}, {"At": "2026-02-01", "Qty": 2}],
+            "Versions": [{"V": "b"}]}]"#;
+        let summary = run(
+            mirror,
+            Endpoint::Stock,
+            &schema,
+            body,
+            "2026-12-01T01:00:00.000Z",
+        )
+        .unwrap();
+        assert_eq!(summary.load.updated, 1);
+        let mut transaction = mirror.engine().begin().unwrap();
+        let tables: std::collections::BTreeSet<String> = transaction
+            .stored_columns(Endpoint::Stock)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.table)
+            .collect();
+        assert_eq!(
+            tables.into_iter().collect::<Vec<_>>(),
+            ["stock", "stock_history_array", "stock_versions_array"]
+        );
+    });
+    let moved: Vec<_> = back
+        .changes
+        .iter()
+        .filter(|c| c.load == 2)
+        .map(|c| c.column.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(moved, ["AvailableQTY", "History", "Versions"]);
+}
+
+#[test]
+fn a_field_that_differs_from_another_only_by_case_gets_a_column_of_its_own_alike() {
+    let twin = STOCK.replace(
+        r#"{"name": "nextAvailableETA""#,
+        r#"{"name": "availableqty", "type": "integer", "required": false}, {"name": "nextAvailableETA""#,
+    );
+    let back = on_every_engine("case_twins", |mirror| {
+        let body = r#"[{"SKU": "DRAC001", "StockLocation": "UK01", "AvailableQTY": 1}]"#;
+        run(
+            mirror,
+            Endpoint::Stock,
+            STOCK,
+            body,
+            "2026-12-01T00:00:00.000Z",
+        )
+        .unwrap();
+        let body = r#"[{"SKU": "DRAC001", "StockLocation": "UK01", "AvailableQTY": 1, "Availableqty": 7}]"#;
+        run(
+            mirror,
+            Endpoint::Stock,
+            &twin,
+            body,
+            "2026-12-01T01:00:00.000Z",
+        )
+        .unwrap();
+        let body = r#"[{"SKU": "DRAC001", "StockLocation": "UK01", "AvailableQTY": 2, "Availableqty": 7}]"#;
+        run(
+            mirror,
+            Endpoint::Stock,
+            &twin,
+            body,
+            "2026-12-01T02:00:00.000Z",
+        )
+        .unwrap();
+    });
+    let moved: Vec<_> = back
+        .changes
+        .iter()
+        .filter(|c| c.load > 1)
+        .map(|c| {
+            (
+                c.load,
+                c.column.as_deref(),
+                c.old.as_deref(),
+                c.new.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        moved,
+        [
+            (2, Some("Availableqty"), None, Some("7")),
+            (3, Some("AvailableQTY"), Some("1"), Some("2"))
+        ]
+    );
+}
