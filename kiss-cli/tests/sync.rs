@@ -1022,3 +1022,36 @@ async fn a_db_that_is_not_a_kiss_mirror_is_refused_untouched_with_nothing_left_b
     assert_eq!(mode, "wal", "the application's journal mode was changed");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_failing_endpoint_fails_the_sync_but_every_other_is_merged_and_said() {
+    let sandbox = sandbox(30).await;
+    let dir = tempdir("sync-test");
+    let db = dir.join("kiss.db");
+    // Every attempt at /stock fails.
+    sandbox
+        .control()
+        .queue_fault("/stock", Fault::Status { status: 500 }, 100)
+        .unwrap();
+    let mut command = speaking_to(&sandbox, &db);
+    command.args(["sync", "--db", db.to_str().unwrap()]);
+    let out = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    let said = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains("kiss: products: 30 records: 30 inserted"), "{said}");
+    assert!(said.contains("kiss: prices: "), "{said}");
+    assert!(
+        said.contains("stock: ") && said.contains("stock in the mirror is as it was"),
+        "{said}"
+    );
+    // Not the old, untrue "(the mirror is as it was)" for the whole sync.
+    assert!(!said.contains("(the mirror is as it was)"), "{said}");
+    let runs: Vec<String> = query(
+        &db,
+        "SELECT endpoint || ' ' || status FROM _kiss_loads ORDER BY endpoint",
+    );
+    assert_eq!(runs, ["prices ok", "products ok", "stock failed"]);
+    std::fs::remove_dir_all(dir).unwrap();
+}
