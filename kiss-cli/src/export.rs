@@ -27,6 +27,12 @@ pub(crate) struct ExportArgs {
     /// are exported as they came and the issues are summed up on stderr.
     #[arg(long)]
     strict: bool,
+    /// With --format csv: a cell that a spreadsheet would run as a formula (it starts with
+    /// = + - @, a tab or a carriage return, and is not a plain number) gets a leading ', so
+    /// that Excel, LibreOffice and Google Sheets show it as text. Without it every cell is
+    /// exactly the API's value.
+    #[arg(long)]
+    csv_safe: bool,
     /// Last, so that the export's own options come first in its help.
     #[command(flatten)]
     pub(crate) connection: crate::Connection,
@@ -84,6 +90,12 @@ fn write_failure(e: std::io::Error) -> Failure {
 }
 
 pub(crate) async fn run(client: &Client, args: ExportArgs, quiet: bool) -> Result<(), Failure> {
+    if args.csv_safe && args.format != Format::Csv {
+        return Err(Failure::new(
+            exit::USAGE,
+            "--csv-safe is for --format csv (JSON and NDJSON are not opened as spreadsheets)",
+        ));
+    }
     // Listen for signals before the temporary file exists, so none can ever leave it.
     let interrupt = Interrupt::listen()?;
     // `--out -` is stdout, as for most tools.
@@ -232,6 +244,7 @@ async fn export<W: Write>(
 ) -> Result<(u64, u64, Issues), Failure> {
     let format = args.format;
     let strict = args.strict;
+    let csv_safe = args.csv_safe;
     let mut issues = Issues::default();
     // Records come as the server wrote them, checked against the live schema in one pass:
     // JSON and NDJSON pass their text on (NDJSON compacted to one line when it is not
@@ -285,6 +298,12 @@ async fn export<W: Write>(
                             .and_then(|()| out.write_all(b"\n"))
                             .map_err(write_failure)?;
                     }
+                    Sink::Csv(csv) if csv_safe => layout
+                        .raw_cells(&record, &mut scratch, |cell| {
+                            csv.write_field(crate::output::spreadsheet_safe(cell))
+                        })
+                        .and_then(|()| csv.write_record(None::<&[u8]>))
+                        .map_err(csv_failure)?,
                     Sink::Csv(csv) => layout
                         .raw_cells(&record, &mut scratch, |cell| csv.write_field(cell))
                         .and_then(|()| csv.write_record(None::<&[u8]>))

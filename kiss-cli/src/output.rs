@@ -255,3 +255,61 @@ impl Drop for EarlySync {
         }
     }
 }
+
+/// A CSV cell made safe to open in a spreadsheet (`--csv-safe`): a cell that starts with
+/// `=`, `+`, `-`, `@`, a tab or a carriage return would be run as a formula by Excel,
+/// LibreOffice or Google Sheets, so it gets a leading `'`, which they show as text. A
+/// plain number (`-1`, `+2.50`) is a number, not a formula, and is kept. Without the option
+/// every cell is exactly the API's value.
+pub(crate) fn spreadsheet_safe(cell: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let Some(&first) = cell.first() else {
+        return std::borrow::Cow::Borrowed(cell);
+    };
+    if !matches!(first, b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') || is_plain_number(cell) {
+        return std::borrow::Cow::Borrowed(cell);
+    }
+    let mut safe = Vec::with_capacity(cell.len() + 1);
+    safe.push(b'\'');
+    safe.extend_from_slice(cell);
+    std::borrow::Cow::Owned(safe)
+}
+
+/// `-1`, `+2.50`: a sign, digits, and at most one point between digits.
+fn is_plain_number(cell: &[u8]) -> bool {
+    let digits = match cell.first() {
+        Some(b'-' | b'+') => &cell[1..],
+        _ => cell,
+    };
+    let mut parts = digits.splitn(2, |&b| b == b'.');
+    let whole = parts.next().unwrap_or_default();
+    let fraction = parts.next();
+    !whole.is_empty()
+        && whole.iter().all(u8::is_ascii_digit)
+        && fraction.is_none_or(|f| !f.is_empty() && f.iter().all(u8::is_ascii_digit))
+}
+
+#[cfg(test)]
+mod spreadsheet_tests {
+    use super::spreadsheet_safe;
+
+    #[test]
+    fn formula_prefixes_are_neutralised_and_numbers_and_text_kept() {
+        let safe =
+            |cell: &str| String::from_utf8(spreadsheet_safe(cell.as_bytes()).into_owned()).unwrap();
+        assert_eq!(
+            safe("=HYPERLINK(\"http://x\")"),
+            "'=HYPERLINK(\"http://x\")"
+        );
+        assert_eq!(safe("+1+cmd|' /C calc'!A0"), "'+1+cmd|' /C calc'!A0");
+        assert_eq!(safe("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(safe("-2+3"), "'-2+3");
+        assert_eq!(safe("\tx"), "'\tx");
+        assert_eq!(safe("-1"), "-1");
+        assert_eq!(safe("+2.50"), "+2.50");
+        assert_eq!(safe("19.9500"), "19.9500");
+        assert_eq!(safe("DRAC001"), "DRAC001");
+        assert_eq!(safe(""), "");
+        assert_eq!(safe("-"), "'-");
+        assert_eq!(safe("-1."), "'-1.");
+    }
+}

@@ -130,6 +130,10 @@ pub(crate) struct ChangesArgs {
     /// At most N changes (the latest).
     #[arg(long, value_name = "N")]
     limit: Option<u64>,
+    /// With --format csv: a cell that a spreadsheet would run as a formula gets a leading '
+    /// (see `kiss export --csv-safe`).
+    #[arg(long)]
+    csv_safe: bool,
 }
 
 #[derive(Args)]
@@ -602,6 +606,12 @@ fn since(text: &str) -> Result<String, Failure> {
 
 /// `kiss changes`.
 pub(crate) fn changes(args: ChangesArgs) -> Result<(), Failure> {
+    if args.csv_safe && args.format != ChangesFormat::Csv {
+        return Err(Failure::new(
+            exit::USAGE,
+            "--csv-safe is for --format csv (the other formats are not opened as spreadsheets)",
+        ));
+    }
     let mut mirror = args.database.open_existing()?;
     let engine = mirror.engine();
     let query = ChangeQuery {
@@ -662,7 +672,16 @@ pub(crate) fn changes(args: ChangesArgs) -> Result<(), Failure> {
                 ]
             }));
             rows.into_iter()
-                .try_for_each(|row| csv.write_record(&row))
+                .try_for_each(|row| {
+                    if args.csv_safe {
+                        csv.write_record(
+                            row.iter()
+                                .map(|cell| crate::output::spreadsheet_safe(cell.as_bytes())),
+                        )
+                    } else {
+                        csv.write_record(&row)
+                    }
+                })
                 .and_then(|()| csv.flush().map_err(csv::Error::from))
                 .map_err(std::io::Error::other)
         }

@@ -1080,3 +1080,51 @@ async fn two_processes_of_one_customer_share_the_quota() {
     assert_eq!(files.len(), 1, "one quota file for the customer");
     std::fs::remove_dir_all(state).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csv_keeps_exact_values_and_csv_safe_neutralises_formulas_for_spreadsheets() {
+    let body =
+        r#"[{"SKU": "=HYPERLINK(\"http://evil\")", "StockLocation": "-1+2", "AvailableQTY": -1}]"#;
+    let base = kiss_tests::hostile::api("/stock", kiss_schema::contract::STOCK_SCHEMA, body).await;
+    let export = |safe: bool| {
+        let mut command = kiss();
+        command
+            .env("KISS_BASE_URL", &base)
+            .env("KISS_CUSTOMER_CODE", "ACME01")
+            .env("KISS_API_KEY", DEFAULT_API_KEY)
+            .args(["export", "stock", "--format", "csv", "--no-shared-quota"]);
+        if safe {
+            command.arg("--csv-safe");
+        }
+        command
+    };
+    let exact = output(export(false)).await;
+    assert_eq!(exact.status.code(), Some(0), "{}", stderr(&exact));
+    let row = stdout(&exact).lines().nth(1).unwrap_or_default().to_owned();
+    assert_eq!(row, r#""=HYPERLINK(""http://evil"")",-1+2,-1,,"#);
+    let safe = output(export(true)).await;
+    assert_eq!(safe.status.code(), Some(0), "{}", stderr(&safe));
+    let row = stdout(&safe).lines().nth(1).unwrap_or_default().to_owned();
+    assert_eq!(row, r#""'=HYPERLINK(""http://evil"")",'-1+2,-1,,"#);
+    // Not for the formats no spreadsheet opens.
+    let mut command = kiss();
+    command
+        .env("KISS_BASE_URL", &base)
+        .env("KISS_CUSTOMER_CODE", "ACME01")
+        .env("KISS_API_KEY", DEFAULT_API_KEY)
+        .args([
+            "export",
+            "stock",
+            "--format",
+            "json",
+            "--csv-safe",
+            "--no-shared-quota",
+        ]);
+    let refused = output(command).await;
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("--csv-safe is for --format csv"),
+        "{}",
+        stderr(&refused)
+    );
+}

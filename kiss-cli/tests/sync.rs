@@ -1040,7 +1040,10 @@ async fn one_failing_endpoint_fails_the_sync_but_every_other_is_merged_and_said(
         .unwrap();
     let said = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{said}");
-    assert!(said.contains("kiss: products: 30 records: 30 inserted"), "{said}");
+    assert!(
+        said.contains("kiss: products: 30 records: 30 inserted"),
+        "{said}"
+    );
     assert!(said.contains("kiss: prices: "), "{said}");
     assert!(
         said.contains("stock: ") && said.contains("stock in the mirror is as it was"),
