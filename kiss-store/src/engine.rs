@@ -418,9 +418,169 @@ impl Applied {
     }
 }
 
+/// What an engine's handle does in a transaction: [`EngineTransaction`], the one
+/// [`Transaction`] of every engine, calls it with what the transaction applied.
+pub(crate) trait TransactionOps: Engine {
+    /// Starts the transaction on the connection.
+    fn open_transaction(&mut self) -> Result<(), StoreError>;
+    /// Commits it (rolled back when that fails).
+    fn commit_transaction(&mut self) -> Result<(), StoreError>;
+    /// Rolls it back.
+    fn rollback_transaction(&mut self) -> Result<(), StoreError>;
+    /// See [`Transaction::stored_columns`].
+    fn stored_columns(&mut self, endpoint: Endpoint) -> Result<Vec<StoredColumn>, StoreError>;
+    /// See [`Transaction::apply`].
+    fn apply(
+        &mut self,
+        layout: &Layout,
+        evolution: &Evolution,
+        load: i64,
+        at: &str,
+    ) -> Result<(), StoreError>;
+    /// Every row of `endpoint`'s table (see [`Transaction::current`]).
+    fn current(&mut self, endpoint: Endpoint) -> Result<Vec<HeldRow>, StoreError>;
+    /// See [`Transaction::current_row`].
+    fn current_row(&mut self, key: &[u8]) -> Result<Option<StoredRow<'static>>, StoreError>;
+    /// See [`Transaction::write`]; `applied` is what the transaction applied.
+    fn write(&mut self, applied: &Applied, row: &RowWrite<'_>) -> Result<(), StoreError>;
+    /// See [`Transaction::mark_deleted`].
+    fn mark_deleted(
+        &mut self,
+        applied: &Applied,
+        key: &[u8],
+        closed_version: &str,
+    ) -> Result<(), StoreError>;
+    /// See [`Transaction::add_changes`].
+    fn add_changes(&mut self, changes: &[Change]) -> Result<(), StoreError>;
+    /// See [`Transaction::start_load`].
+    fn start_load(&mut self, load: &Load) -> Result<i64, StoreError>;
+    /// See [`Transaction::finish_load`].
+    fn finish_load(&mut self, load: &Load) -> Result<(), StoreError>;
+    /// See [`Transaction::set_schedule`].
+    fn set_schedule(&mut self, schedule: &Schedule) -> Result<(), StoreError>;
+}
+
+/// A transaction on an engine: what its `apply` prepared is kept here; the engine's
+/// database thread holds the rest (statements, staging tables) until it ends.
+pub(crate) struct EngineTransaction<'e, E: TransactionOps + ?Sized> {
+    engine: &'e mut E,
+    applied: Option<Applied>,
+    open: bool,
+}
+
+impl<'e, E: TransactionOps + ?Sized> EngineTransaction<'e, E> {
+    /// The transaction that `engine.open_transaction()` started.
+    pub(crate) fn new(engine: &'e mut E) -> EngineTransaction<'e, E> {
+        EngineTransaction {
+            engine,
+            applied: None,
+            open: true,
+        }
+    }
+}
+
+impl<E: TransactionOps + ?Sized> Transaction for EngineTransaction<'_, E> {
+    fn stored_columns(&mut self, endpoint: Endpoint) -> Result<Vec<StoredColumn>, StoreError> {
+        self.engine.stored_columns(endpoint)
+    }
+
+    fn apply(
+        &mut self,
+        layout: &Layout,
+        evolution: &Evolution,
+        load: i64,
+        at: &str,
+    ) -> Result<(), StoreError> {
+        self.engine.apply(layout, evolution, load, at)?;
+        self.applied = Some(Applied {
+            layout: layout.clone(),
+            evolution: evolution.clone(),
+            load,
+            at: at.to_owned(),
+        });
+        Ok(())
+    }
+
+    fn current(&mut self) -> Result<Vec<HeldRow>, StoreError> {
+        let endpoint = Applied::of(&self.applied)?.layout.endpoint;
+        self.engine.current(endpoint)
+    }
+
+    fn current_row(&mut self, key: &[u8]) -> Result<Option<StoredRow<'static>>, StoreError> {
+        Applied::of(&self.applied)?;
+        self.engine.current_row(key)
+    }
+
+    fn write(&mut self, row: &RowWrite<'_>) -> Result<(), StoreError> {
+        let applied = Applied::of(&self.applied)?;
+        self.engine.write(applied, row)
+    }
+
+    fn mark_deleted(&mut self, key: &[u8], closed_version: &str) -> Result<(), StoreError> {
+        let applied = Applied::of(&self.applied)?;
+        self.engine.mark_deleted(applied, key, closed_version)
+    }
+
+    fn add_changes(&mut self, changes: &[Change]) -> Result<(), StoreError> {
+        self.engine.add_changes(changes)
+    }
+
+    fn start_load(&mut self, load: &Load) -> Result<i64, StoreError> {
+        self.engine.start_load(load)
+    }
+
+    fn finish_load(&mut self, load: &Load) -> Result<(), StoreError> {
+        self.engine.finish_load(load)
+    }
+
+    fn set_schedule(&mut self, schedule: &Schedule) -> Result<(), StoreError> {
+        self.engine.set_schedule(schedule)
+    }
+
+    fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
+        self.open = false;
+        let committed = self.engine.commit_transaction();
+        if committed.is_err() {
+            let _ = self.engine.rollback_transaction();
+        }
+        committed
+    }
+
+    fn commit_run(mut self: Box<Self>, run: &Load) -> Result<(), StoreError> {
+        self.open = false;
+        commit_or_record(
+            &mut *self.engine,
+            |engine| engine.commit_transaction(),
+            |engine| engine.rollback_transaction(),
+            run,
+        )
+    }
+
+    fn rollback(mut self: Box<Self>) -> Result<(), StoreError> {
+        self.open = false;
+        self.engine.rollback_transaction()
+    }
+
+    fn fail(mut self: Box<Self>, load: &Load) {
+        self.open = false;
+        let _ = self.engine.rollback_transaction();
+        record_ended(&mut *self.engine, load);
+    }
+}
+
+impl<E: TransactionOps + ?Sized> Drop for EngineTransaction<'_, E> {
+    fn drop(&mut self) {
+        if self.open {
+            // A failed rollback is the database's to finish: SQLite's journal undoes it on
+            // the next open, and PostgreSQL ends a session that is gone.
+            let _ = self.engine.rollback_transaction();
+        }
+    }
+}
+
 /// What an engine's transaction does for [`Transaction::commit_run`]: `commit`, and when it
 /// fails, `rollback` and the run recorded as failed on `engine`.
-pub(crate) fn commit_or_record<E: Engine + ?Sized>(
+fn commit_or_record<E: Engine + ?Sized>(
     engine: &mut E,
     commit: impl FnOnce(&mut E) -> Result<(), StoreError>,
     rollback: impl FnOnce(&mut E) -> Result<(), StoreError>,
@@ -438,7 +598,7 @@ pub(crate) fn commit_or_record<E: Engine + ?Sized>(
 }
 
 /// Records `load` as it ended in a transaction of its own (for [`Transaction::fail`]).
-pub(crate) fn record_ended<E: Engine + ?Sized>(engine: &mut E, load: &Load) {
+fn record_ended<E: Engine + ?Sized>(engine: &mut E, load: &Load) {
     if let Ok(mut transaction) = engine.begin() {
         if transaction.finish_load(load).is_ok() {
             let _ = transaction.commit();

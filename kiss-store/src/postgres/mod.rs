@@ -37,8 +37,8 @@ use kiss_schema::Endpoint;
 use postgres::Config;
 
 use crate::engine::{
-    commit_or_record, record_ended, Applied, Change, ChangeQuery, Claim, Engine, HeldRow, Identity,
-    Load, RowWrite, Schedule, Transaction,
+    Applied, Change, ChangeQuery, Claim, Engine, EngineTransaction, HeldRow, Identity, Load,
+    RowWrite, Schedule, Transaction, TransactionOps,
 };
 use crate::error::StoreError;
 use crate::layout::{quote, Evolution, Layout, StoredColumn, Table};
@@ -309,11 +309,7 @@ impl Engine for PostgresEngine {
     }
 
     fn started_transaction(&mut self) -> Box<dyn Transaction + '_> {
-        Box::new(PostgresTransaction {
-            engine: self,
-            applied: None,
-            open: true,
-        })
+        Box::new(EngineTransaction::new(self))
     }
 
     fn loads(&mut self, endpoint: Option<Endpoint>, limit: u64) -> Result<Vec<Load>, StoreError> {
@@ -361,8 +357,8 @@ impl Engine for PostgresEngine {
     }
 }
 
-/// The operations of a transaction, which [`PostgresTransaction`] calls with what it applied.
-impl PostgresEngine {
+/// The operations of a transaction, which [`EngineTransaction`] calls with what it applied.
+impl TransactionOps for PostgresEngine {
     fn open_transaction(&mut self) -> Result<(), StoreError> {
         self.call(Writer::begin)
     }
@@ -479,12 +475,8 @@ impl PostgresEngine {
         self.call(move |w| w.current_row(&key))
     }
 
-    fn write(
-        &mut self,
-        layout: &Layout,
-        evolution: &Evolution,
-        row: &RowWrite<'_>,
-    ) -> Result<(), StoreError> {
+    fn write(&mut self, applied: &Applied, row: &RowWrite<'_>) -> Result<(), StoreError> {
+        let (layout, evolution) = (&applied.layout, &applied.evolution);
         for loading in self.loading.iter_mut().filter(|l| l.thread.failing()) {
             // Rows handed to a loading connection failed: say why now.
             loading.thread.call(|_| Ok(()))?;
@@ -574,7 +566,13 @@ impl PostgresEngine {
         Ok(())
     }
 
-    fn mark_deleted(&mut self, key: &[u8], closed_version: &str) -> Result<(), StoreError> {
+    fn mark_deleted(
+        &mut self,
+        _applied: &Applied,
+        key: &[u8],
+        closed_version: &str,
+    ) -> Result<(), StoreError> {
+        // The run's rows are staged for the merge, which knows the table and the run.
         self.kinds.deleted = true;
         let mut copy = CopyRow::new(&mut self.deleted);
         copy.bytes(key);
@@ -618,111 +616,5 @@ impl PostgresEngine {
     fn set_schedule(&mut self, schedule: &Schedule) -> Result<(), StoreError> {
         let schedule = schedule.clone();
         self.call(move |w| w.set_schedule(&schedule))
-    }
-}
-
-/// A transaction on a PostgreSQL mirror: what its `apply` prepared is kept here, and the
-/// database threads hold its staging and loading tables until it ends.
-struct PostgresTransaction<'e> {
-    engine: &'e mut PostgresEngine,
-    applied: Option<Applied>,
-    open: bool,
-}
-
-impl Transaction for PostgresTransaction<'_> {
-    fn stored_columns(&mut self, endpoint: Endpoint) -> Result<Vec<StoredColumn>, StoreError> {
-        self.engine.stored_columns(endpoint)
-    }
-
-    fn apply(
-        &mut self,
-        layout: &Layout,
-        evolution: &Evolution,
-        load: i64,
-        at: &str,
-    ) -> Result<(), StoreError> {
-        self.engine.apply(layout, evolution, load, at)?;
-        self.applied = Some(Applied {
-            layout: layout.clone(),
-            evolution: evolution.clone(),
-            load,
-            at: at.to_owned(),
-        });
-        Ok(())
-    }
-
-    fn current(&mut self) -> Result<Vec<HeldRow>, StoreError> {
-        let endpoint = Applied::of(&self.applied)?.layout.endpoint;
-        self.engine.current(endpoint)
-    }
-
-    fn current_row(&mut self, key: &[u8]) -> Result<Option<StoredRow<'static>>, StoreError> {
-        Applied::of(&self.applied)?;
-        self.engine.current_row(key)
-    }
-
-    fn write(&mut self, row: &RowWrite<'_>) -> Result<(), StoreError> {
-        let applied = Applied::of(&self.applied)?;
-        self.engine.write(&applied.layout, &applied.evolution, row)
-    }
-
-    fn mark_deleted(&mut self, key: &[u8], closed_version: &str) -> Result<(), StoreError> {
-        Applied::of(&self.applied)?;
-        self.engine.mark_deleted(key, closed_version)
-    }
-
-    fn add_changes(&mut self, changes: &[Change]) -> Result<(), StoreError> {
-        self.engine.add_changes(changes)
-    }
-
-    fn start_load(&mut self, load: &Load) -> Result<i64, StoreError> {
-        self.engine.start_load(load)
-    }
-
-    fn finish_load(&mut self, load: &Load) -> Result<(), StoreError> {
-        self.engine.finish_load(load)
-    }
-
-    fn set_schedule(&mut self, schedule: &Schedule) -> Result<(), StoreError> {
-        self.engine.set_schedule(schedule)
-    }
-
-    fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
-        self.open = false;
-        let committed = self.engine.commit_transaction();
-        if committed.is_err() {
-            let _ = self.engine.rollback_transaction();
-        }
-        committed
-    }
-
-    fn commit_run(mut self: Box<Self>, run: &Load) -> Result<(), StoreError> {
-        self.open = false;
-        commit_or_record(
-            &mut *self.engine,
-            |engine| engine.commit_transaction(),
-            |engine| engine.rollback_transaction(),
-            run,
-        )
-    }
-
-    fn rollback(mut self: Box<Self>) -> Result<(), StoreError> {
-        self.open = false;
-        self.engine.rollback_transaction()
-    }
-
-    fn fail(mut self: Box<Self>, load: &Load) {
-        self.open = false;
-        let _ = self.engine.rollback_transaction();
-        record_ended(&mut *self.engine, load);
-    }
-}
-
-impl Drop for PostgresTransaction<'_> {
-    fn drop(&mut self) {
-        if self.open {
-            // A session that is gone was rolled back by the server.
-            let _ = self.engine.rollback_transaction();
-        }
     }
 }

@@ -19,8 +19,8 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use kiss_schema::Endpoint;
 
 use crate::engine::{
-    commit_or_record, record_ended, Applied, Change, ChangeQuery, Engine, HeldRow, Identity, Load,
-    RowWrite, Schedule, Transaction,
+    Applied, Change, ChangeQuery, Engine, EngineTransaction, HeldRow, Identity, Load, RowWrite,
+    Schedule, Transaction, TransactionOps,
 };
 use crate::error::StoreError;
 use crate::layout::{Evolution, Layout, StoredColumn};
@@ -113,11 +113,7 @@ impl Engine for SqliteEngine {
     }
 
     fn started_transaction(&mut self) -> Box<dyn Transaction + '_> {
-        Box::new(SqliteTransaction {
-            engine: self,
-            applied: None,
-            open: true,
-        })
+        Box::new(EngineTransaction::new(self))
     }
 
     fn loads(&mut self, endpoint: Option<Endpoint>, limit: u64) -> Result<Vec<Load>, StoreError> {
@@ -143,8 +139,8 @@ impl Engine for SqliteEngine {
     }
 }
 
-/// The operations of a transaction, which [`SqliteTransaction`] calls with what it applied.
-impl SqliteEngine {
+/// The operations of a transaction, which [`EngineTransaction`] calls with what it applied.
+impl TransactionOps for SqliteEngine {
     fn open_transaction(&mut self) -> Result<(), StoreError> {
         self.call(Writer::begin)
     }
@@ -185,13 +181,8 @@ impl SqliteEngine {
         self.call(move |w| w.current_row(&key))
     }
 
-    fn write(
-        &mut self,
-        evolution: &Evolution,
-        row: &RowWrite<'_>,
-        load: i64,
-        at: &str,
-    ) -> Result<(), StoreError> {
+    fn write(&mut self, applied: &Applied, row: &RowWrite<'_>) -> Result<(), StoreError> {
+        let (evolution, load, at) = (&applied.evolution, applied.load, applied.at.as_str());
         if self.thread.failing() {
             // Rows handed over earlier failed: say why now rather than at the end.
             return self.call(|_| Ok(()));
@@ -271,13 +262,13 @@ impl SqliteEngine {
 
     fn mark_deleted(
         &mut self,
-        endpoint: Endpoint,
+        applied: &Applied,
         key: &[u8],
         closed_version: &str,
-        load: i64,
-        at: &str,
     ) -> Result<(), StoreError> {
-        let (key, closed_version, at) = (key.to_vec(), closed_version.to_owned(), at.to_owned());
+        let (endpoint, load) = (applied.layout.endpoint, applied.load);
+        let (key, closed_version, at) =
+            (key.to_vec(), closed_version.to_owned(), applied.at.clone());
         self.call(move |w| w.mark_deleted(endpoint, &key, &closed_version, load, &at))
     }
 
@@ -299,118 +290,5 @@ impl SqliteEngine {
     fn set_schedule(&mut self, schedule: &Schedule) -> Result<(), StoreError> {
         let schedule = schedule.clone();
         self.call(move |w| w.set_schedule(&schedule))
-    }
-}
-
-/// A transaction on a SQLite mirror: what its `apply` prepared is kept here, and the database
-/// thread holds the statements for it until the transaction ends.
-struct SqliteTransaction<'e> {
-    engine: &'e mut SqliteEngine,
-    applied: Option<Applied>,
-    open: bool,
-}
-
-impl Transaction for SqliteTransaction<'_> {
-    fn stored_columns(&mut self, endpoint: Endpoint) -> Result<Vec<StoredColumn>, StoreError> {
-        self.engine.stored_columns(endpoint)
-    }
-
-    fn apply(
-        &mut self,
-        layout: &Layout,
-        evolution: &Evolution,
-        load: i64,
-        at: &str,
-    ) -> Result<(), StoreError> {
-        self.engine.apply(layout, evolution, load, at)?;
-        self.applied = Some(Applied {
-            layout: layout.clone(),
-            evolution: evolution.clone(),
-            load,
-            at: at.to_owned(),
-        });
-        Ok(())
-    }
-
-    fn current(&mut self) -> Result<Vec<HeldRow>, StoreError> {
-        let endpoint = Applied::of(&self.applied)?.layout.endpoint;
-        self.engine.current(endpoint)
-    }
-
-    fn current_row(&mut self, key: &[u8]) -> Result<Option<StoredRow<'static>>, StoreError> {
-        Applied::of(&self.applied)?;
-        self.engine.current_row(key)
-    }
-
-    fn write(&mut self, row: &RowWrite<'_>) -> Result<(), StoreError> {
-        let applied = Applied::of(&self.applied)?;
-        self.engine
-            .write(&applied.evolution, row, applied.load, &applied.at)
-    }
-
-    fn mark_deleted(&mut self, key: &[u8], closed_version: &str) -> Result<(), StoreError> {
-        let applied = Applied::of(&self.applied)?;
-        self.engine.mark_deleted(
-            applied.layout.endpoint,
-            key,
-            closed_version,
-            applied.load,
-            &applied.at,
-        )
-    }
-
-    fn add_changes(&mut self, changes: &[Change]) -> Result<(), StoreError> {
-        self.engine.add_changes(changes)
-    }
-
-    fn start_load(&mut self, load: &Load) -> Result<i64, StoreError> {
-        self.engine.start_load(load)
-    }
-
-    fn finish_load(&mut self, load: &Load) -> Result<(), StoreError> {
-        self.engine.finish_load(load)
-    }
-
-    fn set_schedule(&mut self, schedule: &Schedule) -> Result<(), StoreError> {
-        self.engine.set_schedule(schedule)
-    }
-
-    fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
-        self.open = false;
-        let committed = self.engine.commit_transaction();
-        if committed.is_err() {
-            let _ = self.engine.rollback_transaction();
-        }
-        committed
-    }
-
-    fn commit_run(mut self: Box<Self>, run: &Load) -> Result<(), StoreError> {
-        self.open = false;
-        commit_or_record(
-            &mut *self.engine,
-            |engine| engine.commit_transaction(),
-            |engine| engine.rollback_transaction(),
-            run,
-        )
-    }
-
-    fn rollback(mut self: Box<Self>) -> Result<(), StoreError> {
-        self.open = false;
-        self.engine.rollback_transaction()
-    }
-
-    fn fail(mut self: Box<Self>, load: &Load) {
-        self.open = false;
-        let _ = self.engine.rollback_transaction();
-        record_ended(&mut *self.engine, load);
-    }
-}
-
-impl Drop for SqliteTransaction<'_> {
-    fn drop(&mut self) {
-        if self.open {
-            // A failed rollback leaves SQLite's own journal to undo it on the next open.
-            let _ = self.engine.rollback_transaction();
-        }
     }
 }
