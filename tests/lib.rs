@@ -127,3 +127,51 @@ pub fn wait_for(condition: impl Fn() -> bool) -> bool {
     }
     false
 }
+
+/// What a child process says on stderr, read as it comes (its `stderr` must be piped): a
+/// test can wait for a line while the process goes on.
+pub struct Said {
+    text: std::sync::Arc<std::sync::Mutex<String>>,
+    reader: std::thread::JoinHandle<()>,
+}
+
+impl Said {
+    /// Starts reading `child`'s stderr.
+    pub fn watch(child: &mut std::process::Child) -> Said {
+        let text = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut stderr = child.stderr.take().expect("the child's stderr is piped");
+        let reader = std::thread::spawn({
+            let text = text.clone();
+            move || {
+                use std::io::Read;
+                let mut buffer = [0u8; 512];
+                while let Ok(n) = stderr.read(&mut buffer) {
+                    if n == 0 {
+                        break;
+                    }
+                    if let Ok(mut text) = text.lock() {
+                        text.push_str(&String::from_utf8_lossy(&buffer[..n]));
+                    }
+                }
+            }
+        });
+        Said { text, reader }
+    }
+
+    /// What it has said so far.
+    pub fn now(&self) -> String {
+        self.text.lock().map(|t| t.clone()).unwrap_or_default()
+    }
+
+    /// Whether it says `words` within 30 s (see [`wait_for`]).
+    pub fn says(&self, words: &str) -> bool {
+        wait_for(|| self.now().contains(words))
+    }
+
+    /// Everything it said, once its stderr has closed (the process has ended).
+    pub fn all(self) -> String {
+        let Said { text, reader } = self;
+        let _ = reader.join();
+        text.lock().map(|t| t.clone()).unwrap_or_default()
+    }
+}

@@ -493,24 +493,11 @@ async fn ctrl_c_mid_stream_rolls_back_and_a_second_sync_waits_or_leaves() {
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     let mut waiting = waiting.spawn().unwrap();
-    let said = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let reader = {
-        let said = said.clone();
-        let stderr = waiting.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            use std::io::BufRead;
-            for line in std::io::BufReader::new(stderr).lines() {
-                let line = line.unwrap();
-                let mut said = said.lock().unwrap();
-                said.push_str(&line);
-                said.push('\n');
-            }
-        })
-    };
+    let said = kiss_tests::Said::watch(&mut waiting);
     assert!(
-        wait_for(|| said.lock().unwrap().contains("waiting for it to finish")),
+        said.says("waiting for it to finish"),
         "the second sync never said it waits: {}",
-        said.lock().unwrap()
+        said.now()
     );
     assert!(Command::new("kill")
         .args(["-INT", &pid])
@@ -530,8 +517,7 @@ async fn ctrl_c_mid_stream_rolls_back_and_a_second_sync_waits_or_leaves() {
     let waited = tokio::task::spawn_blocking(move || waiting.wait().unwrap())
         .await
         .unwrap();
-    reader.join().unwrap();
-    let said = said.lock().unwrap().clone();
+    let said = said.all();
     assert_eq!(waited.code(), Some(0), "{said}");
     assert!(
         said.contains(&format!("{holder} is syncing stock"))
@@ -798,29 +784,8 @@ async fn sigterm_ends_a_sync_waiting_for_the_lock_at_once_with_143() {
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     let mut waiting = waiting.spawn().unwrap();
-    let said = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let reader = {
-        let said = said.clone();
-        let stderr = waiting.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            use std::io::Read;
-            let mut stderr = stderr;
-            let mut buffer = [0u8; 512];
-            while let Ok(n) = stderr.read(&mut buffer) {
-                if n == 0 {
-                    break;
-                }
-                said.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buffer[..n]));
-            }
-        })
-    };
-    assert!(
-        wait_for(|| said.lock().unwrap().contains("waiting for it to finish")),
-        "{}",
-        said.lock().unwrap()
-    );
+    let said = kiss_tests::Said::watch(&mut waiting);
+    assert!(said.says("waiting for it to finish"), "{}", said.now());
     assert!(Command::new("kill")
         .args(["-TERM", &waiting.id().to_string()])
         .status()
@@ -833,8 +798,7 @@ async fn sigterm_ends_a_sync_waiting_for_the_lock_at_once_with_143() {
         "the waiting sync ignored SIGTERM"
     );
     let status = waiting.into_inner().unwrap().wait().unwrap();
-    reader.join().unwrap();
-    let said = said.lock().unwrap().clone();
+    let said = said.all();
     assert_eq!(status.code(), Some(143), "{said}");
     assert!(
         said.contains("interrupted by SIGTERM while waiting for the lock on stock"),

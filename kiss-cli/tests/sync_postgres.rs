@@ -982,32 +982,16 @@ async fn one_syncer_per_customer_endpoint_the_second_waits_or_says_who_holds_it(
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     let mut second = second.spawn().unwrap();
-    let said = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let reader = {
-        let said = said.clone();
-        let mut stderr = second.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            use std::io::Read;
-            let mut buffer = [0u8; 512];
-            while let Ok(n) = stderr.read(&mut buffer) {
-                if n == 0 {
-                    break;
-                }
-                said.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buffer[..n]));
-            }
-        })
-    };
+    let said = kiss_tests::Said::watch(&mut second);
     assert!(
-        wait_for(|| said.lock().unwrap().contains("waiting for it to finish")),
+        said.says("waiting for it to finish"),
         "the second never said it waits: {}",
-        said.lock().unwrap()
+        said.now()
     );
     assert!(
-        said.lock().unwrap().contains(&format!("(pid {pid})")),
+        said.now().contains(&format!("(pid {pid})")),
         "{}",
-        said.lock().unwrap()
+        said.now()
     );
     assert_eq!(
         sandbox.control().request_count("/stock"),
@@ -1021,8 +1005,8 @@ async fn one_syncer_per_customer_endpoint_the_second_waits_or_says_who_holds_it(
     let second = tokio::task::spawn_blocking(move || second.wait().unwrap())
         .await
         .unwrap();
-    reader.join().unwrap();
-    assert!(second.success(), "{}", said.lock().unwrap());
+    let said = said.all();
+    assert!(second.success(), "{said}");
     let loads = mirror
         .count("SELECT count(*) FROM _kiss_loads WHERE endpoint = 'stock' AND status = 'ok'")
         .await;
