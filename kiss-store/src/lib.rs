@@ -29,7 +29,8 @@
 //!
 //! | layer | modules |
 //! |---|---|
-//! | what commands drive | [`mirror`] (where, the lock, whose data), [`schedule`] (when) |
+//! | a whole sync | [`run`] (endpoints under their locks, side by side or in turn; the `--every` loop) |
+//! | what commands drive | [`mirror`] (where, the lock, whose data), [`schedule`] (`--every`'s rules) |
 //! | over any engine, and engines | [`sync`] (one endpoint's run: merge, history, changes), [`sqlite`], [`postgres`] |
 //! | what both engines write alike | the bookkeeping tables and statements, once for both dialects |
 //! | what engines do and store | [`engine`] (the trait, runs, changes, locks), the database thread they keep their connection on |
