@@ -103,9 +103,12 @@ impl Client {
         &self,
         endpoint: Endpoint,
     ) -> Result<(SchemaDocument, RawRecords), Error> {
-        let schema = self.schema(endpoint).await?;
         let path = endpoint.path();
-        let response = self.get(path, false).await?;
+        // The schema and the body asked for side by side (the token, asked for once however
+        // many requests wait for it, is the only thing before them): the fixed cost before
+        // the first record is one round trip, not two. A failure of either drops the other.
+        let (schema, response) =
+            futures_util::future::try_join(self.schema(endpoint), self.get(path, false)).await?;
         let records = RawRecords {
             path,
             body: response.bytes_stream().boxed(),

@@ -548,3 +548,94 @@ async fn a_body_read_ahead_elsewhere_gives_the_same_records_and_the_same_errors(
     // The network's own error, not only the unclosed array it leaves.
     assert_eq!(ahead.to_string(), direct.to_string());
 }
+
+/// A server that holds its answer to `/stock/schema` until the request for `/stock` has
+/// arrived (for at most 5 s), and records whether it arrived while the schema was held.
+async fn schema_held_for_the_body() -> (String, std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let body_asked = std::sync::Arc::new(tokio::sync::Notify::new());
+    let overlapped = std::sync::Arc::new(AtomicBool::new(false));
+    let said = overlapped.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let (body_asked, overlapped) = (body_asked.clone(), overlapped.clone());
+            tokio::spawn(async move {
+                loop {
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") {
+                        match socket.read(&mut byte).await {
+                            Ok(1) => head.push(byte[0]),
+                            _ => return,
+                        }
+                    }
+                    let head = String::from_utf8_lossy(&head).into_owned();
+                    let length: usize = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length: ")
+                                .map(str::to_owned)
+                        })
+                        .and_then(|n| n.trim().parse().ok())
+                        .unwrap_or(0);
+                    let mut request_body = vec![0u8; length];
+                    if socket.read_exact(&mut request_body).await.is_err() {
+                        return;
+                    }
+                    let line = head.lines().next().unwrap_or("").to_owned();
+                    let body = if line.starts_with("POST /auth/token") {
+                        r#"{"access_token":"t","token_type":"Bearer","expires_in":3600}"#.to_owned()
+                    } else if line.starts_with("GET /stock/schema") {
+                        let held =
+                            tokio::time::timeout(Duration::from_secs(5), body_asked.notified())
+                                .await;
+                        overlapped.store(held.is_ok(), Ordering::SeqCst);
+                        kiss_schema::contract::STOCK_SCHEMA.to_owned()
+                    } else {
+                        body_asked.notify_one();
+                        kiss_schema::contract::STOCK_EXAMPLE.to_owned()
+                    };
+                    let answer = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    if socket.write_all(answer.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (base, said)
+}
+
+#[tokio::test]
+async fn the_schema_and_the_body_are_asked_for_side_by_side() {
+    let (base, overlapped) = schema_held_for_the_body().await;
+    let client = Client::builder()
+        .base_url(base)
+        .customer_code("C1")
+        .api_key("k")
+        .build()
+        .unwrap();
+    let (schema, mut records) = client.raw_records(Endpoint::Stock).await.unwrap();
+    assert_eq!(schema.api_version, kiss_schema::contract::PROFILE);
+    let mut count = 0;
+    while records
+        .next_chunk(|_| {
+            count += 1;
+            Ok::<(), Error>(())
+        })
+        .await
+        .unwrap()
+    {}
+    assert_eq!(count, 2);
+    assert!(
+        overlapped.load(std::sync::atomic::Ordering::SeqCst),
+        "the body was asked for only after the schema had come"
+    );
+}
