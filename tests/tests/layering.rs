@@ -16,34 +16,44 @@ const CRATES: &[&str] = &[
     "xtask",
 ];
 
+/// A file's code without its tests and comment lines.
+fn code_of(code: &str) -> String {
+    code.split("#[cfg(test)]")
+        .next()
+        .unwrap_or("")
+        .lines()
+        .filter(|line| !line.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The names a path refers to next: `x` of `x::…`, or each of a group `{a, b::c}`.
+fn names_after(rest: &str) -> Vec<String> {
+    let parts: Vec<&str> = match rest.strip_prefix('{') {
+        Some(group) => group.split('}').next().unwrap_or("").split(',').collect(),
+        None => vec![rest],
+    };
+    parts
+        .into_iter()
+        .map(|part| {
+            part.trim()
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect()
+        })
+        .collect()
+}
+
 /// The modules a module's code (its tests left out) refers to through `crate::`.
 fn imports(
     code: &str,
     modules: &BTreeSet<String>,
     reexports: &BTreeMap<String, String>,
 ) -> BTreeSet<String> {
-    let code: String = code
-        .split("#[cfg(test)]")
-        .next()
-        .unwrap_or("")
-        .lines()
-        .filter(|line| !line.trim_start().starts_with("//"))
-        .collect::<Vec<_>>()
-        .join("\n");
+    let code = code_of(code);
     let mut found = BTreeSet::new();
     for (i, _) in code.match_indices("crate::") {
-        let rest = &code[i + "crate::".len()..];
-        let names: Vec<&str> = if let Some(group) = rest.strip_prefix('{') {
-            group.split('}').next().unwrap_or("").split(',').collect()
-        } else {
-            vec![rest]
-        };
-        for name in names {
-            let name: String = name
-                .trim()
-                .chars()
-                .take_while(|c| c.is_alphanumeric() || *c == '_')
-                .collect();
+        for name in names_after(&code[i + "crate::".len()..]) {
             if modules.contains(&name) {
                 found.insert(name);
             } else if let Some(module) = reexports.get(&name) {
@@ -188,14 +198,7 @@ fn folder_graph(files: &BTreeMap<String, String>) -> BTreeMap<String, BTreeSet<S
     files
         .iter()
         .map(|(name, code)| {
-            let code: String = code
-                .split("#[cfg(test)]")
-                .next()
-                .unwrap_or("")
-                .lines()
-                .filter(|line| !line.trim_start().starts_with("//"))
-                .collect::<Vec<_>>()
-                .join("\n");
+            let code = code_of(code);
             let mut uses = BTreeSet::new();
             if name == "mod" {
                 for child in &children {
@@ -208,17 +211,7 @@ fn folder_graph(files: &BTreeMap<String, String>) -> BTreeMap<String, BTreeSet<S
                 }
             } else {
                 for (i, _) in code.match_indices("super::") {
-                    let rest = &code[i + "super::".len()..];
-                    let names: Vec<&str> = match rest.strip_prefix('{') {
-                        Some(group) => group.split('}').next().unwrap_or("").split(',').collect(),
-                        None => vec![rest],
-                    };
-                    for next in names {
-                        let next: String = next
-                            .trim()
-                            .chars()
-                            .take_while(|c| c.is_alphanumeric() || *c == '_')
-                            .collect();
+                    for next in names_after(&code[i + "super::".len()..]) {
                         if children.contains(&next) {
                             uses.insert(next);
                         } else if !next.is_empty() {
