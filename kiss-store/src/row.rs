@@ -350,13 +350,16 @@ pub fn children_of<'r>(
     record: &RawRecord<'r>,
     array: &NestedArray,
     checker: &mut Option<RawStream>,
-) -> Vec<RowData<'r>> {
+) -> Children<'r> {
     let Some(value) = record.value_at(array.position) else {
-        return Vec::new();
+        return Children::Rows(Vec::new());
     };
     let text = value.json();
+    if value.is_null() {
+        return Children::Rows(Vec::new());
+    }
     if !text.starts_with('[') {
-        return Vec::new();
+        return Children::Unfit(value.compact().into_owned());
     }
     let checker = match checker {
         Some(checker) if std::sync::Arc::ptr_eq(checker.record_schema(), &array.elements) => {
@@ -365,9 +368,7 @@ pub fn children_of<'r>(
         slot => slot.insert(RawStream::for_record_schema(array.elements.clone())),
     };
     let mut rows = Vec::new();
-    // An array whose elements are not all objects has no rows (it was reported as a type
-    // mismatch, and its text is kept in the parent's column).
-    let _ = checker.check_array(text.as_bytes(), |element| {
+    let checked = checker.check_array(text.as_bytes(), |element| {
         let RowData { cells, extra } = row_of(table, positions, &element);
         rows.push(RowData {
             cells: cells.into_iter().map(|c| within(text, c)).collect(),
@@ -375,7 +376,34 @@ pub fn children_of<'r>(
         });
         Ok::<(), ()>(())
     });
-    rows
+    // An array whose elements are not all objects has no rows: none of them, not the ones
+    // before the first that is not, and its value is kept whole as it came.
+    match checked {
+        Ok(()) => Children::Rows(rows),
+        Err(_) => Children::Unfit(value.compact().into_owned()),
+    }
+}
+
+/// A nested array's rows, or its value as it came when it is not an array of objects (kept in
+/// the parent row's `_extra`, under the array's wire key).
+#[derive(Debug)]
+pub enum Children<'r> {
+    /// One row per element.
+    Rows(Vec<RowData<'r>>),
+    /// The value, compact, which no child table can hold.
+    Unfit(String),
+}
+
+/// `extra` (a compact JSON object, or none) with one more member, `key`: `value` (JSON).
+pub fn with_member(extra: Option<String>, key: &str, value: &str) -> String {
+    let member = format!(
+        "{}:{value}",
+        serde_json::to_string(key).unwrap_or_else(|_| "\"\"".to_owned())
+    );
+    match extra.as_deref().and_then(|e| e.strip_suffix('}')) {
+        Some(open) if open.len() > 1 => format!("{open},{member}}}"),
+        _ => format!("{{{member}}}"),
+    }
 }
 
 /// `cell`, whose text (when it borrows) lies in `outer`, as a cell borrowing `outer`: the
@@ -551,6 +579,16 @@ pub fn moved(tables: &[Table], old: &StoredRow<'_>, new: &StoredRow<'_>) -> Vec<
             .unwrap_or_default()
     };
     let (before, after) = (members(&old.main.extra), members(&new.main.extra));
+    // A nested array whose value was kept in `_extra` (not an array of objects) is compared
+    // with its child rows below, as one value.
+    let arrays: Vec<&str> = tables
+        .iter()
+        .skip(1)
+        .filter_map(|t| t.array.as_deref())
+        .collect();
+    let find = |pairs: &[(String, String)], key: &str| {
+        pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+    };
     let mut keys: Vec<&String> = after.iter().map(|(k, _)| k).collect();
     keys.extend(
         before
@@ -558,11 +596,8 @@ pub fn moved(tables: &[Table], old: &StoredRow<'_>, new: &StoredRow<'_>) -> Vec<
             .map(|(k, _)| k)
             .filter(|k| !after.iter().any(|(a, _)| a == *k)),
     );
-    for key in keys {
-        let find = |pairs: &[(String, String)]| {
-            pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
-        };
-        let (b, a) = (find(&before), find(&after));
+    for key in keys.into_iter().filter(|k| !arrays.contains(&k.as_str())) {
+        let (b, a) = (find(&before, key), find(&after, key));
         if b != a {
             out.push(Moved {
                 column: key.clone(),
@@ -571,15 +606,22 @@ pub fn moved(tables: &[Table], old: &StoredRow<'_>, new: &StoredRow<'_>) -> Vec<
             });
         }
     }
-    for ((table, before), after) in tables.iter().skip(1).zip(&old.children).zip(&new.children) {
+    for ((table, rows_before), rows_after) in
+        tables.iter().skip(1).zip(&old.children).zip(&new.children)
+    {
         let Some(array) = &table.array else {
             continue;
         };
-        if !rows_same(&table.columns, before, after) {
+        let (kept_before, kept_after) = (find(&before, array), find(&after, array));
+        let same = match (&kept_before, &kept_after) {
+            (None, None) => rows_same(&table.columns, rows_before, rows_after),
+            _ => kept_before == kept_after,
+        };
+        if !same {
             out.push(Moved {
                 column: array.clone(),
-                old: Some(rows_json(&table.columns, before)),
-                new: Some(rows_json(&table.columns, after)),
+                old: Some(kept_before.unwrap_or_else(|| rows_json(&table.columns, rows_before))),
+                new: Some(kept_after.unwrap_or_else(|| rows_json(&table.columns, rows_after))),
             });
         }
     }
@@ -666,16 +708,18 @@ mod tests {
                     .map(|t| {
                         let array = NestedArray::find(record.schema(), t.array.as_deref().unwrap())
                             .unwrap();
-                        children_of(
+                        match children_of(
                             t,
                             &positions(t, &array.elements),
                             &record,
                             &array,
                             &mut checker,
-                        )
-                        .into_iter()
-                        .map(RowData::into_owned)
-                        .collect()
+                        ) {
+                            Children::Rows(rows) => {
+                                rows.into_iter().map(RowData::into_owned).collect()
+                            }
+                            Children::Unfit(value) => panic!("not an array of objects: {value}"),
+                        }
                     })
                     .collect();
                 out = Some(StoredRow {

@@ -16,8 +16,8 @@ use crate::engine::{Change, ChangeKind, Clock, Engine, Load, LoadStatus, RowWrit
 use crate::error::StoreError;
 use crate::layout::{evolve, Evolution, Layout, OnSchemaChange, SchemaChange};
 use crate::row::{
-    children_of, fingerprint, key_into, moved, positions, row_of, version_json, Cell, Key,
-    NestedArray, RowData, StoredRow,
+    children_of, fingerprint, key_into, moved, positions, row_of, version_json, with_member, Cell,
+    Children, Key, NestedArray, RowData, StoredRow,
 };
 
 /// How many changes are gathered before they are written.
@@ -414,7 +414,7 @@ impl<'e> EndpointSync<'e> {
     fn stored_row<'r>(&mut self, record: &RawRecord<'r>) -> StoredRow<'r> {
         let tables = &self.evolution.tables;
         let no_positions = Vec::new();
-        let main = match tables.first() {
+        let mut main = match tables.first() {
             Some(table) => row_of(
                 table,
                 self.positions.first().unwrap_or(&no_positions),
@@ -425,17 +425,29 @@ impl<'e> EndpointSync<'e> {
                 extra: None,
             },
         };
-        let children = tables
+        let mut children = Vec::with_capacity(tables.len().saturating_sub(1));
+        for (((table, positions), array), checker) in tables
             .iter()
             .zip(&self.positions)
             .skip(1)
             .zip(&self.arrays)
             .zip(self.checkers.iter_mut())
-            .map(|(((table, positions), array), checker)| match array {
-                Some(array) => children_of(table, positions, record, array, checker),
-                None => Vec::new(),
-            })
-            .collect();
+        {
+            let Some(array) = array else {
+                children.push(Vec::new());
+                continue;
+            };
+            match children_of(table, positions, record, array, checker) {
+                Children::Rows(rows) => children.push(rows),
+                Children::Unfit(value) => {
+                    // Not an array of objects: no child rows, and the value kept whole, as
+                    // it came, where unknown fields go (the record's issues report it).
+                    let key = table.array.as_deref().unwrap_or(&table.name);
+                    main.extra = Some(with_member(main.extra.take(), key, &value));
+                    children.push(Vec::new());
+                }
+            }
+        }
         StoredRow { main, children }
     }
 

@@ -888,3 +888,59 @@ fn a_field_that_differs_from_another_only_by_case_gets_a_column_of_its_own_alike
         ]
     );
 }
+
+#[test]
+fn a_nested_array_that_does_not_match_its_schema_is_kept_as_it_came_alike() {
+    let schema = STOCK.replace(
+        r#"]}"#,
+        r#"], "arrays": {"bins": {"fields": [{"name": "code", "type": "string"}]}}}"#,
+    );
+    let record = |bins: &str| {
+        format!(
+            r#"[{{"SKU": "DRAC001", "StockLocation": "UK01", "AvailableQTY": 1, "Bins": {bins}}}]"#
+        )
+    };
+    let back = on_every_engine("unfit_array", |mirror| {
+        for (run, bins) in [
+            r#"[{"Code": "A1"}]"#,
+            r#""A1 and A2""#,
+            r#"[{"Code": "A1"}, 7]"#,
+            r#"[{"Code": "A2"}]"#,
+        ]
+        .iter()
+        .enumerate()
+        {
+            let at = format!("2026-12-01T0{run}:00:00.000Z");
+            run_ok(mirror, &schema, &record(bins), &at);
+        }
+    });
+    let moved: Vec<_> = back
+        .changes
+        .iter()
+        .filter(|c| c.change.name() == "updated")
+        .map(|c| {
+            (
+                c.load,
+                c.column.clone().unwrap_or_default(),
+                c.old.clone().unwrap_or_default(),
+                c.new.clone().unwrap_or_default(),
+            )
+        })
+        .collect();
+    // Each value as it came, never dropped, one change each: the string, then the array with
+    // a number in it, kept whole where unknown fields go; child rows only for an array of
+    // objects.
+    assert_eq!(
+        moved,
+        [
+            (2, r#"[{"Code":"A1"}]"#, r#""A1 and A2""#),
+            (3, r#""A1 and A2""#, r#"[{"Code":"A1"},7]"#),
+            (4, r#"[{"Code":"A1"},7]"#, r#"[{"Code":"A2"}]"#),
+        ]
+        .map(|(load, old, new)| (load, "Bins".to_owned(), old.to_owned(), new.to_owned()))
+    );
+}
+
+fn run_ok(mirror: &mut Mirror, schema: &str, body: &str, at: &str) {
+    run(mirror, Endpoint::Stock, schema, body, at).unwrap();
+}
